@@ -8,8 +8,8 @@
 //! Canonical entry (RFC 8785 of):
 //! `{"content_digest":"<hex>","id":"<uuid>","received_at":"<YYYY-MM-DDTHH:MM:SS.ffffffZ>","seq":<n>,"tenant_id":"<uuid>","v":1}`
 
-use super::canonical::jcs;
-use super::event::format_timestamp;
+use super::canonical::{content_bytes, jcs};
+use super::event::{format_timestamp, Event, ValidationError};
 use super::hash::{chain_link, leaf_hash, sha256, Hash};
 use chrono::{DateTime, Utc};
 use serde_json::json;
@@ -23,6 +23,26 @@ pub const SALT_LEN: usize = 32;
 /// `SHA-256(salt || content)`.
 pub fn content_digest(salt: &[u8], content: &[u8]) -> Hash {
     sha256(&[salt, content])
+}
+
+/// A validated event with its canonical content, salt and content digest: ready to append.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SealedEvent {
+    pub event: Event,
+    /// RFC 8785 bytes of the event (UTF-8 JSON), exactly what is stored and digested.
+    pub content: Vec<u8>,
+    pub salt: [u8; SALT_LEN],
+    pub digest: Hash,
+}
+
+impl SealedEvent {
+    /// Canonicalises the event (enforcing the size limit) and digests it with `salt`, which the
+    /// caller draws from a cryptographic random source.
+    pub fn seal(event: Event, salt: [u8; SALT_LEN]) -> Result<Self, ValidationError> {
+        let content = content_bytes(&event)?;
+        let digest = content_digest(&salt, &content);
+        Ok(SealedEvent { event, content, salt, digest })
+    }
 }
 
 /// A tenant's chain entry: everything the leaf hash covers.

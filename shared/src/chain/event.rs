@@ -189,11 +189,18 @@ impl ValidationError {
 /// Parses one event from JSON bytes, naming the offending field on a type error.
 pub fn parse_event(json: &[u8]) -> Result<EventInput, ValidationError> {
     let de = &mut serde_json::Deserializer::from_slice(json);
-    serde_path_to_error::deserialize(de).map_err(|e| {
-        let path = e.path().to_string();
-        let field = if path == "." || path.is_empty() { "$".to_owned() } else { path };
-        ValidationError::new(field, e.into_inner())
-    })
+    serde_path_to_error::deserialize(de).map_err(field_error)
+}
+
+/// Parses one event from an already parsed JSON value (an element of a batch).
+pub fn parse_event_value(json: &Value) -> Result<EventInput, ValidationError> {
+    serde_path_to_error::deserialize(json).map_err(field_error)
+}
+
+fn field_error<E: fmt::Display>(e: serde_path_to_error::Error<E>) -> ValidationError {
+    let path = e.path().to_string();
+    let field = if path == "." || path.is_empty() { "$".to_owned() } else { path };
+    ValidationError::new(field, e.into_inner())
 }
 
 /// Truncates a timestamp to whole microseconds, the precision of PostgreSQL's `timestamptz`.

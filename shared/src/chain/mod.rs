@@ -5,3 +5,5 @@ pub mod hash;
 pub mod event;
 pub mod canonical;
 pub mod entry;
+pub mod merkle;
+pub mod verify;

@@ -1,0 +1,75 @@
+//! Ingesting events: validate every event of the request, canonicalise and seal each with a fresh
+//! random salt, then append them all in one transaction. Validation and hashing of content happen
+//! before the transaction, so the tenant's head lock is held only for the append itself.
+
+use crate::chain::canonical::jcs;
+use crate::chain::entry::{SealedEvent, SALT_LEN};
+use crate::chain::event::{parse_event_value, ValidationError};
+use crate::chain::hash::sha256;
+use crate::store::append::{AppendResult, Idempotency, MAX_BATCH};
+use crate::store::{Store, StoreError};
+use chrono::Utc;
+use rand::RngCore;
+use serde_json::Value;
+use uuid::Uuid;
+
+/// Why an ingest request failed.
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    #[error("invalid event: {0}")]
+    Invalid(#[from] ValidationError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// What the client asked to append: one event, or a batch (which reports errors by index).
+#[derive(Debug, Clone, Copy)]
+pub enum Request<'a> {
+    One(&'a Value),
+    Batch(&'a [Value]),
+}
+
+/// Validates and appends the request's events for `tenant`. A request that fails validation
+/// writes nothing; so does a replay of an idempotency key.
+pub async fn ingest(
+    store: &mut Store,
+    tenant: Uuid,
+    request: Request<'_>,
+    idempotency_key: Option<&str>,
+) -> Result<AppendResult, IngestError> {
+    let (values, batch) = match request {
+        Request::One(v) => (std::slice::from_ref(v), false),
+        Request::Batch(vs) => (vs, true),
+    };
+    if values.is_empty() || values.len() > MAX_BATCH {
+        return Err(ValidationError::new(
+            "events",
+            format!("a batch holds 1 to {MAX_BATCH} events; this one has {}", values.len()),
+        )
+        .into());
+    }
+    let received_at = Utc::now();
+    let mut rng = rand::rngs::OsRng;
+    let sealed = values
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            let sealed = parse_event_value(v)
+                .and_then(|input| input.validate(received_at))
+                .and_then(|event| {
+                    let mut salt = [0u8; SALT_LEN];
+                    rng.fill_bytes(&mut salt);
+                    SealedEvent::seal(event, salt)
+                });
+            sealed.map_err(|e| if batch { e.in_batch(i) } else { e })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    // The request hash covers the request as sent (canonicalised), not the normalised events,
+    // whose defaults depend on the time of receipt.
+    let body = match request {
+        Request::One(v) => jcs(v),
+        Request::Batch(vs) => jcs(&Value::Array(vs.to_vec())),
+    };
+    let idempotency = idempotency_key.map(|key| Idempotency { key, request_hash: sha256(&[&body]) });
+    Ok(store.append(tenant, &sealed, idempotency.as_ref()).await?)
+}

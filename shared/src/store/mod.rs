@@ -1,0 +1,117 @@
+//! PostgreSQL: connecting, migrating, the append transaction and every read. All SQL of the
+//! service lives below this module.
+//!
+//! A [`Store`] is one connection plus its prepared statements; a Lambda instance keeps one across
+//! warm invocations. Every statement that touches tenant rows runs in a transaction that first
+//! sets `app.tenant_id`, which the row-level-security policies compare against.
+
+pub mod append;
+pub mod migrate;
+pub mod read;
+pub mod tenants;
+pub mod tree;
+
+use crate::chain::hash::{Hash, HashParseError};
+use crate::chain::merkle::MerkleError;
+use std::collections::HashMap;
+use tokio_postgres::{Client, NoTls, Statement};
+use uuid::Uuid;
+
+/// What can go wrong in the store, as a closed set the API layer maps once.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("unknown tenant")]
+    UnknownTenant,
+    #[error("the idempotency key was already used with a different request")]
+    IdempotencyConflict,
+    #[error("not found")]
+    NotFound,
+    #[error("{0}")]
+    InvalidRange(String),
+    #[error("stored data is inconsistent: {0}")]
+    Corrupt(String),
+    #[error(transparent)]
+    Merkle(#[from] MerkleError),
+    #[error("database error: {0}")]
+    Database(#[from] tokio_postgres::Error),
+    #[error("migration failed: {0}")]
+    Migration(String),
+}
+
+impl From<HashParseError> for StoreError {
+    fn from(_: HashParseError) -> Self {
+        StoreError::Corrupt("a stored hash is not 32 bytes".into())
+    }
+}
+
+impl StoreError {
+    /// True when retrying the same request later may succeed (connection loss, serialisation
+    /// failure, deadlock): the API maps these to 503 with Retry-After.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            StoreError::Database(e) => {
+                e.is_closed()
+                    || e.code().is_some_and(|c| {
+                        let c = c.code();
+                        c.starts_with("08") || c == "40001" || c == "40P01" || c.starts_with("53") || c.starts_with("57P")
+                    })
+            }
+            _ => false,
+        }
+    }
+}
+
+/// One connection and its prepared statements.
+#[derive(Debug)]
+pub struct Store {
+    client: Client,
+    statements: HashMap<&'static str, Statement>,
+}
+
+impl Store {
+    /// Connects with a libpq-style connection string (`host=.. port=.. user=.. dbname=..`).
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        let (client, connection) = tokio_postgres::connect(url, NoTls).await?;
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::warn!(error = %e, "database connection ended");
+            }
+        });
+        Ok(Store { client, statements: HashMap::new() })
+    }
+
+    /// True once the connection has broken; the owner should connect again.
+    pub fn is_closed(&self) -> bool {
+        self.client.is_closed()
+    }
+
+    /// Prepares `sqls` once per connection and returns them in order.
+    async fn prepared<const N: usize>(&mut self, sqls: [&'static str; N]) -> Result<[Statement; N], StoreError> {
+        for sql in sqls {
+            if !self.statements.contains_key(sql) {
+                let st = self.client.prepare(sql).await?;
+                self.statements.insert(sql, st);
+            }
+        }
+        Ok(sqls.map(|sql| self.statements[sql].clone()))
+    }
+}
+
+/// Sets the tenant for the rest of the current transaction.
+const SET_TENANT: &str = "SELECT set_config('app.tenant_id', $1, true)";
+
+fn tenant_param(tenant: Uuid) -> String {
+    tenant.to_string()
+}
+
+fn hash_col(bytes: &[u8]) -> Result<Hash, StoreError> {
+    Ok(Hash::from_slice(bytes)?)
+}
+
+fn seq_col(v: i64) -> Result<u64, StoreError> {
+    u64::try_from(v).map_err(|_| StoreError::Corrupt(format!("negative sequence number {v}")))
+}
+
+fn to_i64(v: u64) -> Result<i64, StoreError> {
+    i64::try_from(v).map_err(|_| StoreError::InvalidRange(format!("{v} is out of range")))
+}

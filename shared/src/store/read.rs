@@ -1,0 +1,97 @@
+//! Reads of stored entries: one by id, and ordered range scans for verification.
+
+use super::{hash_col, seq_col, tenant_param, to_i64, Store, StoreError, SET_TENANT};
+use crate::chain::entry::Entry;
+use crate::chain::hash::Hash;
+use futures::{pin_mut, TryStreamExt};
+use tokio_postgres::types::ToSql;
+use uuid::Uuid;
+
+/// A stored entry with its hashes and (unless erased) its content.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredEntry {
+    pub entry: Entry,
+    pub leaf_hash: Hash,
+    pub chain_hash: Hash,
+    /// Canonical content JSON; `None` once erased (or when its partition was pruned).
+    pub content: Option<String>,
+    pub salt: Option<Vec<u8>>,
+}
+
+const ENTRY_COLUMNS: &str = "c.tenant_id, c.seq, c.event_id, c.received_at, c.content_digest, c.leaf_hash, c.chain_hash, e.content, e.salt
+     FROM chain_entries c
+     LEFT JOIN events e ON e.tenant_id = c.tenant_id AND e.seq = c.seq AND e.received_at = c.received_at";
+
+fn stored_from_row(row: &tokio_postgres::Row) -> Result<StoredEntry, StoreError> {
+    Ok(StoredEntry {
+        entry: Entry {
+            tenant_id: row.get(0),
+            seq: seq_col(row.get(1))?,
+            id: row.get(2),
+            received_at: row.get(3),
+            content_digest: hash_col(row.get::<_, &[u8]>(4))?,
+        },
+        leaf_hash: hash_col(row.get::<_, &[u8]>(5))?,
+        chain_hash: hash_col(row.get::<_, &[u8]>(6))?,
+        content: row.get(7),
+        salt: row.get(8),
+    })
+}
+
+impl Store {
+    /// The entry with event id `id`, if it belongs to `tenant` (another tenant's id is simply
+    /// not found: row-level security hides it).
+    pub async fn get_entry(&mut self, tenant: Uuid, id: Uuid) -> Result<StoredEntry, StoreError> {
+        let tx = self.client.build_transaction().read_only(true).start().await?;
+        let sql = format!("SELECT {ENTRY_COLUMNS} WHERE c.tenant_id = $1 AND c.event_id = $2");
+        let tenant_text = tenant_param(tenant);
+        let set_params: [&(dyn ToSql + Sync); 1] = [&tenant_text];
+        let params: [&(dyn ToSql + Sync); 2] = [&tenant, &id];
+        let (_, row) = futures::try_join!(tx.execute(SET_TENANT, &set_params), tx.query_opt(&sql, &params))?;
+        tx.commit().await?;
+        stored_from_row(&row.ok_or(StoreError::NotFound)?)
+    }
+
+    /// Streams entries with `from <= seq < to` in seq order into `visit`, without holding the
+    /// range in memory. Stops at the first error `visit` returns.
+    pub async fn scan_entries<E>(
+        &mut self,
+        tenant: Uuid,
+        from: u64,
+        to: u64,
+        mut visit: impl FnMut(StoredEntry) -> Result<(), E>,
+    ) -> Result<Result<(), E>, StoreError> {
+        let tx = self.client.build_transaction().read_only(true).start().await?;
+        tx.execute(SET_TENANT, &[&tenant_param(tenant)]).await?;
+        let sql = format!("SELECT {ENTRY_COLUMNS} WHERE c.tenant_id = $1 AND c.seq >= $2 AND c.seq < $3 ORDER BY c.seq");
+        let (from_i, to_i) = (to_i64(from)?, to_i64(to)?);
+        let params: [&(dyn ToSql + Sync); 3] = [&tenant, &from_i, &to_i];
+        let rows = tx.query_raw(&sql, params).await?;
+        pin_mut!(rows);
+        while let Some(row) = rows.try_next().await? {
+            if let Err(e) = visit(stored_from_row(&row)?) {
+                return Ok(Err(e));
+            }
+        }
+        tx.commit().await?;
+        Ok(Ok(()))
+    }
+
+    /// The chain hash just before `seq` (GENESIS for seq 0).
+    pub async fn chain_hash_before(&mut self, tenant: Uuid, seq: u64) -> Result<Hash, StoreError> {
+        if seq == 0 {
+            return Ok(crate::chain::hash::GENESIS);
+        }
+        let tx = self.client.build_transaction().read_only(true).start().await?;
+        let tenant_text = tenant_param(tenant);
+        let prev = to_i64(seq - 1)?;
+        let set_params: [&(dyn ToSql + Sync); 1] = [&tenant_text];
+        let params: [&(dyn ToSql + Sync); 2] = [&tenant, &prev];
+        let (_, row) = futures::try_join!(
+            tx.execute(SET_TENANT, &set_params),
+            tx.query_opt("SELECT chain_hash FROM chain_entries WHERE tenant_id = $1 AND seq = $2", &params)
+        )?;
+        tx.commit().await?;
+        hash_col(row.ok_or(StoreError::NotFound)?.get::<_, &[u8]>(0))
+    }
+}

@@ -1,0 +1,93 @@
+//! Test support: one throwaway PostgreSQL cluster per test process, a template database built
+//! from the production migrations once, and a fresh database cloned from it for every test.
+#![allow(dead_code)]
+
+use anyhow::{Context, Result};
+use localstack::postgres::Postgres;
+use shared::store::migrate::{ensure_service_login, migrate};
+use shared::store::Store;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+/// The login role tests connect as: a member of `audit_service`, like the deployed service user.
+pub const APP_USER: &str = "audit_app";
+const TEMPLATE: &str = "audit_template";
+
+pub fn postgres() -> &'static Postgres {
+    static PG: OnceLock<Postgres> = OnceLock::new();
+    PG.get_or_init(|| Postgres::start_throwaway().expect("start a throwaway PostgreSQL (run scripts/setup first)"))
+}
+
+async fn ensure_template() -> Result<()> {
+    static READY: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
+    READY
+        .get_or_try_init(|| async {
+            let pg = postgres();
+            let admin = pg.connect_superuser("postgres").await?;
+            admin.batch_execute(&format!("CREATE DATABASE {TEMPLATE}")).await?;
+            let mut owner = pg.connect_superuser(TEMPLATE).await?;
+            migrate(&mut owner).await.context("migrating the template")?;
+            ensure_service_login(&owner, APP_USER).await?;
+            drop(owner);
+            Ok::<_, anyhow::Error>(())
+        })
+        .await?;
+    Ok(())
+}
+
+/// A database of its own for one test, with the full schema applied.
+#[derive(Debug)]
+pub struct TestDb {
+    pub name: String,
+}
+
+impl TestDb {
+    pub async fn new() -> Result<Self> {
+        static COUNTER: AtomicU32 = AtomicU32::new(0);
+        ensure_template().await?;
+        let name = format!("t{}_{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed));
+        let admin = postgres().connect_superuser("postgres").await?;
+        // The template's last connection may still be closing; CREATE DATABASE refuses until then.
+        let mut attempt = 0;
+        loop {
+            match admin.batch_execute(&format!("CREATE DATABASE {name} TEMPLATE {TEMPLATE}")).await {
+                Ok(()) => break,
+                Err(e) if attempt < 50 => {
+                    attempt += 1;
+                    tracing::debug!(error = %e, "template busy, retrying");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                Err(e) => return Err(e).context("creating a test database"),
+            }
+        }
+        Ok(TestDb { name })
+    }
+
+    /// Connection string for the service's login role.
+    pub fn app_url(&self) -> String {
+        postgres().url(APP_USER, &self.name)
+    }
+
+    /// A store connected as the service role (row-level security and grants apply).
+    pub async fn store(&self) -> Result<Store> {
+        Ok(Store::connect(&self.app_url()).await?)
+    }
+
+    /// A raw connection as the service role, for checking what the role may do.
+    pub async fn app_client(&self) -> Result<tokio_postgres::Client> {
+        let (client, conn) = tokio_postgres::connect(&self.app_url(), tokio_postgres::NoTls).await?;
+        tokio::spawn(conn);
+        Ok(client)
+    }
+
+    /// A superuser connection: stands for someone with database access behind the service.
+    pub async fn superuser(&self) -> Result<tokio_postgres::Client> {
+        postgres().connect_superuser(&self.name).await
+    }
+}
+
+/// A minimal valid event.
+pub fn event(action: &str, actor: &str) -> serde_json::Value {
+    serde_json::json!({ "action": action, "actor": { "id": actor }, "metadata": { "n": 1 } })
+}
