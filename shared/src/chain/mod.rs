@@ -5,5 +5,6 @@ pub mod hash;
 pub mod event;
 pub mod canonical;
 pub mod entry;
+pub mod publisher;
 pub mod merkle;
 pub mod verify;
