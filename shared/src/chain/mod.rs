@@ -2,3 +2,4 @@
 //! and its proofs, and checkpoints. Nothing here does I/O or is async, and nothing here imports
 //! another module of this crate; that keeps every hash reproducible from published formats alone.
 pub mod hash;
+pub mod merkle;
