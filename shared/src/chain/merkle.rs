@@ -619,6 +619,7 @@ fn consistency_length_error(old_size: u64, new_size: u64, actual: usize) -> Proo
 mod tests {
     use super::*;
     use crate::chain::hash::leaf_hash;
+    use proptest::prelude::*;
     use std::collections::BTreeSet;
     use std::sync::OnceLock;
 
@@ -700,12 +701,24 @@ mod tests {
     }
 
     const EXHAUSTIVE_MAX: u64 = 130;
+    const PROPTEST_MAX: u64 = 3000;
 
     /// One tree serves every smaller size too: a smaller tree's stored nodes are a subset of a
     /// larger one's, exactly as in the database.
     fn exhaustive_tree() -> &'static MemoryTree {
         static TREE: OnceLock<MemoryTree> = OnceLock::new();
         TREE.get_or_init(|| tree_of(EXHAUSTIVE_MAX))
+    }
+
+    fn proptest_tree() -> &'static MemoryTree {
+        static TREE: OnceLock<MemoryTree> = OnceLock::new();
+        TREE.get_or_init(|| tree_of(PROPTEST_MAX))
+    }
+
+    fn flip(hash: &Hash, bit: usize) -> Hash {
+        let mut bytes = hash.0;
+        bytes[bit / 8] ^= 1 << (bit % 8);
+        Hash(bytes)
     }
 
     fn usize_of(n: u64) -> usize {
@@ -1342,6 +1355,158 @@ mod tests {
                 .map(|&id| tree.node(id).unwrap())
                 .collect();
             assert_eq!(appended.frontier, expected_frontier);
+        }
+    }
+
+    // ---- Properties over larger trees. ----
+
+    fn size_and_index() -> impl Strategy<Value = (u64, u64)> {
+        (1..=PROPTEST_MAX).prop_flat_map(|size| (Just(size), 0..size))
+    }
+
+    fn new_and_old_size() -> impl Strategy<Value = (u64, u64)> {
+        (1..=PROPTEST_MAX).prop_flat_map(|new| (Just(new), 0..=new))
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        #[test]
+        fn inclusion_proofs_verify_and_any_tampering_fails(
+            (size, index) in size_and_index(),
+            bit in 0usize..256,
+            other in any::<u64>(),
+        ) {
+            let tree = proptest_tree();
+            let leaf = tree.leaves()[usize_of(index)];
+            let root = root(size, tree).unwrap();
+            let proof = inclusion_proof(index, size, tree).unwrap();
+            prop_assert_eq!(verify_inclusion(&leaf, index, size, &proof, &root), Ok(()));
+
+            prop_assert!(verify_inclusion(&flip(&leaf, bit), index, size, &proof, &root).is_err());
+            prop_assert!(verify_inclusion(&leaf, index, size, &proof, &flip(&root, bit)).is_err());
+            for i in 0..proof.len() {
+                let mut tampered = proof.clone();
+                tampered[i] = flip(&tampered[i], bit);
+                let result = verify_inclusion(&leaf, index, size, &tampered, &root);
+                prop_assert!(result.is_err(), "element {}", i);
+            }
+            if size > 1 {
+                let wrong = (index + 1 + other % (size - 1)) % size;
+                let result = verify_inclusion(&leaf, wrong, size, &proof, &root);
+                prop_assert!(result.is_err(), "index {}", wrong);
+            }
+            prop_assert!(verify_inclusion(&leaf, index + size, size, &proof, &root).is_err());
+            // A wrong size fails unless it gives the leaf the same path shape (see
+            // `a_root_does_not_commit_to_its_size`); then the very same hashes are recomputed.
+            for wrong in [size - 1, size + 1, size * 2, size / 2, other % (2 * PROPTEST_MAX)] {
+                if wrong == size || wrong <= index {
+                    continue;
+                }
+                let result = verify_inclusion(&leaf, index, wrong, &proof, &root);
+                if path_shape(index, wrong) == path_shape(index, size) {
+                    prop_assert_eq!(result, Ok(()));
+                } else {
+                    prop_assert!(result.is_err(), "size {}", wrong);
+                }
+            }
+        }
+
+        #[test]
+        fn consistency_proofs_verify_and_any_tampering_fails(
+            (new_size, old_size) in new_and_old_size(),
+            bit in 0usize..256,
+            other in any::<u64>(),
+        ) {
+            let tree = proptest_tree();
+            let old_root = root(old_size, tree).unwrap();
+            let new_root = root(new_size, tree).unwrap();
+            let proof = consistency_proof(old_size, new_size, tree).unwrap();
+            let verify = |old_size, new_size, old_root: &Hash, new_root: &Hash, proof: &[Hash]| {
+                verify_consistency(old_size, new_size, old_root, new_root, proof)
+            };
+            prop_assert_eq!(verify(old_size, new_size, &old_root, &new_root, &proof), Ok(()));
+
+            let bad_old = flip(&old_root, bit);
+            prop_assert!(verify(old_size, new_size, &bad_old, &new_root, &proof).is_err());
+            if old_size > 0 {
+                // The empty tree is a prefix of every tree, so its proof says nothing of the new
+                // root.
+                let bad_new = flip(&new_root, bit);
+                prop_assert!(verify(old_size, new_size, &old_root, &bad_new, &proof).is_err());
+            }
+            if old_size != new_size {
+                prop_assert!(verify(old_size, new_size, &new_root, &old_root, &proof).is_err());
+            }
+            for i in 0..proof.len() {
+                let mut tampered = proof.clone();
+                tampered[i] = flip(&tampered[i], bit);
+                let result = verify(old_size, new_size, &old_root, &new_root, &tampered);
+                prop_assert!(result.is_err(), "element {}", i);
+            }
+            if 0 < old_size && old_size < new_size {
+                // With the new size fixed, the old size is pinned: the proof follows the root path
+                // of the old tree's last perfect subtree, and another old size has another one.
+                for wrong_old in [old_size - 1, old_size + 1, other % new_size] {
+                    if wrong_old != 0 && wrong_old != old_size {
+                        let result = verify(wrong_old, new_size, &old_root, &new_root, &proof);
+                        prop_assert!(result.is_err(), "old {}", wrong_old);
+                    }
+                }
+                // The new size is not pinned: like an inclusion proof, the proof also passes under
+                // any new size whose tree has the same shape along that path, and only then.
+                let random = other % (2 * PROPTEST_MAX);
+                for wrong_new in [new_size - 1, new_size + 1, new_size * 2, random] {
+                    if wrong_new <= old_size || wrong_new == new_size {
+                        continue;
+                    }
+                    let result = verify(old_size, wrong_new, &old_root, &new_root, &proof);
+                    let shape = consistency_shape(old_size, new_size);
+                    if consistency_shape(old_size, wrong_new) == shape {
+                        prop_assert_eq!(result, Ok(()));
+                    } else {
+                        prop_assert!(result.is_err(), "new {}", wrong_new);
+                    }
+                }
+            }
+        }
+
+    }
+
+    proptest! {
+        // Each case appends a few hundred leaves twice, so fewer cases keep the suite quick.
+        #![proptest_config(ProptestConfig::with_cases(128))]
+
+        #[test]
+        fn appending_in_batches_matches_appending_one_by_one(
+            batches in proptest::collection::vec(0usize..70, 1..16),
+        ) {
+            let total: usize = batches.iter().sum();
+            let leaves: Vec<Hash> = (0..total as u64).map(test_leaf).collect();
+
+            let mut single_nodes = Vec::new();
+            let mut single_roots = vec![empty_root()];
+            let mut frontier = Vec::new();
+            for (i, leaf) in leaves.iter().enumerate() {
+                let appended = append(&frontier, i as u64, std::slice::from_ref(leaf)).unwrap();
+                single_nodes.extend(appended.nodes);
+                single_roots.push(appended.root);
+                frontier = appended.frontier;
+            }
+
+            let mut batch_nodes = Vec::new();
+            let mut frontier = Vec::new();
+            let mut size = 0usize;
+            for &count in &batches {
+                let appended = append(&frontier, size as u64, &leaves[size..size + count]).unwrap();
+                size += count;
+                prop_assert_eq!(appended.size, size as u64);
+                prop_assert_eq!(appended.root, single_roots[size]);
+                batch_nodes.extend(appended.nodes);
+                frontier = appended.frontier;
+            }
+            prop_assert_eq!(batch_nodes, single_nodes);
+            prop_assert_eq!(single_roots[total], mth(&leaves));
         }
     }
 }
