@@ -43,7 +43,9 @@ fn find_bin_dir() -> Result<PathBuf> {
     versions.sort();
     match versions.pop() {
         Some((_, bin)) => Ok(bin),
-        None => bail!("no PostgreSQL server found under /usr/lib/postgresql: run scripts/setup (it installs Debian's postgresql)"),
+        None => bail!(
+            "no PostgreSQL server found under /usr/lib/postgresql: run scripts/setup (it installs Debian's postgresql)"
+        ),
     }
 }
 
@@ -82,10 +84,16 @@ impl Postgres {
             std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
             pg.chown_to_postgres(dir)?;
             run_checked(
-                pg.command("initdb")
-                    .arg("-D")
-                    .arg(dir)
-                    .args(["-A", "trust", "-U", SUPERUSER, "-E", "UTF8", "--locale=C", "--no-sync"]),
+                pg.command("initdb").arg("-D").arg(dir).args([
+                    "-A",
+                    "trust",
+                    "-U",
+                    SUPERUSER,
+                    "-E",
+                    "UTF8",
+                    "--locale=C",
+                    "--no-sync",
+                ]),
                 "initdb",
             )?;
         }

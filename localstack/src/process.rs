@@ -51,10 +51,7 @@ pub fn wait_for_port(port: u16, timeout: Duration, what: &str) -> Result<()> {
 
 /// Runs a command to completion and fails with its output when it exits non-zero.
 pub fn run_checked(cmd: &mut Command, what: &str) -> Result<()> {
-    let out = cmd
-        .stdin(Stdio::null())
-        .output()
-        .with_context(|| format!("starting {what}"))?;
+    let out = cmd.stdin(Stdio::null()).output().with_context(|| format!("starting {what}"))?;
     if !out.status.success() {
         bail!(
             "{what} failed ({}):\n{}\n{}",

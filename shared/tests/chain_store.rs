@@ -36,7 +36,8 @@ async fn sixteen_concurrent_writers_keep_one_gapless_verifiable_chain() {
             seqs
         })
     });
-    let mut all: Vec<u64> = futures::future::join_all(writers).await.into_iter().flat_map(|r| r.expect("writer")).collect();
+    let mut all: Vec<u64> =
+        futures::future::join_all(writers).await.into_iter().flat_map(|r| r.expect("writer")).collect();
     all.sort_unstable();
     assert_eq!(all, (0..8000).collect::<Vec<u64>>(), "every seq assigned exactly once");
 
@@ -89,7 +90,14 @@ async fn interleaved_tenants_keep_independent_chains() {
     assert_eq!(first_b, GENESIS);
     // Another tenant's event is simply not found, and row-level security hides its rows.
     let mut b_ids = Vec::new();
-    store.scan_entries(b, 0, 10, |e| Ok::<_, ()>(b_ids.push(e.entry.id))).await.expect("scan").expect("ok");
+    store
+        .scan_entries(b, 0, 10, |e| {
+            b_ids.push(e.entry.id);
+            Ok::<_, ()>(())
+        })
+        .await
+        .expect("scan")
+        .expect("ok");
     assert!(matches!(store.get_entry(a, b_ids[0]).await, Err(StoreError::NotFound)));
     assert_eq!(store.get_entry(b, b_ids[0]).await.expect("own").entry.tenant_id, b);
 }

@@ -80,27 +80,32 @@ mod tests {
     #[test]
     fn jcs_sorts_keys_by_utf16_and_formats_numbers_per_rfc8785() {
         // Examples from RFC 8785 section 3.2.3 (sorting) and appendix B (numbers).
-        let v: Value = serde_json::from_str(r#"{"\u20ac":1,"\r":2,"1":3,"\u0080":4,"\ud83d\ude00":5,"\ufb33":6}"#)
-            .expect("json");
+        let v: Value =
+            serde_json::from_str(r#"{"\u20ac":1,"\r":2,"1":3,"\u0080":4,"\ud83d\ude00":5,"\ufb33":6}"#).expect("json");
         assert_eq!(
             String::from_utf8(jcs(&v)).expect("utf8"),
             "{\"\\r\":2,\"1\":3,\"\u{80}\":4,\"\u{20ac}\":1,\"\u{1f600}\":5,\"\u{fb33}\":6}"
         );
-        let n: Value = serde_json::from_str("[1E30, 4.50, 2e-3, 0.000001, 1e-7, -0, 333333333.33333329]").expect("json");
+        let n: Value =
+            serde_json::from_str("[1E30, 4.50, 2e-3, 0.000001, 1e-7, -0, 333333333.33333329]").expect("json");
         assert_eq!(String::from_utf8(jcs(&n)).expect("utf8"), "[1e+30,4.5,0.002,0.000001,1e-7,0,333333333.3333333]");
     }
 
     #[test]
     fn content_is_canonical_and_order_independent() {
         let received = parse_timestamp("2026-11-24T10:00:00Z").expect("ts");
-        let a = parse_event(br#"{"actor":{"id":"u1","type":"user"},"action":"user.login","metadata":{"b":1,"a":[true,null]}}"#)
-            .expect("parse")
-            .validate(received)
-            .expect("valid");
-        let b = parse_event(br#"{"metadata":{"a":[true,null],"b":1.0},"action":"user.login","actor":{"type":"user","id":"u1"}}"#)
-            .expect("parse")
-            .validate(received)
-            .expect("valid");
+        let a = parse_event(
+            br#"{"actor":{"id":"u1","type":"user"},"action":"user.login","metadata":{"b":1,"a":[true,null]}}"#,
+        )
+        .expect("parse")
+        .validate(received)
+        .expect("valid");
+        let b = parse_event(
+            br#"{"metadata":{"a":[true,null],"b":1.0},"action":"user.login","actor":{"type":"user","id":"u1"}}"#,
+        )
+        .expect("parse")
+        .validate(received)
+        .expect("valid");
         let bytes = content_bytes(&a).expect("fits");
         assert_eq!(bytes, content_bytes(&b).expect("fits"));
         assert_eq!(
@@ -113,10 +118,12 @@ mod tests {
     fn rejects_event_over_64_kib() {
         let received = parse_timestamp("2026-11-24T10:00:00Z").expect("ts");
         let big = "x".repeat(limits::MAX_EVENT_BYTES);
-        let e = parse_event(serde_json::json!({"action": "a", "actor": {"id": "u"}, "metadata": {"blob": big}}).to_string().as_bytes())
-            .expect("parse")
-            .validate(received)
-            .expect("valid fields");
+        let e = parse_event(
+            serde_json::json!({"action": "a", "actor": {"id": "u"}, "metadata": {"blob": big}}).to_string().as_bytes(),
+        )
+        .expect("parse")
+        .validate(received)
+        .expect("valid fields");
         let err = content_bytes(&e).expect_err("too big");
         assert_eq!(err.field, "$");
         assert!(err.message.contains("65536"), "{err}");

@@ -177,11 +177,8 @@ impl ValidationError {
 
     /// The same error for an event at position `index` of a batch.
     pub fn in_batch(self, index: usize) -> Self {
-        let field = if self.field == "$" {
-            format!("events[{index}]")
-        } else {
-            format!("events[{index}].{}", self.field)
-        };
+        let field =
+            if self.field == "$" { format!("events[{index}]") } else { format!("events[{index}].{}", self.field) };
         Self { field, message: self.message }
     }
 }
@@ -353,9 +350,10 @@ fn check_metadata_value(path: &str, value: &Value, depth: usize) -> Result<(), V
             }
         }
         Value::Number(n) => {
-            let exact_int = n.as_u64().map(|u| u <= limits::MAX_SAFE_INTEGER).or_else(|| {
-                n.as_i64().map(|i| i.unsigned_abs() <= limits::MAX_SAFE_INTEGER)
-            });
+            let exact_int = n
+                .as_u64()
+                .map(|u| u <= limits::MAX_SAFE_INTEGER)
+                .or_else(|| n.as_i64().map(|i| i.unsigned_abs() <= limits::MAX_SAFE_INTEGER));
             match exact_int {
                 Some(true) => Ok(()),
                 Some(false) => Err(ValidationError::new(
@@ -368,12 +366,12 @@ fn check_metadata_value(path: &str, value: &Value, depth: usize) -> Result<(), V
         }
         Value::Array(items) => {
             if depth + 1 > limits::MAX_METADATA_DEPTH {
-                return Err(ValidationError::new(path, format!("nests deeper than {} levels", limits::MAX_METADATA_DEPTH)));
+                return Err(ValidationError::new(
+                    path,
+                    format!("nests deeper than {} levels", limits::MAX_METADATA_DEPTH),
+                ));
             }
-            items
-                .iter()
-                .enumerate()
-                .try_for_each(|(i, v)| check_metadata_value(&format!("{path}[{i}]"), v, depth + 1))
+            items.iter().enumerate().try_for_each(|(i, v)| check_metadata_value(&format!("{path}[{i}]"), v, depth + 1))
         }
         Value::Object(map) => check_metadata_object(path, map, depth + 1),
     }
@@ -406,8 +404,9 @@ mod tests {
 
     #[test]
     fn occurred_at_is_normalised_to_utc_micros() {
-        let e = validate(json!({"action": "a", "actor": {"id": "u"}, "occurred_at": "2026-11-24T11:30:00.9999999+02:00"}))
-            .expect("valid");
+        let e =
+            validate(json!({"action": "a", "actor": {"id": "u"}, "occurred_at": "2026-11-24T11:30:00.9999999+02:00"}))
+                .expect("valid");
         assert_eq!(format_timestamp(&e.occurred_at), "2026-11-24T09:30:00.999999Z");
     }
 
@@ -441,7 +440,11 @@ mod tests {
     #[test]
     fn rejects_non_rfc3339_and_far_future_times() {
         for bad in ["2026-11-24", "2026-11-24T10:00:00", "yesterday", "2026-13-01T00:00:00Z"] {
-            assert_eq!(rejected_field(json!({"action": "a", "actor": {"id": "u"}, "occurred_at": bad})), "occurred_at", "{bad}");
+            assert_eq!(
+                rejected_field(json!({"action": "a", "actor": {"id": "u"}, "occurred_at": bad})),
+                "occurred_at",
+                "{bad}"
+            );
         }
         let future = json!({"action": "a", "actor": {"id": "u"}, "occurred_at": "2026-11-24T11:00:00Z"});
         assert_eq!(rejected_field(future), "occurred_at");
@@ -457,7 +460,10 @@ mod tests {
     #[test]
     fn rejects_nul_anywhere() {
         assert_eq!(rejected_field(json!({"action": "a", "actor": {"id": "u\u{0}"}})), "actor.id");
-        assert_eq!(rejected_field(json!({"action": "a", "actor": {"id": "u"}, "metadata": {"k": "v\u{0}"}})), "metadata.k");
+        assert_eq!(
+            rejected_field(json!({"action": "a", "actor": {"id": "u"}, "metadata": {"k": "v\u{0}"}})),
+            "metadata.k"
+        );
     }
 
     #[test]
@@ -480,7 +486,8 @@ mod tests {
     fn rejects_unsafe_integers_in_metadata() {
         let err = rejected_field(json!({"action": "a", "actor": {"id": "u"}, "metadata": {"n": 9007199254740993u64}}));
         assert_eq!(err, "metadata.n");
-        validate(json!({"action": "a", "actor": {"id": "u"}, "metadata": {"n": 9007199254740991u64, "f": 1.5}})).expect("safe");
+        validate(json!({"action": "a", "actor": {"id": "u"}, "metadata": {"n": 9007199254740991u64, "f": 1.5}}))
+            .expect("safe");
     }
 
     #[test]
@@ -488,7 +495,9 @@ mod tests {
         assert_eq!(rejected_field(json!({"action": "a", "actor": {"id": "u", "ip": "300.1.1.1"}})), "actor.ip");
         let sig = json!({"key_id": "k", "alg": "rsa", "sig": "AA=="});
         assert_eq!(
-            rejected_field(json!({"action": "a", "actor": {"id": "u"}, "occurred_at": "2026-11-24T10:00:00Z", "outcome": "success", "signature": sig})),
+            rejected_field(
+                json!({"action": "a", "actor": {"id": "u"}, "occurred_at": "2026-11-24T10:00:00Z", "outcome": "success", "signature": sig})
+            ),
             "signature.alg"
         );
     }
@@ -496,7 +505,10 @@ mod tests {
     #[test]
     fn signed_events_must_fix_time_and_outcome() {
         let sig = json!({"key_id": "k", "alg": "ed25519", "sig": "AA=="});
-        assert_eq!(rejected_field(json!({"action": "a", "actor": {"id": "u"}, "outcome": "success", "signature": sig})), "occurred_at");
+        assert_eq!(
+            rejected_field(json!({"action": "a", "actor": {"id": "u"}, "outcome": "success", "signature": sig})),
+            "occurred_at"
+        );
     }
 
     #[test]

@@ -102,10 +102,7 @@ mod tests {
     #[test]
     fn empty_leaf_matches_rfc6962_vector() {
         // RFC 6962 test vectors: the leaf hash of the empty string.
-        assert_eq!(
-            leaf_hash(b"").to_hex(),
-            "6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d"
-        );
+        assert_eq!(leaf_hash(b"").to_hex(), "6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d");
     }
 
     #[test]

@@ -75,11 +75,7 @@ pub enum MerkleError {
     #[error("stored node (level {}, index {}) was not supplied", .0.level, .0.index)]
     MissingNode(NodeId),
     #[error("a tree of size {size} has {expected} frontier hashes, but {actual} were supplied")]
-    FrontierMismatch {
-        size: u64,
-        expected: usize,
-        actual: usize,
-    },
+    FrontierMismatch { size: u64, expected: usize, actual: usize },
     #[error("appending would take the tree past 2^64 - 1 leaves")]
     TreeFull,
 }
@@ -171,15 +167,8 @@ pub fn inclusion_proof_nodes(index: u64, size: u64) -> Result<Vec<NodeId>, Merkl
 
 /// The audit path of RFC 9162 section 2.1.3.1 for leaf `index` in a tree of `size` leaves,
 /// ordered from the leaf's sibling up to the root's child.
-pub fn inclusion_proof(
-    index: u64,
-    size: u64,
-    nodes: &impl NodeLookup,
-) -> Result<Vec<Hash>, MerkleError> {
-    inclusion_ranges(index, size)?
-        .iter()
-        .map(|&(start, end)| fold_range(start, end, nodes))
-        .collect()
+pub fn inclusion_proof(index: u64, size: u64, nodes: &impl NodeLookup) -> Result<Vec<Hash>, MerkleError> {
+    inclusion_ranges(index, size)?.iter().map(|&(start, end)| fold_range(start, end, nodes)).collect()
 }
 
 /// The stored nodes [`consistency_proof`] needs, in proof order. Like an inclusion proof, at most
@@ -192,15 +181,8 @@ pub fn consistency_proof_nodes(old_size: u64, new_size: u64) -> Result<Vec<NodeI
 /// The consistency proof of RFC 9162 section 2.1.4.1 between trees of `old_size` and `new_size`
 /// leaves. It is empty when `old_size` is 0 or equals `new_size`: the empty tree is a prefix of
 /// every tree, and a tree is consistent with itself.
-pub fn consistency_proof(
-    old_size: u64,
-    new_size: u64,
-    nodes: &impl NodeLookup,
-) -> Result<Vec<Hash>, MerkleError> {
-    consistency_ranges(old_size, new_size)?
-        .iter()
-        .map(|&(start, end)| fold_range(start, end, nodes))
-        .collect()
+pub fn consistency_proof(old_size: u64, new_size: u64, nodes: &impl NodeLookup) -> Result<Vec<Hash>, MerkleError> {
+    consistency_ranges(old_size, new_size)?.iter().map(|&(start, end)| fold_range(start, end, nodes)).collect()
 }
 
 /// Checks that `leaf` is leaf `index` of the tree of `size` leaves whose root is `root`, following
@@ -210,13 +192,7 @@ pub fn consistency_proof(
 /// size whose tree gives the leaf the same path shape (leaf 0 of 3 and of 4, for example). So
 /// `size` must come from the same signed checkpoint as `root`, never from the party that sent the
 /// proof.
-pub fn verify_inclusion(
-    leaf: &Hash,
-    index: u64,
-    size: u64,
-    proof: &[Hash],
-    root: &Hash,
-) -> Result<(), ProofError> {
+pub fn verify_inclusion(leaf: &Hash, index: u64, size: u64, proof: &[Hash], root: &Hash) -> Result<(), ProofError> {
     // Step 1.
     if index >= size {
         return Err(ProofError::IndexOutOfRange { index, size });
@@ -273,10 +249,7 @@ pub fn verify_consistency(
     }
     if old_size == 0 || old_size == new_size {
         if !proof.is_empty() {
-            return Err(ProofError::WrongLength {
-                expected: 0,
-                actual: proof.len(),
-            });
+            return Err(ProofError::WrongLength { expected: 0, actual: proof.len() });
         }
         if old_size == 0 && *old_root != empty_root() {
             return Err(ProofError::OldRootMismatch);
@@ -346,18 +319,10 @@ pub fn verify_consistency(
 /// The frontier is all the old tree the new nodes depend on, so a batch needs no reads beyond it.
 /// Work is O(batch + log n): each leaf completes as many nodes as its index has trailing one bits,
 /// and the output vector is sized exactly up front.
-pub fn append(
-    frontier: &[Hash],
-    first_index: u64,
-    leaves: &[Hash],
-) -> Result<Appended, MerkleError> {
+pub fn append(frontier: &[Hash], first_index: u64, leaves: &[Hash]) -> Result<Appended, MerkleError> {
     let expected = first_index.count_ones() as usize;
     if frontier.len() != expected {
-        return Err(MerkleError::FrontierMismatch {
-            size: first_index,
-            expected,
-            actual: frontier.len(),
-        });
+        return Err(MerkleError::FrontierMismatch { size: first_index, expected, actual: frontier.len() });
     }
     let new_size = u64::try_from(leaves.len())
         .ok()
@@ -382,20 +347,12 @@ pub fn append(
         for (below, left) in stack.drain(keep..).rev().enumerate() {
             acc = node_hash(&left, &acc);
             let level = below + 1;
-            let id = NodeId {
-                level: level as u8,
-                index: (size >> level) - 1,
-            };
+            let id = NodeId { level: level as u8, index: (size >> level) - 1 };
             nodes.push((id, acc));
         }
         stack.push(acc);
     }
-    Ok(Appended {
-        nodes,
-        root: fold_frontier(&stack),
-        frontier: stack,
-        size: new_size,
-    })
+    Ok(Appended { nodes, root: fold_frontier(&stack), frontier: stack, size: new_size })
 }
 
 /// A whole tree in memory: every leaf hash and every stored perfect node, written through
@@ -417,11 +374,7 @@ impl Default for MemoryTree {
 impl MemoryTree {
     /// The empty tree.
     pub fn new() -> Self {
-        MemoryTree {
-            levels: vec![Vec::new()],
-            frontier: Vec::new(),
-            root: empty_root(),
-        }
+        MemoryTree { levels: vec![Vec::new()], frontier: Vec::new(), root: empty_root() }
     }
 
     /// Appends leaf hashes and returns the new root.
@@ -497,10 +450,7 @@ fn subtrees_right_to_left(start: u64, end: u64) -> impl Iterator<Item = NodeId> 
         }
         let level = (end - start).trailing_zeros();
         end -= 1 << level;
-        Some(NodeId {
-            level: level as u8,
-            index: end >> level,
-        })
+        Some(NodeId { level: level as u8, index: end >> level })
     })
 }
 
@@ -727,30 +677,19 @@ mod tests {
 
     /// Which side of the leaf each audit-path element sits on, leaf first; `true` is left.
     fn path_shape(index: u64, size: u64) -> Vec<bool> {
-        inclusion_ranges(index, size)
-            .unwrap()
-            .iter()
-            .map(|&(_, end)| end <= index)
-            .collect()
+        inclusion_ranges(index, size).unwrap().iter().map(|&(_, end)| end <= index).collect()
     }
 
     /// For each consistency-proof element, whether it lies within the old tree (and so also
     /// feeds the rebuilt old root) or beyond it.
     fn consistency_shape(old_size: u64, new_size: u64) -> Vec<bool> {
-        consistency_ranges(old_size, new_size)
-            .unwrap()
-            .iter()
-            .map(|&(_, end)| end <= old_size)
-            .collect()
+        consistency_ranges(old_size, new_size).unwrap().iter().map(|&(_, end)| end <= old_size).collect()
     }
 
     /// Every node a proof may ask for must already be stored when the tree has `size` leaves.
     fn assert_all_stored(ids: &[NodeId], size: u64) {
         for id in ids {
-            assert!(
-                id.level < 64 && (id.index + 1) << id.level <= size,
-                "{id:?} not complete at {size}"
-            );
+            assert!(id.level < 64 && (id.index + 1) << id.level <= size, "{id:?} not complete at {size}");
         }
     }
 
@@ -780,18 +719,12 @@ mod tests {
     }
 
     fn vectors() -> Vectors {
-        serde_json::from_str(include_str!(
-            "../../../test-vectors/third-party/rfc6962-merkle.json"
-        ))
-        .unwrap()
+        serde_json::from_str(include_str!("../../../test-vectors/third-party/rfc6962-merkle.json")).unwrap()
     }
 
     fn vector_tree(vectors: &Vectors) -> MemoryTree {
-        let leaves: Vec<Hash> = vectors
-            .leaf_inputs
-            .iter()
-            .map(|input| leaf_hash(&hex::decode(input).unwrap()))
-            .collect();
+        let leaves: Vec<Hash> =
+            vectors.leaf_inputs.iter().map(|input| leaf_hash(&hex::decode(input).unwrap())).collect();
         let mut tree = MemoryTree::new();
         tree.append(&leaves).unwrap();
         tree
@@ -805,29 +738,15 @@ mod tests {
         for (size, expected) in vectors.roots.iter().enumerate() {
             let size = size as u64;
             assert_eq!(root(size, &tree).unwrap(), *expected, "root of size {size}");
-            assert_eq!(
-                mth(&tree.leaves()[..usize_of(size)]),
-                *expected,
-                "reference root of size {size}"
-            );
+            assert_eq!(mth(&tree.leaves()[..usize_of(size)]), *expected, "reference root of size {size}");
         }
         for (level, hashes) in vectors.node_hashes.iter().enumerate() {
             for (index, expected) in hashes.iter().enumerate() {
-                let id = NodeId {
-                    level: level as u8,
-                    index: index as u64,
-                };
+                let id = NodeId { level: level as u8, index: index as u64 };
                 assert_eq!(tree.node(id), Some(*expected), "{id:?}");
             }
-            let past_end = NodeId {
-                level: level as u8,
-                index: hashes.len() as u64,
-            };
-            assert_eq!(
-                tree.node(past_end),
-                None,
-                "nothing beyond the published nodes is stored"
-            );
+            let past_end = NodeId { level: level as u8, index: hashes.len() as u64 };
+            assert_eq!(tree.node(past_end), None, "nothing beyond the published nodes is stored");
         }
     }
 
@@ -837,17 +756,10 @@ mod tests {
         let tree = vector_tree(&vectors);
         for v in &vectors.inclusion_proofs {
             let proof = inclusion_proof(v.leaf_index, v.tree_size, &tree).unwrap();
-            assert_eq!(
-                proof, v.proof,
-                "index {} size {}",
-                v.leaf_index, v.tree_size
-            );
+            assert_eq!(proof, v.proof, "index {} size {}", v.leaf_index, v.tree_size);
             let leaf = tree.leaves()[usize_of(v.leaf_index)];
             let root = vectors.roots[usize_of(v.tree_size)];
-            assert_eq!(
-                verify_inclusion(&leaf, v.leaf_index, v.tree_size, &v.proof, &root),
-                Ok(())
-            );
+            assert_eq!(verify_inclusion(&leaf, v.leaf_index, v.tree_size, &v.proof, &root), Ok(()));
         }
     }
 
@@ -860,10 +772,7 @@ mod tests {
             assert_eq!(proof, v.proof, "sizes {} -> {}", v.old_size, v.new_size);
             let old_root = vectors.roots[usize_of(v.old_size)];
             let new_root = vectors.roots[usize_of(v.new_size)];
-            assert_eq!(
-                verify_consistency(v.old_size, v.new_size, &old_root, &new_root, &v.proof),
-                Ok(())
-            );
+            assert_eq!(verify_consistency(v.old_size, v.new_size, &old_root, &new_root, &v.proof), Ok(()));
         }
     }
 
@@ -886,45 +795,22 @@ mod tests {
         for size in 0..=EXHAUSTIVE_MAX {
             let prefix = &leaves[..usize_of(size)];
             let expected_root = mth(prefix);
-            assert_eq!(
-                root(size, tree).unwrap(),
-                expected_root,
-                "root of size {size}"
-            );
-            assert_eq!(
-                grown.root(),
-                expected_root,
-                "root after {size} single appends"
-            );
+            assert_eq!(root(size, tree).unwrap(), expected_root, "root of size {size}");
+            assert_eq!(grown.root(), expected_root, "root after {size} single appends");
             assert_all_stored(&root_nodes(size), size);
             for index in 0..size {
                 let proof = inclusion_proof(index, size, tree).unwrap();
-                assert_eq!(
-                    proof,
-                    rfc_path(usize_of(index), prefix),
-                    "index {index} size {size}"
-                );
+                assert_eq!(proof, rfc_path(usize_of(index), prefix), "index {index} size {size}");
                 let leaf = leaves[usize_of(index)];
-                assert_eq!(
-                    verify_inclusion(&leaf, index, size, &proof, &expected_root),
-                    Ok(())
-                );
+                assert_eq!(verify_inclusion(&leaf, index, size, &proof, &expected_root), Ok(()));
 
                 let ids = inclusion_proof_nodes(index, size).unwrap();
                 assert_all_stored(&ids, size);
                 // At most one element is a ragged range, and it ends at `size`, so it takes fewer
                 // nodes than `size` has set bits.
-                assert!(
-                    ids.len() < proof.len() + size.count_ones() as usize,
-                    "{index} {size}"
-                );
-                let fetched: HashMap<NodeId, Hash> =
-                    ids.iter().map(|&id| (id, tree.node(id).unwrap())).collect();
-                assert_eq!(
-                    inclusion_proof(index, size, &fetched).unwrap(),
-                    proof,
-                    "fetched only"
-                );
+                assert!(ids.len() < proof.len() + size.count_ones() as usize, "{index} {size}");
+                let fetched: HashMap<NodeId, Hash> = ids.iter().map(|&id| (id, tree.node(id).unwrap())).collect();
+                assert_eq!(inclusion_proof(index, size, &fetched).unwrap(), proof, "fetched only");
             }
             if size < EXHAUSTIVE_MAX {
                 grown.append(&[leaves[usize_of(size)]]).unwrap();
@@ -942,25 +828,14 @@ mod tests {
             for old_size in 0..=new_size {
                 let old_root = root(old_size, tree).unwrap();
                 let proof = consistency_proof(old_size, new_size, tree).unwrap();
-                assert_eq!(
-                    proof,
-                    rfc_proof(usize_of(old_size), prefix),
-                    "{old_size} -> {new_size}"
-                );
-                assert_eq!(
-                    verify_consistency(old_size, new_size, &old_root, &new_root, &proof),
-                    Ok(())
-                );
+                assert_eq!(proof, rfc_proof(usize_of(old_size), prefix), "{old_size} -> {new_size}");
+                assert_eq!(verify_consistency(old_size, new_size, &old_root, &new_root, &proof), Ok(()));
 
                 let ids = consistency_proof_nodes(old_size, new_size).unwrap();
                 assert_all_stored(&ids, new_size);
                 assert!(ids.len() <= proof.len() + new_size.count_ones() as usize);
-                let fetched: BTreeMap<NodeId, Hash> =
-                    ids.iter().map(|&id| (id, tree.node(id).unwrap())).collect();
-                assert_eq!(
-                    consistency_proof(old_size, new_size, &fetched).unwrap(),
-                    proof
-                );
+                let fetched: BTreeMap<NodeId, Hash> = ids.iter().map(|&id| (id, tree.node(id).unwrap())).collect();
+                assert_eq!(consistency_proof(old_size, new_size, &fetched).unwrap(), proof);
             }
         }
     }
@@ -1014,19 +889,9 @@ mod tests {
             let complete = EXHAUSTIVE_MAX / width;
             for index in 0..complete {
                 let range = usize_of(index * width)..usize_of((index + 1) * width);
-                assert_eq!(
-                    tree.node(NodeId { level, index }),
-                    Some(mth(&leaves[range]))
-                );
+                assert_eq!(tree.node(NodeId { level, index }), Some(mth(&leaves[range])));
             }
-            assert_eq!(
-                tree.node(NodeId {
-                    level,
-                    index: complete
-                }),
-                None,
-                "level {level}"
-            );
+            assert_eq!(tree.node(NodeId { level, index: complete }), None, "level {level}");
         }
     }
 
@@ -1037,15 +902,9 @@ mod tests {
         let err = MerkleError::IndexOutOfRange { index: 5, size: 5 };
         assert_eq!(inclusion_proof_nodes(5, 5), Err(err.clone()));
         assert_eq!(inclusion_proof(5, 5, exhaustive_tree()), Err(err));
-        assert_eq!(
-            inclusion_proof_nodes(0, 0),
-            Err(MerkleError::IndexOutOfRange { index: 0, size: 0 })
-        );
+        assert_eq!(inclusion_proof_nodes(0, 0), Err(MerkleError::IndexOutOfRange { index: 0, size: 0 }));
         let leaf = test_leaf(5);
-        assert_eq!(
-            verify_inclusion(&leaf, 5, 5, &[], &leaf),
-            Err(ProofError::IndexOutOfRange { index: 5, size: 5 })
-        );
+        assert_eq!(verify_inclusion(&leaf, 5, 5, &[], &leaf), Err(ProofError::IndexOutOfRange { index: 5, size: 5 }));
         assert_eq!(
             verify_inclusion(&leaf, 0, 0, &[], &empty_root()),
             Err(ProofError::IndexOutOfRange { index: 0, size: 0 })
@@ -1054,19 +913,13 @@ mod tests {
 
     #[test]
     fn consistency_rejects_sizes_out_of_order() {
-        let err = MerkleError::SizesOutOfOrder {
-            old_size: 4,
-            new_size: 3,
-        };
+        let err = MerkleError::SizesOutOfOrder { old_size: 4, new_size: 3 };
         assert_eq!(consistency_proof_nodes(4, 3), Err(err.clone()));
         assert_eq!(consistency_proof(4, 3, exhaustive_tree()), Err(err));
         let h = test_leaf(0);
         assert_eq!(
             verify_consistency(4, 3, &h, &h, &[]),
-            Err(ProofError::SizesOutOfOrder {
-                old_size: 4,
-                new_size: 3
-            })
+            Err(ProofError::SizesOutOfOrder { old_size: 4, new_size: 3 })
         );
     }
 
@@ -1076,21 +929,9 @@ mod tests {
         let ids = inclusion_proof_nodes(3, 13).unwrap();
         let missing = ids[1];
         let partial = |id: NodeId| if id == missing { None } else { tree.node(id) };
-        assert_eq!(
-            inclusion_proof(3, 13, &partial),
-            Err(MerkleError::MissingNode(missing))
-        );
-        assert_eq!(
-            root(13, &HashMap::new()),
-            Err(MerkleError::MissingNode(NodeId {
-                level: 0,
-                index: 12
-            }))
-        );
-        assert_eq!(
-            range_hash(8, 13, &BTreeMap::new()),
-            Err(MerkleError::MissingNode(NodeId::leaf(12)))
-        );
+        assert_eq!(inclusion_proof(3, 13, &partial), Err(MerkleError::MissingNode(missing)));
+        assert_eq!(root(13, &HashMap::new()), Err(MerkleError::MissingNode(NodeId { level: 0, index: 12 })));
+        assert_eq!(range_hash(8, 13, &BTreeMap::new()), Err(MerkleError::MissingNode(NodeId::leaf(12))));
     }
 
     #[test]
@@ -1105,17 +946,11 @@ mod tests {
         longer.push(root13);
         assert_eq!(
             verify_inclusion(&leaf, index, size, &longer, &root13),
-            Err(ProofError::WrongLength {
-                expected,
-                actual: expected + 1
-            })
+            Err(ProofError::WrongLength { expected, actual: expected + 1 })
         );
         assert_eq!(
             verify_inclusion(&leaf, index, size, &proof[..expected - 1], &root13),
-            Err(ProofError::WrongLength {
-                expected,
-                actual: expected - 1
-            })
+            Err(ProofError::WrongLength { expected, actual: expected - 1 })
         );
 
         let root7 = root(7, tree).unwrap();
@@ -1123,26 +958,17 @@ mod tests {
         let expected = proof.len();
         assert_eq!(
             verify_consistency(7, 13, &root7, &root13, &[]),
-            Err(ProofError::WrongLength {
-                expected,
-                actual: 0
-            })
+            Err(ProofError::WrongLength { expected, actual: 0 })
         );
         assert_eq!(
             verify_consistency(7, 13, &root7, &root13, &proof[..expected - 1]),
-            Err(ProofError::WrongLength {
-                expected,
-                actual: expected - 1
-            })
+            Err(ProofError::WrongLength { expected, actual: expected - 1 })
         );
         let mut longer = proof.clone();
         longer.push(root7);
         assert_eq!(
             verify_consistency(7, 13, &root7, &root13, &longer),
-            Err(ProofError::WrongLength {
-                expected,
-                actual: expected + 1
-            })
+            Err(ProofError::WrongLength { expected, actual: expected + 1 })
         );
     }
 
@@ -1152,33 +978,18 @@ mod tests {
         let root5 = root(5, tree).unwrap();
         let empty = empty_root();
         assert_eq!(verify_consistency(5, 5, &root5, &root5, &[]), Ok(()));
-        assert_eq!(
-            verify_consistency(5, 5, &root5, &empty, &[]),
-            Err(ProofError::RootMismatch)
-        );
+        assert_eq!(verify_consistency(5, 5, &root5, &empty, &[]), Err(ProofError::RootMismatch));
         assert_eq!(
             verify_consistency(5, 5, &root5, &root5, &[root5]),
-            Err(ProofError::WrongLength {
-                expected: 0,
-                actual: 1
-            })
+            Err(ProofError::WrongLength { expected: 0, actual: 1 })
         );
         assert_eq!(verify_consistency(0, 5, &empty, &root5, &[]), Ok(()));
         assert_eq!(verify_consistency(0, 0, &empty, &empty, &[]), Ok(()));
-        assert_eq!(
-            verify_consistency(0, 5, &root5, &root5, &[]),
-            Err(ProofError::OldRootMismatch)
-        );
-        assert_eq!(
-            verify_consistency(0, 0, &root5, &root5, &[]),
-            Err(ProofError::OldRootMismatch)
-        );
+        assert_eq!(verify_consistency(0, 5, &root5, &root5, &[]), Err(ProofError::OldRootMismatch));
+        assert_eq!(verify_consistency(0, 0, &root5, &root5, &[]), Err(ProofError::OldRootMismatch));
         assert_eq!(
             verify_consistency(0, 5, &empty, &root5, &[empty]),
-            Err(ProofError::WrongLength {
-                expected: 0,
-                actual: 1
-            })
+            Err(ProofError::WrongLength { expected: 0, actual: 1 })
         );
     }
 
@@ -1190,10 +1001,7 @@ mod tests {
         let root3 = root(3, tree).unwrap();
         let proof = inclusion_proof(0, 3, tree).unwrap();
         assert_eq!(path_shape(0, 3), path_shape(0, 4));
-        assert_eq!(
-            verify_inclusion(&tree.leaves()[0], 0, 4, &proof, &root3),
-            Ok(())
-        );
+        assert_eq!(verify_inclusion(&tree.leaves()[0], 0, 4, &proof, &root3), Ok(()));
         assert!(verify_inclusion(&tree.leaves()[0], 0, 5, &proof, &root3).is_err());
 
         let root1 = root(1, tree).unwrap();
@@ -1205,30 +1013,10 @@ mod tests {
 
     #[test]
     fn perfect_subtrees_rejects_ranges_the_rfc_never_hashes() {
-        for (start, end) in [
-            (0, 0),
-            (5, 5),
-            (6, 5),
-            (1, 3),
-            (2, 5),
-            (4, 9),
-            (u64::MAX, u64::MAX),
-        ] {
-            assert_eq!(
-                perfect_subtrees(start, end),
-                Err(MerkleError::InvalidRange { start, end })
-            );
+        for (start, end) in [(0, 0), (5, 5), (6, 5), (1, 3), (2, 5), (4, 9), (u64::MAX, u64::MAX)] {
+            assert_eq!(perfect_subtrees(start, end), Err(MerkleError::InvalidRange { start, end }));
         }
-        assert_eq!(
-            perfect_subtrees(8, 13).unwrap(),
-            [
-                NodeId { level: 2, index: 2 },
-                NodeId {
-                    level: 0,
-                    index: 12
-                }
-            ]
-        );
+        assert_eq!(perfect_subtrees(8, 13).unwrap(), [NodeId { level: 2, index: 2 }, NodeId { level: 0, index: 12 }]);
         assert_eq!(perfect_subtrees(6, 7).unwrap(), [NodeId::leaf(6)]);
     }
 
@@ -1238,12 +1026,7 @@ mod tests {
         assert_eq!(root_nodes(max).len(), 64);
         assert_all_stored(&root_nodes(max), max);
         assert_eq!(perfect_subtrees(0, max).unwrap(), root_nodes(max));
-        for (index, size) in [
-            (0, max),
-            (max - 1, max),
-            (1 << 63, max),
-            ((1 << 63) - 1, 1 << 63),
-        ] {
+        for (index, size) in [(0, max), (max - 1, max), (1 << 63, max), ((1 << 63) - 1, 1 << 63)] {
             let ids = inclusion_proof_nodes(index, size).unwrap();
             assert!(ids.len() <= 127, "{index} {size}: {}", ids.len());
             assert_all_stored(&ids, size);
@@ -1259,8 +1042,7 @@ mod tests {
     fn lookups_accept_maps_closures_and_memory_trees() {
         let tree = exhaustive_tree();
         let ids = root_nodes(100);
-        let map: HashMap<NodeId, Hash> =
-            ids.iter().map(|&id| (id, tree.node(id).unwrap())).collect();
+        let map: HashMap<NodeId, Hash> = ids.iter().map(|&id| (id, tree.node(id).unwrap())).collect();
         let btree: BTreeMap<NodeId, Hash> = map.iter().map(|(&id, &h)| (id, h)).collect();
         let closure = |id: NodeId| map.get(&id).copied();
         let expected = mth(&tree.leaves()[..100]);
@@ -1273,62 +1055,30 @@ mod tests {
     #[test]
     fn append_rejects_a_frontier_that_does_not_fit_the_size() {
         let h = test_leaf(0);
-        assert_eq!(
-            append(&[h], 6, &[h]),
-            Err(MerkleError::FrontierMismatch {
-                size: 6,
-                expected: 2,
-                actual: 1
-            })
-        );
-        assert_eq!(
-            append(&[h], 0, &[h]),
-            Err(MerkleError::FrontierMismatch {
-                size: 0,
-                expected: 0,
-                actual: 1
-            })
-        );
+        assert_eq!(append(&[h], 6, &[h]), Err(MerkleError::FrontierMismatch { size: 6, expected: 2, actual: 1 }));
+        assert_eq!(append(&[h], 0, &[h]), Err(MerkleError::FrontierMismatch { size: 0, expected: 0, actual: 1 }));
     }
 
     #[test]
     fn append_refuses_to_overflow_the_tree_size() {
         let frontier = vec![test_leaf(0); 64];
-        assert_eq!(
-            append(&frontier, u64::MAX, &[test_leaf(1)]),
-            Err(MerkleError::TreeFull)
-        );
+        assert_eq!(append(&frontier, u64::MAX, &[test_leaf(1)]), Err(MerkleError::TreeFull));
         let appended = append(&frontier, u64::MAX, &[]).unwrap();
         assert_eq!(appended.size, u64::MAX);
         assert!(appended.nodes.is_empty());
         let frontier = vec![test_leaf(0); 63];
         let appended = append(&frontier, u64::MAX - 1, &[test_leaf(1)]).unwrap();
         assert_eq!(appended.frontier.len(), 64);
-        assert!(
-            appended.nodes.is_empty(),
-            "u64::MAX - 1 is even, so its leaf completes nothing"
-        );
+        assert!(appended.nodes.is_empty(), "u64::MAX - 1 is even, so its leaf completes nothing");
     }
 
     #[test]
     fn append_returns_exactly_the_nodes_the_batch_completes() {
         let tree = exhaustive_tree();
         let leaves = tree.leaves();
-        for (first, end) in [
-            (0, 1),
-            (0, 2),
-            (3, 4),
-            (5, 37),
-            (64, 128),
-            (1, 130),
-            (127, 128),
-        ] {
-            let frontier: Vec<Hash> = root_nodes(first)
-                .iter()
-                .map(|&id| tree.node(id).unwrap())
-                .collect();
-            let appended =
-                append(&frontier, first, &leaves[usize_of(first)..usize_of(end)]).unwrap();
+        for (first, end) in [(0, 1), (0, 2), (3, 4), (5, 37), (64, 128), (1, 130), (127, 128)] {
+            let frontier: Vec<Hash> = root_nodes(first).iter().map(|&id| tree.node(id).unwrap()).collect();
+            let appended = append(&frontier, first, &leaves[usize_of(first)..usize_of(end)]).unwrap();
             let mut expected = Vec::new();
             for level in 1..8u8 {
                 for index in 0..(end >> level) {
@@ -1342,18 +1092,11 @@ mod tests {
             got.sort();
             expected.sort();
             assert_eq!(got, expected, "[{first}, {end})");
-            assert_eq!(
-                appended.nodes.capacity(),
-                appended.nodes.len(),
-                "sized exactly"
-            );
+            assert_eq!(appended.nodes.capacity(), appended.nodes.len(), "sized exactly");
             assert_eq!(appended.root, mth(&leaves[..usize_of(end)]));
             assert_eq!(appended.size, end);
             let frontier_ids = root_nodes(end);
-            let expected_frontier: Vec<Hash> = frontier_ids
-                .iter()
-                .map(|&id| tree.node(id).unwrap())
-                .collect();
+            let expected_frontier: Vec<Hash> = frontier_ids.iter().map(|&id| tree.node(id).unwrap()).collect();
             assert_eq!(appended.frontier, expected_frontier);
         }
     }

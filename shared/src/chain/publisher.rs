@@ -44,9 +44,16 @@ mod tests {
 
     fn signed_event(key: &SigningKey) -> Event {
         let json = br#"{"action":"invoice.pay","actor":{"id":"svc-billing"},"outcome":"success","occurred_at":"2026-11-24T09:59:00Z","metadata":{"amount":12.5}}"#;
-        let mut e = parse_event(json).expect("parse").validate(parse_timestamp("2026-11-24T10:00:00Z").expect("ts")).expect("valid");
+        let mut e = parse_event(json)
+            .expect("parse")
+            .validate(parse_timestamp("2026-11-24T10:00:00Z").expect("ts"))
+            .expect("valid");
         let sig = key.sign(&signing_bytes(&e));
-        e.signature = Some(PublisherSignature { key_id: "k1".into(), alg: "ed25519".into(), sig: STANDARD.encode(sig.to_bytes()) });
+        e.signature = Some(PublisherSignature {
+            key_id: "k1".into(),
+            alg: "ed25519".into(),
+            sig: STANDARD.encode(sig.to_bytes()),
+        });
         e
     }
 

@@ -37,7 +37,9 @@ impl FaultKind {
     /// A one-line explanation for reports.
     pub fn describe(&self) -> String {
         match self {
-            Self::SeqOutOfOrder { found } => format!("expected this seq but found seq {found}: entries missing, inserted or reordered"),
+            Self::SeqOutOfOrder { found } => {
+                format!("expected this seq but found seq {found}: entries missing, inserted or reordered")
+            }
             Self::WrongTenant => "the entry belongs to another tenant".into(),
             Self::ContentModified => "the stored content does not match its committed content digest".into(),
             Self::ContentIncomplete => "content and salt must be stored together or erased together".into(),
@@ -191,7 +193,13 @@ impl ChainVerifier {
                 return Err(Fault { seq: self.next_seq.saturating_sub(1), kind: FaultKind::RootMismatch });
             }
         }
-        Ok(Verified { count: self.count, erased: self.erased, next_seq: self.next_seq, chain_hash: self.prev_chain, root })
+        Ok(Verified {
+            count: self.count,
+            erased: self.erased,
+            next_seq: self.next_seq,
+            chain_hash: self.prev_chain,
+            root,
+        })
     }
 }
 
@@ -321,6 +329,9 @@ mod tests {
     #[test]
     fn detects_truncated_tail() {
         let rs = rows(4);
-        assert_eq!(run(&rs[..3], Some(4)).expect_err("short"), Fault { seq: 3, kind: FaultKind::Truncated { expected_size: 4 } });
+        assert_eq!(
+            run(&rs[..3], Some(4)).expect_err("short"),
+            Fault { seq: 3, kind: FaultKind::Truncated { expected_size: 4 } }
+        );
     }
 }

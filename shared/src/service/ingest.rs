@@ -54,13 +54,11 @@ pub async fn ingest(
         .iter()
         .enumerate()
         .map(|(i, v)| {
-            let sealed = parse_event_value(v)
-                .and_then(|input| input.validate(received_at))
-                .and_then(|event| {
-                    let mut salt = [0u8; SALT_LEN];
-                    rng.fill_bytes(&mut salt);
-                    SealedEvent::seal(event, salt)
-                });
+            let sealed = parse_event_value(v).and_then(|input| input.validate(received_at)).and_then(|event| {
+                let mut salt = [0u8; SALT_LEN];
+                rng.fill_bytes(&mut salt);
+                SealedEvent::seal(event, salt)
+            });
             sealed.map_err(|e| if batch { e.in_batch(i) } else { e })
         })
         .collect::<Result<Vec<_>, _>>()?;

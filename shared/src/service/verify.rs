@@ -27,7 +27,12 @@ pub struct VerifyReport {
 }
 
 /// Verifies entries `from <= seq < to` (`to` defaults to the current tree size).
-pub async fn verify_range(store: &mut Store, tenant: Uuid, from: u64, to: Option<u64>) -> Result<VerifyReport, StoreError> {
+pub async fn verify_range(
+    store: &mut Store,
+    tenant: Uuid,
+    from: u64,
+    to: Option<u64>,
+) -> Result<VerifyReport, StoreError> {
     let head = store.tree_head(tenant).await?;
     let to = to.unwrap_or(head.size);
     if from > to || to > head.size {

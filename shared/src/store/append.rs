@@ -107,16 +107,13 @@ impl Store {
         let set_params: [&(dyn ToSql + Sync); 1] = [&tenant_text];
         let lock_params: [&(dyn ToSql + Sync); 1] = [&tenant];
         let idem_params: [&(dyn ToSql + Sync); 2] = [&tenant, &idem_key];
-        let (_, head, previous) = futures::try_join!(
-            tx.execute(&set_tenant, &set_params),
-            tx.query_opt(&lock_head, &lock_params),
-            async {
+        let (_, head, previous) =
+            futures::try_join!(tx.execute(&set_tenant, &set_params), tx.query_opt(&lock_head, &lock_params), async {
                 match idempotency {
                     Some(_) => tx.query_opt(&find_idem, &idem_params).await,
                     None => Ok(None),
                 }
-            },
-        )?;
+            },)?;
         let head = head.ok_or(StoreError::UnknownTenant)?;
         let size = seq_col(head.get::<_, i64>(0))?;
         let prev_chain = hash_col(head.get::<_, &[u8]>(1))?;
@@ -173,7 +170,8 @@ impl Store {
         let occurred: Vec<DateTime<Utc>> = events.iter().map(|e| e.event.occurred_at).collect();
         let actions: Vec<&str> = events.iter().map(|e| e.event.action.as_str()).collect();
         let actors: Vec<&str> = events.iter().map(|e| e.event.actor.id.as_str()).collect();
-        let res_types: Vec<Option<&str>> = events.iter().map(|e| e.event.resource.as_ref().map(|r| r.kind.as_str())).collect();
+        let res_types: Vec<Option<&str>> =
+            events.iter().map(|e| e.event.resource.as_ref().map(|r| r.kind.as_str())).collect();
         let res_ids: Vec<Option<&str>> =
             events.iter().map(|e| e.event.resource.as_ref().and_then(|r| r.id.as_deref())).collect();
         let outcomes: Vec<&str> = events.iter().map(|e| e.event.outcome.as_str()).collect();
@@ -181,7 +179,10 @@ impl Store {
         let sources: Vec<Option<&str>> = events.iter().map(|e| e.event.source.as_deref()).collect();
         let contents: Vec<&str> = events
             .iter()
-            .map(|e| std::str::from_utf8(&e.content).map_err(|_| StoreError::Corrupt("canonical content is not UTF-8".into())))
+            .map(|e| {
+                std::str::from_utf8(&e.content)
+                    .map_err(|_| StoreError::Corrupt("canonical content is not UTF-8".into()))
+            })
             .collect::<Result<_, _>>()?;
         let salts: Vec<&[u8]> = events.iter().map(|e| e.salt.as_slice()).collect();
         let node_levels: Vec<i16> = grown.nodes.iter().map(|(id, _)| i16::from(id.level)).collect();
@@ -192,10 +193,23 @@ impl Store {
         let new_size_i = to_i64(new_size)?;
         let request_hash = idempotency.map(|i| i.request_hash.0.to_vec()).unwrap_or_default();
 
-        let entry_params: [&(dyn ToSql + Sync); 7] = [&tenant, &received_at, &seqs, &ids, &digests, &leaf_cols, &chain_cols];
+        let entry_params: [&(dyn ToSql + Sync); 7] =
+            [&tenant, &received_at, &seqs, &ids, &digests, &leaf_cols, &chain_cols];
         let event_params: [&(dyn ToSql + Sync); 14] = [
-            &tenant, &received_at, &seqs, &ids, &occurred, &actions, &actors, &res_types, &res_ids, &outcomes, &severities,
-            &sources, &contents, &salts,
+            &tenant,
+            &received_at,
+            &seqs,
+            &ids,
+            &occurred,
+            &actions,
+            &actors,
+            &res_types,
+            &res_ids,
+            &outcomes,
+            &severities,
+            &sources,
+            &contents,
+            &salts,
         ];
         let outbox_params: [&(dyn ToSql + Sync); 3] = [&tenant, &first_seq, &count];
         let last_chain_col = last_chain.0.as_slice();

@@ -14,10 +14,8 @@ pub const PARTITION_MONTHS_AHEAD: i32 = 3;
 /// Applies pending migrations (as the schema owner) and makes sure the current and the next
 /// months' partitions exist. Returns the names of the migrations applied now.
 pub async fn migrate(client: &mut Client) -> Result<Vec<String>, StoreError> {
-    let report = embedded::migrations::runner()
-        .run_async(client)
-        .await
-        .map_err(|e| StoreError::Migration(e.to_string()))?;
+    let report =
+        embedded::migrations::runner().run_async(client).await.map_err(|e| StoreError::Migration(e.to_string()))?;
     ensure_partitions(client).await?;
     Ok(report.applied_migrations().iter().map(|m| m.to_string()).collect())
 }

@@ -53,7 +53,11 @@ impl StoreError {
                 e.is_closed()
                     || e.code().is_some_and(|c| {
                         let c = c.code();
-                        c.starts_with("08") || c == "40001" || c == "40P01" || c.starts_with("53") || c.starts_with("57P")
+                        c.starts_with("08")
+                            || c == "40001"
+                            || c == "40P01"
+                            || c.starts_with("53")
+                            || c.starts_with("57P")
                     })
             }
             _ => false,

@@ -18,7 +18,8 @@ pub struct StoredEntry {
     pub salt: Option<Vec<u8>>,
 }
 
-const ENTRY_COLUMNS: &str = "c.tenant_id, c.seq, c.event_id, c.received_at, c.content_digest, c.leaf_hash, c.chain_hash, e.content, e.salt
+const ENTRY_COLUMNS: &str =
+    "c.tenant_id, c.seq, c.event_id, c.received_at, c.content_digest, c.leaf_hash, c.chain_hash, e.content, e.salt
      FROM chain_entries c
      LEFT JOIN events e ON e.tenant_id = c.tenant_id AND e.seq = c.seq AND e.received_at = c.received_at";
 
@@ -63,7 +64,8 @@ impl Store {
     ) -> Result<Result<(), E>, StoreError> {
         let tx = self.client.build_transaction().read_only(true).start().await?;
         tx.execute(SET_TENANT, &[&tenant_param(tenant)]).await?;
-        let sql = format!("SELECT {ENTRY_COLUMNS} WHERE c.tenant_id = $1 AND c.seq >= $2 AND c.seq < $3 ORDER BY c.seq");
+        let sql =
+            format!("SELECT {ENTRY_COLUMNS} WHERE c.tenant_id = $1 AND c.seq >= $2 AND c.seq < $3 ORDER BY c.seq");
         let (from_i, to_i) = (to_i64(from)?, to_i64(to)?);
         let params: [&(dyn ToSql + Sync); 3] = [&tenant, &from_i, &to_i];
         let rows = tx.query_raw(&sql, params).await?;
