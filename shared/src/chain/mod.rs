@@ -7,4 +7,5 @@ pub mod canonical;
 pub mod entry;
 pub mod publisher;
 pub mod merkle;
+pub mod checkpoint;
 pub mod verify;
