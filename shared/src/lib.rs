@@ -3,4 +3,5 @@
 pub mod chain;
 pub mod signer;
 pub mod store;
+pub mod aws;
 pub mod service;

@@ -289,6 +289,11 @@ pub fn public_key_der_from_pem(pem: &str) -> Result<Vec<u8>, CheckpointError> {
     Ok(document.as_bytes().to_vec())
 }
 
+/// Checks that `spki_der` is the DER `SubjectPublicKeyInfo` of a P-256 public key.
+pub fn validate_public_key(spki_der: &[u8]) -> Result<(), CheckpointError> {
+    parse_public_key(spki_der).map(|_| ())
+}
+
 fn parse_public_key(spki_der: &[u8]) -> Result<VerifyingKey, CheckpointError> {
     VerifyingKey::from_public_key_der(spki_der).map_err(|_| CheckpointError::InvalidPublicKey)
 }
