@@ -3,3 +3,4 @@
 //! run all start their services through this crate, so there is one way to do it.
 pub mod process;
 pub mod postgres;
+pub mod moto;
