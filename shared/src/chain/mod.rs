@@ -1,10 +1,11 @@
 //! The pure core of the log: event model and validation, canonical bytes, hashes, the Merkle tree
 //! and its proofs, and checkpoints. Nothing here does I/O or is async, and nothing here imports
 //! another module of this crate; that keeps every hash reproducible from published formats alone.
+pub mod hash;
+pub mod event;
 pub mod canonical;
 pub mod entry;
-pub mod event;
-pub mod hash;
-pub mod merkle;
 pub mod publisher;
+pub mod merkle;
+pub mod checkpoint;
 pub mod verify;

@@ -1,0 +1,15 @@
+//! The AWS side of the log: the one place that loads the SDK configuration, and thin wrappers
+//! around the services the functions use.
+//!
+//! Nothing here branches on the local endpoint: the SDK reads `AWS_ENDPOINT_URL` (and the region
+//! and credentials) from the environment itself, so the local stack only sets variables.
+
+pub mod kms;
+
+use aws_config::{BehaviorVersion, SdkConfig};
+
+/// Loads the SDK configuration from the environment (Lambda's role credentials and region, or the
+/// local stack's `AWS_ENDPOINT_URL` and dummy keys). Call once per process, at start-up.
+pub async fn load_config() -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest()).load().await
+}
