@@ -9,6 +9,8 @@
 //! - the baseline: a binary `COPY` of the same per-event columns into one bare table. The ratio
 //!   of append to COPY throughput is the figure that carries over between machines; absolute
 //!   rates on a shared two-core box do not.
+//! - the client-side share alone (validate, seal, hash; no database), to split a batched append's
+//!   time between the service's code and the database.
 //! - storage growth per event, table by table: an audit log keeps everything, so bytes per event
 //!   are a cost as real as time.
 //!
@@ -16,6 +18,7 @@
 //! variables (`bench --help`); `scripts/bench` runs a release build.
 
 mod appends;
+mod client_side;
 mod config;
 mod copy_baseline;
 mod db;
@@ -23,9 +26,9 @@ mod report;
 mod workload;
 
 use anyhow::{Context, Result};
-use appends::Plan;
+use appends::{Measured, Plan};
 use config::{Config, USAGE};
-use db::BenchDb;
+use db::{BenchDb, TableSizes};
 use localstack::postgres::Postgres;
 use report::{Kind, Row, Setting};
 use std::sync::Arc;
@@ -72,6 +75,7 @@ async fn run(config: &Config, pg: &Postgres) -> Result<(Setting, Vec<Row>)> {
     }
 
     rows.push(copy_row(pg, &pool, config.copy_events).await?);
+    rows.push(client_side_row(&pool, config)?);
     Ok((setting, rows))
 }
 
@@ -98,4 +102,15 @@ async fn copy_row(pg: &Postgres, pool: &Pool, rows: usize) -> Result<Row> {
     let db = BenchDb::empty(pg, "bench_copy").await?;
     let measured = copy_baseline::run(&db, pool, rows).await.context("running the COPY baseline")?;
     Ok(Row { label, kind: Kind::Copy, measured })
+}
+
+/// The client-side share at the largest batch size, on one core.
+fn client_side_row(pool: &Pool, config: &Config) -> Result<Row> {
+    let size = config.batch_sizes.iter().copied().max().unwrap_or(1);
+    let events = (config.batched_events / size).max(1) * size;
+    let label = format!("validate + seal + hash only, batch {size}");
+    eprintln!("running: {label} ({events} events)");
+    let elapsed = client_side::seal_and_link(pool, events, size)?;
+    let measured = Measured { events, elapsed, latencies: Vec::new(), growth: TableSizes::default() };
+    Ok(Row { label, kind: Kind::ClientOnly, measured })
 }
