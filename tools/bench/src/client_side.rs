@@ -1,7 +1,8 @@
 //! The client-side share of an append, with no database: validating, canonicalising and sealing
 //! each event (what ingest does before the transaction) and the leaf and chain hashes (what the
-//! append computes under the head lock). One writer cannot append faster than this on one core,
-//! so it tells how much of a batched append's time is spent in the service's own code.
+//! append computes under the head lock). It leaves out ingest's request hash, which only an
+//! idempotency key needs. One writer cannot append faster than this on one core, so it tells how
+//! much of a batched append's time the service's own code needs at least.
 
 use crate::workload::Pool;
 use anyhow::{Context, Result};

@@ -55,7 +55,7 @@ async fn run(config: &Config, pg: &Postgres) -> Result<(Setting, Vec<Row>)> {
     let mut rows = Vec::new();
 
     let single = Plan::single(config.writers, config.single_per_writer);
-    let label = format!("single event, {} writers, 1 tenant", config.writers);
+    let label = format!("single event, {}, 1 tenant", count(config.writers, "writer"));
     rows.push(append_row(pg, &pool, "bench_single", label, Kind::Single, single).await?);
 
     for &size in &config.batch_sizes {
@@ -77,6 +77,15 @@ async fn run(config: &Config, pg: &Postgres) -> Result<(Setting, Vec<Row>)> {
     rows.push(copy_row(pg, &pool, config.copy_events).await?);
     rows.push(client_side_row(&pool, config)?);
     Ok((setting, rows))
+}
+
+/// "1 writer", "8 writers".
+fn count(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
 }
 
 async fn setting(pg: &Postgres, pool: &Pool) -> Result<Setting> {
