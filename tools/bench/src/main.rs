@@ -1,1 +1,125 @@
-fn main() {}
+//! `bench`: how fast the audit log appends, beside a baseline measured in the same run.
+//!
+//! Measured, each scenario in a fresh database of one throwaway PostgreSQL cluster:
+//! - single-event appends through `service::ingest` from concurrent writers (8 by default) on one
+//!   tenant, each with its own connection: events/s and latency per request. Writers of one
+//!   tenant queue on its chain-head lock, so this is the worst case for latency.
+//! - batches of 100 and 1000 events through `service::ingest`, from one writer and from one
+//!   writer on each of two tenants: events/s. This is how high-volume producers should send.
+//! - the baseline: a binary `COPY` of the same per-event columns into one bare table. The ratio
+//!   of append to COPY throughput is the figure that carries over between machines; absolute
+//!   rates on a shared two-core box do not.
+//! - the client-side share alone (validate, seal, hash; no database), to split a batched append's
+//!   time between the service's code and the database.
+//! - storage growth per event, table by table: an audit log keeps everything, so bytes per event
+//!   are a cost as real as time.
+//!
+//! Targets are printed beside the figures, never asserted. Sizes come from flags or `BENCH_*`
+//! variables (`bench --help`); `scripts/bench` runs a release build.
+
+mod appends;
+mod client_side;
+mod config;
+mod copy_baseline;
+mod db;
+mod report;
+mod workload;
+
+use anyhow::{Context, Result};
+use appends::{Measured, Plan};
+use config::{Config, USAGE};
+use db::{BenchDb, TableSizes};
+use localstack::postgres::Postgres;
+use report::{Kind, Row, Setting};
+use std::sync::Arc;
+use std::time::Instant;
+use workload::{ContentSize, Pool};
+
+fn main() -> Result<()> {
+    let Some(config) = Config::from_args_and_env()? else {
+        println!("{USAGE}");
+        return Ok(());
+    };
+    let started = Instant::now();
+    let pg = Postgres::start_throwaway().context("starting a throwaway PostgreSQL (run scripts/setup first)")?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting tokio")?;
+    let (setting, rows) = runtime.block_on(run(&config, &pg))?;
+    report::print(&setting, &rows, started.elapsed());
+    Ok(())
+}
+
+/// Runs every scenario in turn, each in a database of its own.
+async fn run(config: &Config, pg: &Postgres) -> Result<(Setting, Vec<Row>)> {
+    let pool = Arc::new(Pool::new());
+    let setting = setting(pg, &pool).await?;
+    let mut rows = Vec::new();
+
+    let single = Plan::single(config.writers, config.single_per_writer);
+    let label = format!("single event, {}, 1 tenant", count(config.writers, "writer"));
+    rows.push(append_row(pg, &pool, "bench_single", label, Kind::Single, single).await?);
+
+    for &size in &config.batch_sizes {
+        let mut layouts = vec![1];
+        if config.tenants > 1 {
+            layouts.push(config.tenants);
+        }
+        for tenants in layouts {
+            let plan = Plan::batches(size, tenants, config.batched_events);
+            let label = match tenants {
+                1 => format!("batch {size}, 1 writer"),
+                n => format!("batch {size}, {n} writers on {n} tenants"),
+            };
+            let db = format!("bench_batch_{size}_{tenants}");
+            rows.push(append_row(pg, &pool, &db, label, Kind::Batched, plan).await?);
+        }
+    }
+
+    rows.push(copy_row(pg, &pool, config.copy_events).await?);
+    rows.push(client_side_row(&pool, config)?);
+    Ok((setting, rows))
+}
+
+/// "1 writer", "8 writers".
+fn count(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
+async fn setting(pg: &Postgres, pool: &Pool) -> Result<Setting> {
+    let client = pg.connect_superuser("postgres").await?;
+    let server_version: String = client.query_one("SHOW server_version", &[]).await?.get(0);
+    Ok(Setting {
+        server_version,
+        cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        content: ContentSize::of(&pool.sealed()?),
+    })
+}
+
+async fn append_row(pg: &Postgres, pool: &Arc<Pool>, db: &str, label: String, kind: Kind, plan: Plan) -> Result<Row> {
+    eprintln!("running: {label} ({} events)", plan.events());
+    let db = BenchDb::migrated(pg, db).await?;
+    let measured = appends::run(&db, pool, plan).await.with_context(|| format!("running {label}"))?;
+    Ok(Row { label, kind, measured })
+}
+
+async fn copy_row(pg: &Postgres, pool: &Pool, rows: usize) -> Result<Row> {
+    let label = "COPY baseline, 1 connection".to_owned();
+    eprintln!("running: {label} ({rows} rows)");
+    let db = BenchDb::empty(pg, "bench_copy").await?;
+    let measured = copy_baseline::run(&db, pool, rows).await.context("running the COPY baseline")?;
+    Ok(Row { label, kind: Kind::Copy, measured })
+}
+
+/// The client-side share at the largest batch size, on one core.
+fn client_side_row(pool: &Pool, config: &Config) -> Result<Row> {
+    let size = config.batch_sizes.iter().copied().max().unwrap_or(1);
+    let events = (config.batched_events / size).max(1) * size;
+    let label = format!("validate + seal + hash only, batch {size}");
+    eprintln!("running: {label} ({events} events)");
+    let elapsed = client_side::seal_and_link(pool, events, size)?;
+    let measured = Measured { events, elapsed, latencies: Vec::new(), growth: TableSizes::default() };
+    Ok(Row { label, kind: Kind::ClientOnly, measured })
+}
