@@ -48,8 +48,7 @@ impl Moto {
         let dir = std::env::temp_dir().join(format!("moto-{}-{port}", std::process::id()));
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
         let log_path = dir.join("moto.log");
-        let log = std::fs::File::create(&log_path)
-            .with_context(|| format!("creating {}", log_path.display()))?;
+        let log = std::fs::File::create(&log_path).with_context(|| format!("creating {}", log_path.display()))?;
 
         let child = Command::new(&server)
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
@@ -89,13 +88,7 @@ impl Moto {
     /// Built directly rather than loaded, so no credential chain runs and no metadata endpoint is
     /// ever asked.
     pub fn sdk_config(&self) -> SdkConfig {
-        let credentials = Credentials::new(
-            ACCESS_KEY_ID,
-            SECRET_ACCESS_KEY,
-            None,
-            None,
-            "localstack-moto",
-        );
+        let credentials = Credentials::new(ACCESS_KEY_ID, SECRET_ACCESS_KEY, None, None, "localstack-moto");
         SdkConfig::builder()
             .behavior_version(BehaviorVersion::latest())
             .endpoint_url(self.url())
@@ -120,10 +113,7 @@ impl Moto {
         let deadline = Instant::now() + START_TIMEOUT;
         loop {
             if let Some(status) = self.child.try_wait()? {
-                bail!(
-                    "moto_server exited ({status}) during start-up:\n{}",
-                    read_log(log_path)
-                );
+                bail!("moto_server exited ({status}) during start-up:\n{}", read_log(log_path));
             }
             if wait_for_port(self.port, Duration::from_millis(250), "moto_server").is_ok() {
                 return Ok(());
@@ -149,6 +139,5 @@ impl Drop for Moto {
 }
 
 fn read_log(path: &Path) -> String {
-    std::fs::read_to_string(path)
-        .unwrap_or_else(|err| format!("({} unreadable: {err})", path.display()))
+    std::fs::read_to_string(path).unwrap_or_else(|err| format!("({} unreadable: {err})", path.display()))
 }

@@ -8,16 +8,10 @@ fn dedicated_server_answers_and_stops_on_drop() -> anyhow::Result<()> {
     let moto = Moto::start()?;
     let url = moto.url();
     let address = url.trim_start_matches("http://").to_owned();
-    assert!(
-        TcpStream::connect(&address).is_ok(),
-        "{url} does not answer"
-    );
+    assert!(TcpStream::connect(&address).is_ok(), "{url} does not answer");
 
     drop(moto);
-    assert!(
-        TcpStream::connect(&address).is_err(),
-        "{url} still answers after drop"
-    );
+    assert!(TcpStream::connect(&address).is_err(), "{url} still answers after drop");
     Ok(())
 }
 
@@ -25,11 +19,7 @@ fn dedicated_server_answers_and_stops_on_drop() -> anyhow::Result<()> {
 fn env_vars_point_child_processes_at_the_server_without_metadata_lookups() -> anyhow::Result<()> {
     let moto = Moto::shared()?;
     let vars = moto.env_vars();
-    let get = |name: &str| {
-        vars.iter()
-            .find(|(key, _)| *key == name)
-            .map(|(_, v)| v.as_str())
-    };
+    let get = |name: &str| vars.iter().find(|(key, _)| *key == name).map(|(_, v)| v.as_str());
     assert_eq!(get("AWS_ENDPOINT_URL"), Some(moto.url().as_str()));
     assert_eq!(get("AWS_EC2_METADATA_DISABLED"), Some("true"));
     assert_eq!(get("AWS_REGION"), Some("us-east-1"));

@@ -35,10 +35,7 @@ pub enum SignerError {
     /// The signature came back but does not verify with the signer's public key, so the note is
     /// withheld rather than published.
     #[error("the signature by key {key_name} does not verify with its own public key: {source}")]
-    SelfCheck {
-        key_name: String,
-        source: CheckpointError,
-    },
+    SelfCheck { key_name: String, source: CheckpointError },
 }
 
 /// Signs `checkpoint` with `signer` and assembles the signed note. The result is verified with the
@@ -54,12 +51,8 @@ pub async fn sign_checkpoint<S: CheckpointSigner>(
     let signature = signer.sign(body.as_bytes()).await?;
     let key_id = checkpoint::key_id_ecdsa(signer.public_key_der());
     let signed = checkpoint::assemble(checkpoint, signer.key_name(), key_id, signature)?;
-    checkpoint::verify(&signed.note, signer.key_name(), signer.public_key_der()).map_err(
-        |source| SignerError::SelfCheck {
-            key_name: signer.key_name().to_owned(),
-            source,
-        },
-    )?;
+    checkpoint::verify(&signed.note, signer.key_name(), signer.public_key_der())
+        .map_err(|source| SignerError::SelfCheck { key_name: signer.key_name().to_owned(), source })?;
     Ok(signed)
 }
 
@@ -81,11 +74,7 @@ impl LocalSigner {
             .to_public_key_der()
             .map_err(|_| SignerError::InvalidInput(CheckpointError::InvalidPublicKey))?
             .into_vec();
-        Ok(LocalSigner {
-            key_name,
-            signing_key,
-            public_key_der,
-        })
+        Ok(LocalSigner { key_name, signing_key, public_key_der })
     }
 
     /// A signer with a fresh random key, for benchmarks and the local run.
@@ -97,9 +86,7 @@ impl LocalSigner {
 impl std::fmt::Debug for LocalSigner {
     // The secret scalar stays out of debug output.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LocalSigner")
-            .field("key_name", &self.key_name)
-            .finish_non_exhaustive()
+        f.debug_struct("LocalSigner").field("key_name", &self.key_name).finish_non_exhaustive()
     }
 }
 
@@ -153,24 +140,15 @@ mod tests {
     }
 
     fn block_on<F: Future>(future: F) -> F::Output {
-        tokio::runtime::Builder::new_current_thread()
-            .build()
-            .expect("a current-thread runtime")
-            .block_on(future)
+        tokio::runtime::Builder::new_current_thread().build().expect("a current-thread runtime").block_on(future)
     }
 
     #[test]
     fn signed_checkpoint_verifies_with_the_signers_public_key() {
         let signer = local_signer(7);
         let signed = block_on(sign_checkpoint(&signer, checkpoint())).expect("signed");
-        assert_eq!(
-            signed.key_id,
-            checkpoint::key_id_ecdsa(signer.public_key_der())
-        );
-        assert_eq!(
-            checkpoint::verify(&signed.note, KEY_NAME, signer.public_key_der()),
-            Ok(checkpoint())
-        );
+        assert_eq!(signed.key_id, checkpoint::key_id_ecdsa(signer.public_key_der()));
+        assert_eq!(checkpoint::verify(&signed.note, KEY_NAME, signer.public_key_der()), Ok(checkpoint()));
     }
 
     #[test]
@@ -178,28 +156,19 @@ mod tests {
         let signer = local_signer(7);
         let invalid = Checkpoint::new("", 7, sha256(&[b"root"]));
         let err = block_on(sign_checkpoint(&signer, invalid)).expect_err("refused");
-        assert!(matches!(
-            err,
-            SignerError::InvalidInput(CheckpointError::EmptyOrigin)
-        ));
+        assert!(matches!(err, SignerError::InvalidInput(CheckpointError::EmptyOrigin)));
     }
 
     #[test]
     fn rejects_key_name_with_space() {
         let signing_key = SigningKey::from_slice(&[7; 32]).expect("a valid scalar");
         let err = LocalSigner::new("audit log", signing_key).expect_err("refused");
-        assert!(matches!(
-            err,
-            SignerError::InvalidInput(CheckpointError::InvalidKeyName(_))
-        ));
+        assert!(matches!(err, SignerError::InvalidInput(CheckpointError::InvalidKeyName(_))));
     }
 
     #[test]
     fn withholds_note_whose_signature_does_not_match_the_public_key() {
-        let signer = MismatchedSigner {
-            reported: local_signer(7),
-            actual: local_signer(9),
-        };
+        let signer = MismatchedSigner { reported: local_signer(7), actual: local_signer(9) };
         let err = block_on(sign_checkpoint(&signer, checkpoint())).expect_err("withheld");
         assert!(matches!(err, SignerError::SelfCheck { .. }), "{err}");
     }
@@ -221,9 +190,6 @@ mod tests {
     #[test]
     fn debug_output_omits_the_secret() {
         let signer = local_signer(7);
-        assert_eq!(
-            format!("{signer:?}"),
-            "LocalSigner { key_name: \"audit.example.com/log/v1\", .. }"
-        );
+        assert_eq!(format!("{signer:?}"), "LocalSigner { key_name: \"audit.example.com/log/v1\", .. }");
     }
 }

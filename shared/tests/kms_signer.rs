@@ -26,10 +26,7 @@ async fn create_key(client: &aws_sdk_kms::Client, spec: KeySpec, usage: KeyUsage
         .send()
         .await
         .expect("CreateKey");
-    out.key_metadata()
-        .expect("key metadata")
-        .key_id()
-        .to_owned()
+    out.key_metadata().expect("key metadata").key_id().to_owned()
 }
 
 async fn create_signing_key(client: &aws_sdk_kms::Client) -> String {
@@ -38,12 +35,7 @@ async fn create_signing_key(client: &aws_sdk_kms::Client) -> String {
 
 /// The public key as KMS reports it, fetched apart from the signer.
 async fn public_key_der(client: &aws_sdk_kms::Client, key_id: &str) -> Vec<u8> {
-    let out = client
-        .get_public_key()
-        .key_id(key_id)
-        .send()
-        .await
-        .expect("GetPublicKey");
+    let out = client.get_public_key().key_id(key_id).send().await.expect("GetPublicKey");
     out.public_key().expect("public key").as_ref().to_vec()
 }
 
@@ -62,10 +54,7 @@ async fn kms_signed_checkpoint_verifies_with_the_public_key_alone() -> anyhow::R
     let spki_der = public_key_der(&client, &key_id).await;
     assert_eq!(signer.public_key_der(), spki_der);
     assert_eq!(signed.key_id, checkpoint::key_id_ecdsa(&spki_der));
-    assert_eq!(
-        checkpoint::verify(&signed.note, KEY_NAME, &spki_der)?,
-        checkpoint()
-    );
+    assert_eq!(checkpoint::verify(&signed.note, KEY_NAME, &spki_der)?, checkpoint());
     Ok(())
 }
 
@@ -82,10 +71,7 @@ async fn kms_signed_checkpoint_verifies_with_the_pem_public_key() -> anyhow::Res
     let from_pem = checkpoint::public_key_der_from_pem(&pem)?;
 
     assert_eq!(from_pem, spki_der);
-    assert_eq!(
-        checkpoint::verify(&signed.note, KEY_NAME, &from_pem)?,
-        checkpoint()
-    );
+    assert_eq!(checkpoint::verify(&signed.note, KEY_NAME, &from_pem)?, checkpoint());
     Ok(())
 }
 
@@ -99,26 +85,19 @@ async fn note_altered_by_one_byte_fails_verification() -> anyhow::Result<()> {
     let altered = signed.note.replacen("\n1042\n", "\n1043\n", 1);
     assert_ne!(altered, signed.note);
     let result = checkpoint::verify(&altered, KEY_NAME, signer.public_key_der());
-    assert!(
-        matches!(result, Err(CheckpointError::InvalidSignature { .. })),
-        "{result:?}"
-    );
+    assert!(matches!(result, Err(CheckpointError::InvalidSignature { .. })), "{result:?}");
     Ok(())
 }
 
 #[tokio::test]
 async fn checkpoint_signed_by_another_key_fails_verification() -> anyhow::Result<()> {
     let client = kms_client()?;
-    let trusted =
-        KmsSigner::new(client.clone(), create_signing_key(&client).await, KEY_NAME).await?;
+    let trusted = KmsSigner::new(client.clone(), create_signing_key(&client).await, KEY_NAME).await?;
     let other = KmsSigner::new(client.clone(), create_signing_key(&client).await, KEY_NAME).await?;
     let signed = sign_checkpoint(&other, checkpoint()).await?;
 
     let result = checkpoint::verify(&signed.note, KEY_NAME, trusted.public_key_der());
-    assert!(
-        matches!(result, Err(CheckpointError::NoSignatureByKey { .. })),
-        "{result:?}"
-    );
+    assert!(matches!(result, Err(CheckpointError::NoSignatureByKey { .. })), "{result:?}");
 
     // Relabelled with the trusted key's ID, the other key's signature is checked and fails.
     let relabelled = checkpoint::assemble(
@@ -128,10 +107,7 @@ async fn checkpoint_signed_by_another_key_fails_verification() -> anyhow::Result
         signed.signature,
     )?;
     let result = checkpoint::verify(&relabelled.note, KEY_NAME, trusted.public_key_der());
-    assert!(
-        matches!(result, Err(CheckpointError::InvalidSignature { .. })),
-        "{result:?}"
-    );
+    assert!(matches!(result, Err(CheckpointError::InvalidSignature { .. })), "{result:?}");
     Ok(())
 }
 
@@ -139,29 +115,12 @@ async fn checkpoint_signed_by_another_key_fails_verification() -> anyhow::Result
 async fn unknown_key_id_gives_an_error_naming_operation_and_key() -> anyhow::Result<()> {
     let client = kms_client()?;
     let missing = "00000000-0000-4000-8000-000000000000";
-    let err = KmsSigner::new(client, missing, KEY_NAME)
-        .await
-        .expect_err("no such key");
+    let err = KmsSigner::new(client, missing, KEY_NAME).await.expect_err("no such key");
 
     let message = err.to_string();
-    assert!(
-        matches!(
-            &err,
-            KmsError::Request {
-                operation: "GetPublicKey",
-                ..
-            }
-        ),
-        "{message}"
-    );
-    assert!(
-        message.contains("GetPublicKey") && message.contains(missing),
-        "{message}"
-    );
-    assert!(
-        matches!(&err, KmsError::Request { code: Some(code), .. } if code == "NotFoundException"),
-        "{message}"
-    );
+    assert!(matches!(&err, KmsError::Request { operation: "GetPublicKey", .. }), "{message}");
+    assert!(message.contains("GetPublicKey") && message.contains(missing), "{message}");
+    assert!(matches!(&err, KmsError::Request { code: Some(code), .. } if code == "NotFoundException"), "{message}");
     Ok(())
 }
 
@@ -169,29 +128,14 @@ async fn unknown_key_id_gives_an_error_naming_operation_and_key() -> anyhow::Res
 async fn rejects_key_that_is_not_p256_signing() -> anyhow::Result<()> {
     let client = kms_client()?;
     let rsa = create_key(&client, KeySpec::Rsa2048, KeyUsageType::SignVerify).await;
-    let err = KmsSigner::new(client.clone(), &rsa, KEY_NAME)
-        .await
-        .expect_err("RSA key");
+    let err = KmsSigner::new(client.clone(), &rsa, KEY_NAME).await.expect_err("RSA key");
     assert!(matches!(err, KmsError::UnsuitableKey { .. }), "{err}");
 
-    let symmetric = create_key(
-        &client,
-        KeySpec::SymmetricDefault,
-        KeyUsageType::EncryptDecrypt,
-    )
-    .await;
-    let err = KmsSigner::new(client, &symmetric, KEY_NAME)
-        .await
-        .expect_err("symmetric key");
+    let symmetric = create_key(&client, KeySpec::SymmetricDefault, KeyUsageType::EncryptDecrypt).await;
+    let err = KmsSigner::new(client, &symmetric, KEY_NAME).await.expect_err("symmetric key");
     // KMS has no public key for a symmetric key: GetPublicKey itself fails.
     assert!(
-        matches!(
-            err,
-            KmsError::Request {
-                operation: "GetPublicKey",
-                ..
-            } | KmsError::UnsuitableKey { .. }
-        ),
+        matches!(err, KmsError::Request { operation: "GetPublicKey", .. } | KmsError::UnsuitableKey { .. }),
         "{err}"
     );
     Ok(())
@@ -202,46 +146,23 @@ async fn sign_failure_reaches_the_caller_naming_the_operation() -> anyhow::Resul
     let client = kms_client()?;
     let key_id = create_signing_key(&client).await;
     let alias = format!("alias/checkpoint-{key_id}");
-    client
-        .create_alias()
-        .alias_name(&alias)
-        .target_key_id(&key_id)
-        .send()
-        .await?;
+    client.create_alias().alias_name(&alias).target_key_id(&key_id).send().await?;
     let signer = KmsSigner::new(client.clone(), &alias, KEY_NAME).await?;
     // The alias disappears between start-up and the first checkpoint.
     client.delete_alias().alias_name(&alias).send().await?;
 
-    let err = sign_checkpoint(&signer, checkpoint())
-        .await
-        .expect_err("alias is gone");
-    let SignerError::Backend(source) = &err else {
-        panic!("expected a backend error: {err}")
-    };
+    let err = sign_checkpoint(&signer, checkpoint()).await.expect_err("alias is gone");
+    let SignerError::Backend(source) = &err else { panic!("expected a backend error: {err}") };
     let kms = source.downcast_ref::<KmsError>().expect("a KMS error");
-    assert!(
-        matches!(
-            kms,
-            KmsError::Request {
-                operation: "Sign",
-                ..
-            }
-        ),
-        "{kms}"
-    );
-    assert!(
-        err.to_string()
-            .contains(&format!("KMS Sign with key {alias} failed")),
-        "{err}"
-    );
+    assert!(matches!(kms, KmsError::Request { operation: "Sign", .. }), "{kms}");
+    assert!(err.to_string().contains(&format!("KMS Sign with key {alias} failed")), "{err}");
     Ok(())
 }
 
 #[tokio::test]
 async fn refuses_message_longer_than_kms_raw_limit() -> anyhow::Result<()> {
     let client = kms_client()?;
-    let signer =
-        KmsSigner::new(client.clone(), create_signing_key(&client).await, KEY_NAME).await?;
+    let signer = KmsSigner::new(client.clone(), create_signing_key(&client).await, KEY_NAME).await?;
     let long_origin = format!("audit.example.com/{}", "a".repeat(MAX_RAW_MESSAGE_BYTES));
     let err = sign_checkpoint(&signer, Checkpoint::new(long_origin, 1, sha256(&[b"root"])))
         .await
@@ -259,21 +180,10 @@ async fn unreachable_endpoint_gives_an_error_naming_operation_and_cause() -> any
         .build();
     let client = aws_sdk_kms::Client::from_conf(config);
 
-    let err = KmsSigner::new(client, "any-key", KEY_NAME)
-        .await
-        .expect_err("nothing listens");
+    let err = KmsSigner::new(client, "any-key", KEY_NAME).await.expect_err("nothing listens");
     let message = err.to_string();
-    assert!(
-        matches!(&err, KmsError::Request { code: None, .. }),
-        "{message}"
-    );
-    assert!(
-        message.starts_with("KMS GetPublicKey with key any-key failed: "),
-        "{message}"
-    );
-    assert!(
-        message.contains("onnect"),
-        "the cause is missing: {message}"
-    );
+    assert!(matches!(&err, KmsError::Request { code: None, .. }), "{message}");
+    assert!(message.starts_with("KMS GetPublicKey with key any-key failed: "), "{message}");
+    assert!(message.contains("onnect"), "the cause is missing: {message}");
     Ok(())
 }

@@ -32,11 +32,7 @@ pub enum KmsError {
     )]
     UnsuitableKey { key_id: String, found: String },
     #[error("KMS {operation} with key {key_id} returned no {field}")]
-    MissingField {
-        operation: &'static str,
-        key_id: String,
-        field: &'static str,
-    },
+    MissingField { operation: &'static str, key_id: String, field: &'static str },
     #[error("KMS GetPublicKey with key {key_id} returned a key that is not P-256")]
     InvalidPublicKey { key_id: String },
     #[error("KMS Sign takes at most {MAX_RAW_MESSAGE_BYTES} bytes of raw message, got {0}")]
@@ -98,19 +94,13 @@ impl KmsSigner {
         });
         let suitable = key_spec == Some(KeySpec::EccNistP256.as_str())
             && out.key_usage() == Some(&KeyUsageType::SignVerify)
-            && out
-                .signing_algorithms()
-                .contains(&SigningAlgorithmSpec::EcdsaSha256);
+            && out.signing_algorithms().contains(&SigningAlgorithmSpec::EcdsaSha256);
         if !suitable {
             let found = format!(
                 "{} {} offering {:?}",
                 key_spec.unwrap_or("(no key spec)"),
-                out.key_usage()
-                    .map_or("(no key usage)", KeyUsageType::as_str),
-                out.signing_algorithms()
-                    .iter()
-                    .map(|a| a.as_str())
-                    .collect::<Vec<_>>(),
+                out.key_usage().map_or("(no key usage)", KeyUsageType::as_str),
+                out.signing_algorithms().iter().map(|a| a.as_str()).collect::<Vec<_>>(),
             );
             return Err(KmsError::UnsuitableKey { key_id, found });
         }
@@ -124,18 +114,10 @@ impl KmsSigner {
             })?
             .as_ref()
             .to_vec();
-        checkpoint::validate_public_key(&public_key_der).map_err(|_| {
-            KmsError::InvalidPublicKey {
-                key_id: key_id.clone(),
-            }
-        })?;
+        checkpoint::validate_public_key(&public_key_der)
+            .map_err(|_| KmsError::InvalidPublicKey { key_id: key_id.clone() })?;
 
-        Ok(KmsSigner {
-            client,
-            key_id,
-            key_name,
-            public_key_der,
-        })
+        Ok(KmsSigner { client, key_id, key_name, public_key_der })
     }
 
     /// The KMS key this signer uses, as it was given.
@@ -192,12 +174,7 @@ where
         (Some(code), None) => code.to_owned(),
         _ => cause_chain(&err),
     };
-    KmsError::Request {
-        operation,
-        key_id: key_id.to_owned(),
-        code: err.code().map(str::to_owned),
-        message,
-    }
+    KmsError::Request { operation, key_id: key_id.to_owned(), code: err.code().map(str::to_owned), message }
 }
 
 fn cause_chain(err: &dyn std::error::Error) -> String {

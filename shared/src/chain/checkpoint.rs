@@ -126,27 +126,18 @@ pub enum CheckpointError {
 impl Checkpoint {
     /// A checkpoint without extension lines.
     pub fn new(origin: impl Into<String>, size: u64, root: Hash) -> Self {
-        Checkpoint {
-            origin: origin.into(),
-            size,
-            root,
-            extensions: Vec::new(),
-        }
+        Checkpoint { origin: origin.into(), size, root, extensions: Vec::new() }
     }
 
     /// Adds the `timestamp <unix seconds>` extension line.
     pub fn with_timestamp(mut self, unix_seconds: u64) -> Self {
-        self.extensions
-            .push(format!("{TIMESTAMP_PREFIX}{unix_seconds}"));
+        self.extensions.push(format!("{TIMESTAMP_PREFIX}{unix_seconds}"));
         self
     }
 
     /// The signing time from the timestamp extension line, if there is one.
     pub fn timestamp(&self) -> Option<u64> {
-        self.extensions
-            .iter()
-            .find_map(|line| line.strip_prefix(TIMESTAMP_PREFIX))
-            .and_then(parse_decimal)
+        self.extensions.iter().find_map(|line| line.strip_prefix(TIMESTAMP_PREFIX)).and_then(parse_decimal)
     }
 
     /// Checks what [`Checkpoint::parse_body`] would check, so that `body()` of a valid checkpoint
@@ -180,13 +171,7 @@ impl Checkpoint {
     pub fn body(&self) -> String {
         let mut out = String::with_capacity(self.origin.len() + 80);
         // Writing into a String cannot fail.
-        let _ = write!(
-            out,
-            "{}\n{}\n{}\n",
-            self.origin,
-            self.size,
-            BASE64.encode(self.root.0)
-        );
+        let _ = write!(out, "{}\n{}\n{}\n", self.origin, self.size, BASE64.encode(self.root.0));
         for line in &self.extensions {
             out.push_str(line);
             out.push('\n');
@@ -196,9 +181,7 @@ impl Checkpoint {
 
     /// Parses note text strictly: only what [`Checkpoint::body`] produces is accepted.
     pub fn parse_body(text: &str) -> Result<Checkpoint, CheckpointError> {
-        let text = text
-            .strip_suffix('\n')
-            .ok_or(CheckpointError::MissingFinalNewline)?;
+        let text = text.strip_suffix('\n').ok_or(CheckpointError::MissingFinalNewline)?;
         let mut lines = text.split('\n');
         let origin = lines.next().unwrap_or_default();
         let size_line = lines.next().ok_or(CheckpointError::MissingLine)?;
@@ -206,8 +189,7 @@ impl Checkpoint {
         if origin.is_empty() {
             return Err(CheckpointError::EmptyOrigin);
         }
-        let size = parse_decimal(size_line)
-            .ok_or_else(|| CheckpointError::InvalidSize(size_line.into()))?;
+        let size = parse_decimal(size_line).ok_or_else(|| CheckpointError::InvalidSize(size_line.into()))?;
         // The standard engine insists on padding and zero trailing bits, so each root has exactly
         // one accepted spelling.
         let root = BASE64
@@ -215,12 +197,8 @@ impl Checkpoint {
             .ok()
             .and_then(|bytes| Hash::from_slice(&bytes).ok())
             .ok_or(CheckpointError::InvalidRoot)?;
-        let checkpoint = Checkpoint {
-            origin: origin.to_owned(),
-            size,
-            root,
-            extensions: lines.map(str::to_owned).collect(),
-        };
+        let checkpoint =
+            Checkpoint { origin: origin.to_owned(), size, root, extensions: lines.map(str::to_owned).collect() };
         checkpoint.validate()?;
         Ok(checkpoint)
     }
@@ -228,8 +206,7 @@ impl Checkpoint {
 
 /// Parses ASCII decimal without sign, spaces or leading zeros ("0" itself is fine).
 fn parse_decimal(s: &str) -> Option<u64> {
-    let canonical =
-        !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) && (s == "0" || !s.starts_with('0'));
+    let canonical = !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) && (s == "0" || !s.starts_with('0'));
     if canonical {
         s.parse().ok()
     } else {
@@ -246,10 +223,7 @@ fn check_no_control_characters(s: &str) -> Result<(), CheckpointError> {
 
 /// Checks a signed-note key name: non-empty, no Unicode space, no `+`, no control character.
 pub fn validate_key_name(name: &str) -> Result<(), CheckpointError> {
-    let valid = !name.is_empty()
-        && !name
-            .chars()
-            .any(|c| c.is_whitespace() || c.is_control() || c == '+');
+    let valid = !name.is_empty() && !name.chars().any(|c| c.is_whitespace() || c.is_control() || c == '+');
     if valid {
         Ok(())
     } else {
@@ -271,20 +245,14 @@ pub fn verifier_key(key_name: &str, spki_der: &[u8]) -> Result<String, Checkpoin
     let mut material = Vec::with_capacity(1 + spki_der.len());
     material.push(SIGNATURE_TYPE_ECDSA);
     material.extend_from_slice(spki_der);
-    Ok(format!(
-        "{key_name}+{}+{}",
-        hex::encode(key_id_ecdsa(spki_der)),
-        BASE64.encode(material)
-    ))
+    Ok(format!("{key_name}+{}+{}", hex::encode(key_id_ecdsa(spki_der)), BASE64.encode(material)))
 }
 
 /// The DER SPKI inside a `-----BEGIN PUBLIC KEY-----` PEM block, as is (not re-encoded, so the key
 /// ID stays that of the original DER), after checking that it is a P-256 key.
 pub fn public_key_der_from_pem(pem: &str) -> Result<Vec<u8>, CheckpointError> {
-    let (label, document) =
-        Document::from_pem(pem.trim()).map_err(|_| CheckpointError::InvalidPublicKey)?;
-    SubjectPublicKeyInfoRef::validate_pem_label(label)
-        .map_err(|_| CheckpointError::InvalidPublicKey)?;
+    let (label, document) = Document::from_pem(pem.trim()).map_err(|_| CheckpointError::InvalidPublicKey)?;
+    SubjectPublicKeyInfoRef::validate_pem_label(label).map_err(|_| CheckpointError::InvalidPublicKey)?;
     parse_public_key(document.as_bytes())?;
     Ok(document.as_bytes().to_vec())
 }
@@ -311,18 +279,8 @@ pub fn assemble(
     let mut signature_field = Vec::with_capacity(4 + der_signature.len());
     signature_field.extend_from_slice(&key_id);
     signature_field.extend_from_slice(&der_signature);
-    let note = format!(
-        "{}\n{SIGNATURE_PREFIX}{key_name} {}\n",
-        checkpoint.body(),
-        BASE64.encode(signature_field)
-    );
-    Ok(SignedCheckpoint {
-        checkpoint,
-        note,
-        key_name: key_name.to_owned(),
-        key_id,
-        signature: der_signature,
-    })
+    let note = format!("{}\n{SIGNATURE_PREFIX}{key_name} {}\n", checkpoint.body(), BASE64.encode(signature_field));
+    Ok(SignedCheckpoint { checkpoint, note, key_name: key_name.to_owned(), key_id, signature: der_signature })
 }
 
 /// Verifies a signed checkpoint note against one trusted key (`key_name` and the DER SPKI of its
@@ -336,13 +294,9 @@ pub fn verify(note: &str, key_name: &str, spki_der: &[u8]) -> Result<Checkpoint,
         return Err(CheckpointError::ControlCharacter);
     }
     // The text ends at the last blank line: the text's own final newline stays with the text.
-    let split = note
-        .rfind("\n\n")
-        .ok_or(CheckpointError::MissingBlankLine)?;
+    let split = note.rfind("\n\n").ok_or(CheckpointError::MissingBlankLine)?;
     let (text, signatures) = (&note[..split + 1], &note[split + 2..]);
-    let signatures = signatures
-        .strip_suffix('\n')
-        .ok_or(CheckpointError::MalformedSignatureLine(0))?;
+    let signatures = signatures.strip_suffix('\n').ok_or(CheckpointError::MalformedSignatureLine(0))?;
 
     let mut found = false;
     for (i, line) in signatures.split('\n').enumerate() {
@@ -365,19 +319,13 @@ pub fn verify(note: &str, key_name: &str, spki_der: &[u8]) -> Result<Checkpoint,
         found = true;
     }
     if !found {
-        return Err(CheckpointError::NoSignatureByKey {
-            key_name: key_name.to_owned(),
-            key_id: hex::encode(key_id),
-        });
+        return Err(CheckpointError::NoSignatureByKey { key_name: key_name.to_owned(), key_id: hex::encode(key_id) });
     }
     Checkpoint::parse_body(text)
 }
 
 /// Splits `— <name> <base64(key ID || signature)>` into name, key ID and signature bytes.
-fn parse_signature_line(
-    line: &str,
-    index: usize,
-) -> Result<(&str, [u8; 4], Vec<u8>), CheckpointError> {
+fn parse_signature_line(line: &str, index: usize) -> Result<(&str, [u8; 4], Vec<u8>), CheckpointError> {
     let malformed = || CheckpointError::MalformedSignatureLine(index);
     let rest = line.strip_prefix(SIGNATURE_PREFIX).ok_or_else(malformed)?;
     let (name, encoded) = rest.split_once(' ').ok_or_else(malformed)?;
@@ -405,14 +353,14 @@ mod tests {
                                timestamp 1735689600\n";
     // The SPKI of the key with secret scalar 0x0707..07 and its key ID, computed independently with
     // Python's `cryptography` package.
-    const GOLDEN_SPKI_HEX: &str =
-        "3059301306072a8648ce3d020106082a8648ce3d030107034200041e18532fd4\
+    const GOLDEN_SPKI_HEX: &str = "3059301306072a8648ce3d020106082a8648ce3d030107034200041e18532fd4\
                                    754c02f3041d9c75ceb33b83ffd81ac7ce4fe882ccb1c98bc5896ea46c311c4e\
                                    2ff40dd96a3653e6e45445d32dfe486eced75c7a90c6a18881c0a3";
     const GOLDEN_KEY_ID: [u8; 4] = [0xce, 0x97, 0xec, 0x20];
     // GOLDEN_BODY signed by that key (RFC 6979 nonce); the signature also checks out with Python's
     // `cryptography` (ECDSA, SHA-256, DER), which pins the signing convention independently.
-    const GOLDEN_SIGNATURE: &str = "zpfsIDBFAiEAiN3TroxENWdIzlE4H98j5Q5zVTbenIgOTXiij1eaLjICID61folF2b+jT6f0b0vPyzJJhmlk9rNpolpGYkuGE+Y6";
+    const GOLDEN_SIGNATURE: &str =
+        "zpfsIDBFAiEAiN3TroxENWdIzlE4H98j5Q5zVTbenIgOTXiij1eaLjICID61folF2b+jT6f0b0vPyzJJhmlk9rNpolpGYkuGE+Y6";
     const GOLDEN_PEM: &str = "-----BEGIN PUBLIC KEY-----
 MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEHhhTL9R1TALzBB2cdc6zO4P/2BrH
 zk/ogsyxyYvFiW6kbDEcTi/0DdlqNlPm5FRF0y3+SG7O11x6kMahiIHAow==
@@ -430,11 +378,7 @@ zk/ogsyxyYvFiW6kbDEcTi/0DdlqNlPm5FRF0y3+SG7O11x6kMahiIHAow==
     }
 
     fn spki(key: &SigningKey) -> Vec<u8> {
-        key.verifying_key()
-            .to_public_key_der()
-            .expect("encodable")
-            .as_bytes()
-            .to_vec()
+        key.verifying_key().to_public_key_der().expect("encodable").as_bytes().to_vec()
     }
 
     fn golden_checkpoint() -> Checkpoint {
@@ -444,13 +388,7 @@ zk/ogsyxyYvFiW6kbDEcTi/0DdlqNlPm5FRF0y3+SG7O11x6kMahiIHAow==
     fn sign_with(key: &SigningKey, key_name: &str, checkpoint: Checkpoint) -> SignedCheckpoint {
         let signature: Signature = key.sign(checkpoint.body().as_bytes());
         let key_id = key_id_ecdsa(&spki(key));
-        assemble(
-            checkpoint,
-            key_name,
-            key_id,
-            signature.to_der().as_bytes().to_vec(),
-        )
-        .expect("valid input")
+        assemble(checkpoint, key_name, key_id, signature.to_der().as_bytes().to_vec()).expect("valid input")
     }
 
     fn signed_golden() -> (SignedCheckpoint, Vec<u8>) {
@@ -490,10 +428,7 @@ zk/ogsyxyYvFiW6kbDEcTi/0DdlqNlPm5FRF0y3+SG7O11x6kMahiIHAow==
     #[test]
     fn timestamp_is_read_from_its_extension_line() {
         assert_eq!(golden_checkpoint().timestamp(), Some(1_735_689_600));
-        assert_eq!(
-            Checkpoint::new(ORIGIN, 1, sha256(&[b"x"])).timestamp(),
-            None
-        );
+        assert_eq!(Checkpoint::new(ORIGIN, 1, sha256(&[b"x"])).timestamp(), None);
     }
 
     #[test]
@@ -508,27 +443,18 @@ zk/ogsyxyYvFiW6kbDEcTi/0DdlqNlPm5FRF0y3+SG7O11x6kMahiIHAow==
     fn parses_unknown_extension_lines_as_opaque() {
         let body = format!("{GOLDEN_BODY}vendor extension\n");
         let checkpoint = Checkpoint::parse_body(&body).expect("valid");
-        assert_eq!(
-            checkpoint.extensions,
-            ["timestamp 1735689600", "vendor extension"]
-        );
+        assert_eq!(checkpoint.extensions, ["timestamp 1735689600", "vendor extension"]);
         assert_eq!(checkpoint.body(), body);
     }
 
     #[test]
     fn rejects_body_without_final_newline() {
-        assert_eq!(
-            parse_error(GOLDEN_BODY.trim_end_matches('\n')),
-            CheckpointError::MissingFinalNewline
-        );
+        assert_eq!(parse_error(GOLDEN_BODY.trim_end_matches('\n')), CheckpointError::MissingFinalNewline);
     }
 
     #[test]
     fn rejects_body_without_root_line() {
-        assert_eq!(
-            parse_error("audit.example.com/log/v1\n1042\n"),
-            CheckpointError::MissingLine
-        );
+        assert_eq!(parse_error("audit.example.com/log/v1\n1042\n"), CheckpointError::MissingLine);
     }
 
     #[test]
@@ -540,31 +466,21 @@ zk/ogsyxyYvFiW6kbDEcTi/0DdlqNlPm5FRF0y3+SG7O11x6kMahiIHAow==
     #[test]
     fn rejects_size_with_leading_zero() {
         let body = GOLDEN_BODY.replacen("\n1042\n", "\n01042\n", 1);
-        assert_eq!(
-            parse_error(&body),
-            CheckpointError::InvalidSize("01042".into())
-        );
+        assert_eq!(parse_error(&body), CheckpointError::InvalidSize("01042".into()));
     }
 
     #[test]
     fn rejects_size_with_sign_or_space() {
         for size in ["+1042", "-1", " 1042", "1042 ", "", "0x412"] {
             let body = GOLDEN_BODY.replacen("\n1042\n", &format!("\n{size}\n"), 1);
-            assert_eq!(
-                parse_error(&body),
-                CheckpointError::InvalidSize(size.into()),
-                "{size:?}"
-            );
+            assert_eq!(parse_error(&body), CheckpointError::InvalidSize(size.into()), "{size:?}");
         }
     }
 
     #[test]
     fn rejects_size_above_u64() {
         let body = GOLDEN_BODY.replacen("\n1042\n", "\n18446744073709551616\n", 1);
-        assert!(matches!(
-            parse_error(&body),
-            CheckpointError::InvalidSize(_)
-        ));
+        assert!(matches!(parse_error(&body), CheckpointError::InvalidSize(_)));
     }
 
     #[test]
@@ -583,8 +499,7 @@ zk/ogsyxyYvFiW6kbDEcTi/0DdlqNlPm5FRF0y3+SG7O11x6kMahiIHAow==
     #[test]
     fn rejects_root_in_hex() {
         let hex_root = sha256(&[b"golden root"]).to_hex();
-        let body =
-            GOLDEN_BODY.replacen("fkO00iomjMuosSlAEwXbHIShbj7WsZhq/YIigYfwqR4=", &hex_root, 1);
+        let body = GOLDEN_BODY.replacen("fkO00iomjMuosSlAEwXbHIShbj7WsZhq/YIigYfwqR4=", &hex_root, 1);
         assert_eq!(parse_error(&body), CheckpointError::InvalidRoot);
     }
 
@@ -597,10 +512,7 @@ zk/ogsyxyYvFiW6kbDEcTi/0DdlqNlPm5FRF0y3+SG7O11x6kMahiIHAow==
     #[test]
     fn rejects_malformed_timestamp() {
         let body = GOLDEN_BODY.replacen("timestamp 1735689600", "timestamp 2025-01-01", 1);
-        assert_eq!(
-            parse_error(&body),
-            CheckpointError::InvalidTimestamp("timestamp 2025-01-01".into())
-        );
+        assert_eq!(parse_error(&body), CheckpointError::InvalidTimestamp("timestamp 2025-01-01".into()));
     }
 
     #[test]
@@ -618,10 +530,7 @@ zk/ogsyxyYvFiW6kbDEcTi/0DdlqNlPm5FRF0y3+SG7O11x6kMahiIHAow==
     #[test]
     fn validate_rejects_newline_in_origin() {
         let checkpoint = Checkpoint::new("a\n7", 1, sha256(&[b"x"]));
-        assert_eq!(
-            checkpoint.validate(),
-            Err(CheckpointError::ControlCharacter)
-        );
+        assert_eq!(checkpoint.validate(), Err(CheckpointError::ControlCharacter));
     }
 
     #[test]
@@ -637,10 +546,7 @@ zk/ogsyxyYvFiW6kbDEcTi/0DdlqNlPm5FRF0y3+SG7O11x6kMahiIHAow==
         let (text, signature_line) = signed.note.split_at(GOLDEN_BODY.len());
         assert_eq!(text, GOLDEN_BODY);
         let signature_line = signature_line.strip_prefix("\n\u{2014} audit.example.com/log/v1 ");
-        let encoded = signature_line
-            .expect("signature line")
-            .strip_suffix('\n')
-            .expect("newline");
+        let encoded = signature_line.expect("signature line").strip_suffix('\n').expect("newline");
         let decoded = BASE64.decode(encoded).expect("base64");
         assert_eq!(decoded[..4], GOLDEN_KEY_ID);
         assert_eq!(decoded[4..], signed.signature);
@@ -662,39 +568,23 @@ zk/ogsyxyYvFiW6kbDEcTi/0DdlqNlPm5FRF0y3+SG7O11x6kMahiIHAow==
 
     #[test]
     fn verifies_published_rekor_checkpoint() {
-        let material = REKOR_VERIFIER_KEY
-            .splitn(3, '+')
-            .nth(2)
-            .expect("three parts");
+        let material = REKOR_VERIFIER_KEY.splitn(3, '+').nth(2).expect("three parts");
         let spki_der = BASE64.decode(material).expect("base64")[1..].to_vec();
         let checkpoint = verify(REKOR_NOTE, "rekor.sigstore.dev", &spki_der).expect("verifies");
-        assert_eq!(
-            (checkpoint.origin.as_str(), checkpoint.size),
-            ("Rekor", 798_034)
-        );
+        assert_eq!((checkpoint.origin.as_str(), checkpoint.size), ("Rekor", 798_034));
     }
 
     #[test]
     fn verifier_key_matches_published_rekor_key() {
-        let material = REKOR_VERIFIER_KEY
-            .splitn(3, '+')
-            .nth(2)
-            .expect("three parts");
+        let material = REKOR_VERIFIER_KEY.splitn(3, '+').nth(2).expect("three parts");
         let spki_der = BASE64.decode(material).expect("base64")[1..].to_vec();
-        assert_eq!(
-            verifier_key("rekor.sigstore.dev", &spki_der),
-            Ok(REKOR_VERIFIER_KEY.into())
-        );
+        assert_eq!(verifier_key("rekor.sigstore.dev", &spki_der), Ok(REKOR_VERIFIER_KEY.into()));
     }
 
     #[test]
     fn ignores_signatures_by_other_keys() {
         let (signed, spki) = signed_golden();
-        let witness = sign_with(
-            &signing_key(9),
-            "witness.example.com/w1",
-            golden_checkpoint(),
-        );
+        let witness = sign_with(&signing_key(9), "witness.example.com/w1", golden_checkpoint());
         let witness_line = witness.note.rsplit_once("\n\n").expect("blank line").1;
         let cosigned = format!("{}{witness_line}", signed.note);
         assert_eq!(verify(&cosigned, ORIGIN, &spki), Ok(golden_checkpoint()));
@@ -702,10 +592,7 @@ zk/ogsyxyYvFiW6kbDEcTi/0DdlqNlPm5FRF0y3+SG7O11x6kMahiIHAow==
 
     #[test]
     fn rejects_changed_origin() {
-        assert!(is_invalid_signature(verify_altered(
-            ORIGIN,
-            "audit.example.com/log/v2"
-        )));
+        assert!(is_invalid_signature(verify_altered(ORIGIN, "audit.example.com/log/v2")));
     }
 
     #[test]
@@ -720,26 +607,19 @@ zk/ogsyxyYvFiW6kbDEcTi/0DdlqNlPm5FRF0y3+SG7O11x6kMahiIHAow==
 
     #[test]
     fn rejects_changed_extension() {
-        assert!(is_invalid_signature(verify_altered(
-            "1735689600",
-            "1735689601"
-        )));
+        assert!(is_invalid_signature(verify_altered("1735689600", "1735689601")));
     }
 
     #[test]
     fn rejects_added_extension() {
-        assert!(is_invalid_signature(verify_altered(
-            "1735689600\n",
-            "1735689600\nmore\n"
-        )));
+        assert!(is_invalid_signature(verify_altered("1735689600\n", "1735689600\nmore\n")));
     }
 
     #[test]
     fn rejects_signature_from_another_key_under_the_same_name_and_id() {
         let (signed, spki) = signed_golden();
         let forged = sign_with(&signing_key(9), ORIGIN, golden_checkpoint());
-        let forged = assemble(golden_checkpoint(), ORIGIN, GOLDEN_KEY_ID, forged.signature)
-            .expect("valid input");
+        let forged = assemble(golden_checkpoint(), ORIGIN, GOLDEN_KEY_ID, forged.signature).expect("valid input");
         assert_ne!(forged.note, signed.note);
         assert!(is_invalid_signature(verify(&forged.note, ORIGIN, &spki)));
     }
@@ -754,39 +634,24 @@ zk/ogsyxyYvFiW6kbDEcTi/0DdlqNlPm5FRF0y3+SG7O11x6kMahiIHAow==
     #[test]
     fn rejects_wrong_key_name() {
         let (signed, spki) = signed_golden();
-        assert!(is_no_signature_by_key(verify(
-            &signed.note,
-            "audit.example.com/other",
-            &spki
-        )));
+        assert!(is_no_signature_by_key(verify(&signed.note, "audit.example.com/other", &spki)));
     }
 
     #[test]
     fn rejects_unknown_key_id() {
         let (signed, spki) = signed_golden();
-        let relabelled =
-            assemble(golden_checkpoint(), ORIGIN, [0, 0, 0, 0], signed.signature).expect("valid");
-        assert!(is_no_signature_by_key(verify(
-            &relabelled.note,
-            ORIGIN,
-            &spki
-        )));
+        let relabelled = assemble(golden_checkpoint(), ORIGIN, [0, 0, 0, 0], signed.signature).expect("valid");
+        assert!(is_no_signature_by_key(verify(&relabelled.note, ORIGIN, &spki)));
     }
 
     #[test]
     fn rejects_missing_blank_line() {
-        assert_eq!(
-            verify_altered("\n\n\u{2014}", "\n\u{2014}"),
-            Err(CheckpointError::MissingBlankLine)
-        );
+        assert_eq!(verify_altered("\n\n\u{2014}", "\n\u{2014}"), Err(CheckpointError::MissingBlankLine));
     }
 
     #[test]
     fn rejects_signature_line_without_em_dash() {
-        assert_eq!(
-            verify_altered("\u{2014} ", "- "),
-            Err(CheckpointError::MalformedSignatureLine(0))
-        );
+        assert_eq!(verify_altered("\u{2014} ", "- "), Err(CheckpointError::MalformedSignatureLine(0)));
     }
 
     #[test]
@@ -801,24 +666,15 @@ zk/ogsyxyYvFiW6kbDEcTi/0DdlqNlPm5FRF0y3+SG7O11x6kMahiIHAow==
     #[test]
     fn rejects_signature_line_with_invalid_base64() {
         let (signed, spki) = signed_golden();
-        let broken = format!(
-            "{}\u{2014} witness.example.com/w1 not*base64\n",
-            signed.note
-        );
-        assert_eq!(
-            verify(&broken, ORIGIN, &spki),
-            Err(CheckpointError::MalformedSignatureLine(1))
-        );
+        let broken = format!("{}\u{2014} witness.example.com/w1 not*base64\n", signed.note);
+        assert_eq!(verify(&broken, ORIGIN, &spki), Err(CheckpointError::MalformedSignatureLine(1)));
     }
 
     #[test]
     fn rejects_signature_of_four_bytes() {
         let (signed, spki) = signed_golden();
         let short = format!("{}\u{2014} witness.example.com/w1 AAAAAA==\n", signed.note);
-        assert_eq!(
-            verify(&short, ORIGIN, &spki),
-            Err(CheckpointError::MalformedSignatureLine(1))
-        );
+        assert_eq!(verify(&short, ORIGIN, &spki), Err(CheckpointError::MalformedSignatureLine(1)));
     }
 
     #[test]
@@ -826,71 +682,47 @@ zk/ogsyxyYvFiW6kbDEcTi/0DdlqNlPm5FRF0y3+SG7O11x6kMahiIHAow==
         let (signed, spki) = signed_golden();
         let line = signed.note.rsplit_once("\n\n").expect("blank line").1;
         let crowded = format!("{}{}", signed.note, line.repeat(MAX_SIGNATURES));
-        assert_eq!(
-            verify(&crowded, ORIGIN, &spki),
-            Err(CheckpointError::TooManySignatures)
-        );
+        assert_eq!(verify(&crowded, ORIGIN, &spki), Err(CheckpointError::TooManySignatures));
     }
 
     #[test]
     fn rejects_carriage_return_in_note() {
-        assert_eq!(
-            verify_altered("\n\n", "\r\n\r\n"),
-            Err(CheckpointError::ControlCharacter)
-        );
+        assert_eq!(verify_altered("\n\n", "\r\n\r\n"), Err(CheckpointError::ControlCharacter));
     }
 
     #[test]
     fn rejects_public_key_that_is_not_p256_spki() {
         let (signed, spki) = signed_golden();
-        assert_eq!(
-            verify(&signed.note, ORIGIN, &spki[1..]),
-            Err(CheckpointError::InvalidPublicKey)
-        );
+        assert_eq!(verify(&signed.note, ORIGIN, &spki[1..]), Err(CheckpointError::InvalidPublicKey));
     }
 
     #[test]
     fn assemble_rejects_key_name_with_space() {
         let result = assemble(golden_checkpoint(), "audit log", GOLDEN_KEY_ID, vec![1]);
-        assert_eq!(
-            result,
-            Err(CheckpointError::InvalidKeyName("audit log".into()))
-        );
+        assert_eq!(result, Err(CheckpointError::InvalidKeyName("audit log".into())));
     }
 
     #[test]
     fn assemble_rejects_key_name_with_plus() {
         let result = assemble(golden_checkpoint(), "audit+log", GOLDEN_KEY_ID, vec![1]);
-        assert_eq!(
-            result,
-            Err(CheckpointError::InvalidKeyName("audit+log".into()))
-        );
+        assert_eq!(result, Err(CheckpointError::InvalidKeyName("audit+log".into())));
     }
 
     #[test]
     fn pem_public_key_yields_the_original_der() {
-        assert_eq!(
-            public_key_der_from_pem(GOLDEN_PEM),
-            Ok(spki(&signing_key(7)))
-        );
+        assert_eq!(public_key_der_from_pem(GOLDEN_PEM), Ok(spki(&signing_key(7))));
     }
 
     #[test]
     fn verifies_with_key_read_from_pem() {
         let (signed, _) = signed_golden();
         let spki_der = public_key_der_from_pem(GOLDEN_PEM).expect("valid PEM");
-        assert_eq!(
-            verify(&signed.note, ORIGIN, &spki_der),
-            Ok(golden_checkpoint())
-        );
+        assert_eq!(verify(&signed.note, ORIGIN, &spki_der), Ok(golden_checkpoint()));
     }
 
     #[test]
     fn pem_rejects_other_labels() {
         let relabelled = GOLDEN_PEM.replace("PUBLIC KEY", "CERTIFICATE");
-        assert_eq!(
-            public_key_der_from_pem(&relabelled),
-            Err(CheckpointError::InvalidPublicKey)
-        );
+        assert_eq!(public_key_der_from_pem(&relabelled), Err(CheckpointError::InvalidPublicKey));
     }
 }

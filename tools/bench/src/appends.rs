@@ -78,10 +78,8 @@ pub async fn run(db: &BenchDb, pool: &Arc<Pool>, plan: Plan) -> Result<Measured>
     let before = db.table_sizes().await?;
 
     let started = Instant::now();
-    let tasks: Vec<_> = writers
-        .into_iter()
-        .map(|(store, tenant)| tokio::spawn(write(store, tenant, Arc::clone(pool), plan)))
-        .collect();
+    let tasks: Vec<_> =
+        writers.into_iter().map(|(store, tenant)| tokio::spawn(write(store, tenant, Arc::clone(pool), plan))).collect();
     let mut latencies = Vec::with_capacity(plan.requests_per_writer * tasks.len());
     for task in futures::future::join_all(tasks).await {
         latencies.extend(task.context("a writer panicked")??);

@@ -72,10 +72,8 @@ fn number<T: FromStr>(value: Option<String>, default: T, name: &str) -> Result<T
 
 fn sizes(value: Option<String>) -> Result<Vec<usize>> {
     let Some(list) = value else { return Ok(vec![100, MAX_BATCH]) };
-    let sizes = list
-        .split(',')
-        .map(|s| number::<usize>(Some(s.to_owned()), 0, "--batch-sizes"))
-        .collect::<Result<Vec<_>>>()?;
+    let sizes =
+        list.split(',').map(|s| number::<usize>(Some(s.to_owned()), 0, "--batch-sizes")).collect::<Result<Vec<_>>>()?;
     if sizes.is_empty() || sizes.iter().any(|&s| s == 0 || s > MAX_BATCH) {
         bail!("--batch-sizes: each size must be 1 to {MAX_BATCH}");
     }

@@ -108,7 +108,13 @@ fn templates(pool: &Pool, tenant: Uuid, received_at: chrono::DateTime<Utc>) -> R
     let entries: Vec<Entry> = sealed
         .iter()
         .enumerate()
-        .map(|(i, s)| Entry { tenant_id: tenant, seq: i as u64, id: Uuid::now_v7(), received_at, content_digest: s.digest })
+        .map(|(i, s)| Entry {
+            tenant_id: tenant,
+            seq: i as u64,
+            id: Uuid::now_v7(),
+            received_at,
+            content_digest: s.digest,
+        })
         .collect();
     let linked = link_entries(GENESIS, &entries);
     sealed

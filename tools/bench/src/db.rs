@@ -40,7 +40,10 @@ impl BenchDb {
     /// Creates database `name` with nothing in it.
     pub async fn empty(pg: &Postgres, name: &str) -> Result<Self> {
         let admin = pg.connect_superuser("postgres").await?;
-        admin.batch_execute(&format!("CREATE DATABASE {name}")).await.with_context(|| format!("creating database {name}"))?;
+        admin
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .await
+            .with_context(|| format!("creating database {name}"))?;
         let superuser = pg.connect_superuser(name).await?;
         Ok(BenchDb { app_url: pg.url(APP_USER, name), superuser })
     }

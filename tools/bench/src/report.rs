@@ -48,7 +48,10 @@ pub struct Setting {
 
 pub fn print(setting: &Setting, rows: &[Row], total: Duration) {
     println!();
-    println!("Audit-log append benchmark: PostgreSQL {} on {} cores shared by client and server", setting.server_version, setting.cores);
+    println!(
+        "Audit-log append benchmark: PostgreSQL {} on {} cores shared by client and server",
+        setting.server_version, setting.cores
+    );
     println!(
         "Events: {:.0} bytes canonical on average ({} to {}); every writer has a connection of its own",
         setting.content.mean, setting.content.min, setting.content.max
@@ -72,7 +75,10 @@ fn print_throughput(rows: &[Row]) {
             let (rate_target, share_target) = match r.kind {
                 Kind::Batched => (
                     verdict(format!(">= {}", grouped(BATCHED_EVENTS_PER_S)), rate >= BATCHED_EVENTS_PER_S),
-                    verdict(format!(">= {BATCHED_SHARE_OF_COPY:.2}"), share.is_some_and(|s| s >= BATCHED_SHARE_OF_COPY)),
+                    verdict(
+                        format!(">= {BATCHED_SHARE_OF_COPY:.2}"),
+                        share.is_some_and(|s| s >= BATCHED_SHARE_OF_COPY),
+                    ),
                 ),
                 _ => (String::new(), String::new()),
             };

@@ -47,7 +47,8 @@ impl Pool {
         self.events[..MAX_BATCH]
             .iter()
             .map(|v| {
-                let event = parse_event_value(v).and_then(|e| e.validate(received_at)).context("pool event is invalid")?;
+                let event =
+                    parse_event_value(v).and_then(|e| e.validate(received_at)).context("pool event is invalid")?;
                 SealedEvent::seal(event, rand::random::<[u8; SALT_LEN]>()).context("pool event does not seal")
             })
             .collect()
