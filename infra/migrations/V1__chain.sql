@@ -46,6 +46,10 @@ CREATE TABLE chain_heads (
     size              bigint NOT NULL DEFAULT 0 CHECK (size >= 0),
     chain_hash        bytea NOT NULL DEFAULT '\x0000000000000000000000000000000000000000000000000000000000000000'
                       CHECK (length(chain_hash) = 32),
+    -- The Merkle frontier: hashes of the perfect subtrees that make up the current tree (one per
+    -- set bit of size, largest first), 32 bytes each. An append needs exactly these to compute
+    -- the nodes it completes, and reading them with the lock saves a round trip under it.
+    frontier          bytea NOT NULL DEFAULT '\x' CHECK (length(frontier) % 32 = 0),
     last_received_at  timestamptz,
     updated_at        timestamptz NOT NULL DEFAULT now()
 );

@@ -312,3 +312,54 @@ async fn migrating_twice_applies_nothing() {
     let applied = shared::store::migrate::migrate(&mut su).await.expect("again");
     assert!(applied.is_empty(), "{applied:?}");
 }
+
+#[tokio::test]
+async fn a_write_failing_mid_pipeline_commits_nothing_and_the_connection_stays_usable() {
+    let db = TestDb::new().await.expect("db");
+    let mut store = db.store().await.expect("store");
+    let t = store.create_tenant("t").await.expect("t");
+    ingest(&mut store, t, Request::One(&event("a", "u0")), None).await.expect("first");
+    // Someone behind the service plants a skeleton row at the next seq: the append's skeleton
+    // insert then violates the primary key while the content insert after it was already sent.
+    let su = db.superuser().await.expect("su");
+    su.batch_execute(&format!(
+        "INSERT INTO chain_entries SELECT tenant_id, 1, gen_random_uuid(), received_at, content_digest, leaf_hash, chain_hash
+           FROM chain_entries WHERE tenant_id = '{t}' AND seq = 0"
+    ))
+    .await
+    .expect("plant");
+    let err =
+        ingest(&mut store, t, Request::Batch(&[event("a", "u1"), event("a", "u2")]), None).await.expect_err("fork");
+    match err {
+        IngestError::Store(StoreError::Database(e)) => {
+            assert_eq!(e.code(), Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION), "{e}")
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    assert_eq!(count(&db, "events").await, 1, "no content row of the failed append survives");
+    assert_eq!(count(&db, "outbox").await, 1);
+    // The same connection works on: the failed transaction did not linger.
+    assert_eq!(store.tree_head(t).await.expect("head").size, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_append_cancelled_while_waiting_for_the_lock_leaves_nothing_behind() {
+    let db = TestDb::new().await.expect("db");
+    let mut store = db.store().await.expect("store");
+    let t = store.create_tenant("t").await.expect("t");
+    // Another session holds the tenant's head lock.
+    let mut su = db.superuser().await.expect("su");
+    let holder = su.transaction().await.expect("tx");
+    holder.execute("SELECT 1 FROM chain_heads WHERE tenant_id = $1 FOR UPDATE", &[&t]).await.expect("lock");
+    let ev = event("a", "u");
+    let cancelled =
+        tokio::time::timeout(std::time::Duration::from_millis(300), ingest(&mut store, t, Request::One(&ev), None))
+            .await;
+    assert!(cancelled.is_err(), "the append waited for the lock and was cancelled");
+    holder.rollback().await.expect("release");
+    // The same store rolls the abandoned transaction back before its next append.
+    let r = ingest(&mut store, t, Request::One(&ev), None).await.expect("append after cancel");
+    assert_eq!(r.entries[0].seq, 0);
+    assert_eq!(count(&db, "chain_entries").await, 1);
+    assert!(verify_range(&mut store, t, 0, None).await.expect("verify").ok);
+}

@@ -4,12 +4,30 @@
 //! renamed struct field can never silently change a hash. Golden vectors pin the output.
 
 use super::event::{format_timestamp, limits, Event, ValidationError};
+use super::hash::Hash;
 use serde_json::{json, Map, Value};
+use sha2::{Digest, Sha256};
 
 /// RFC 8785 bytes of a JSON value.
 pub fn jcs(value: &Value) -> Vec<u8> {
     // Serialising a `serde_json::Value` cannot fail: its keys are strings and its numbers finite.
     serde_json_canonicalizer::to_vec(value).unwrap_or_default()
+}
+
+/// SHA-256 of the RFC 8785 form of the array `items`, computed element by element: the canonical
+/// form of an array is `[`, its elements' canonical forms joined by `,`, and `]`, so the array
+/// never has to be built (or cloned) as one value.
+pub fn jcs_array_digest(items: &[Value]) -> Hash {
+    let mut h = Sha256::new();
+    h.update(b"[");
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            h.update(b",");
+        }
+        h.update(jcs(item));
+    }
+    h.update(b"]");
+    Hash(h.finalize().into())
 }
 
 fn put(map: &mut Map<String, Value>, key: &str, value: &Option<String>) {
@@ -89,6 +107,14 @@ mod tests {
         let n: Value =
             serde_json::from_str("[1E30, 4.50, 2e-3, 0.000001, 1e-7, -0, 333333333.33333329]").expect("json");
         assert_eq!(String::from_utf8(jcs(&n)).expect("utf8"), "[1e+30,4.5,0.002,0.000001,1e-7,0,333333333.3333333]");
+    }
+
+    #[test]
+    fn array_digest_equals_digest_of_the_canonical_array() {
+        let items: Vec<Value> = serde_json::from_str(r#"[{"b":1,"a":2}, [3, 4.0], "x", null]"#).expect("json");
+        let whole = crate::chain::hash::sha256(&[&jcs(&Value::Array(items.clone()))]);
+        assert_eq!(jcs_array_digest(&items), whole);
+        assert_eq!(jcs_array_digest(&[]), crate::chain::hash::sha256(&[b"[]"]));
     }
 
     #[test]

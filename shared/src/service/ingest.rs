@@ -2,7 +2,7 @@
 //! random salt, then append them all in one transaction. Validation and hashing of content happen
 //! before the transaction, so the tenant's head lock is held only for the append itself.
 
-use crate::chain::canonical::jcs;
+use crate::chain::canonical::{jcs, jcs_array_digest};
 use crate::chain::entry::{SealedEvent, SALT_LEN};
 use crate::chain::event::{parse_event_value, ValidationError};
 use crate::chain::hash::sha256;
@@ -63,11 +63,13 @@ pub async fn ingest(
         })
         .collect::<Result<Vec<_>, _>>()?;
     // The request hash covers the request as sent (canonicalised), not the normalised events,
-    // whose defaults depend on the time of receipt.
-    let body = match request {
-        Request::One(v) => jcs(v),
-        Request::Batch(vs) => jcs(&Value::Array(vs.to_vec())),
-    };
-    let idempotency = idempotency_key.map(|key| Idempotency { key, request_hash: sha256(&[&body]) });
+    // whose defaults depend on the time of receipt. It is only needed with a key.
+    let idempotency = idempotency_key.map(|key| Idempotency {
+        key,
+        request_hash: match request {
+            Request::One(v) => sha256(&[&jcs(v)]),
+            Request::Batch(vs) => jcs_array_digest(vs),
+        },
+    });
     Ok(store.append(tenant, &sealed, idempotency.as_ref()).await?)
 }

@@ -70,6 +70,10 @@ impl StoreError {
 pub struct Store {
     client: Client,
     statements: HashMap<&'static str, Statement>,
+    /// Set while a hand-pipelined transaction (the append) is open. If the future driving it was
+    /// dropped half-way (a Lambda timeout, a cancelled request), the next operation rolls back
+    /// first instead of running inside a stale transaction.
+    open_transaction: bool,
 }
 
 impl Store {
@@ -81,12 +85,21 @@ impl Store {
                 tracing::warn!(error = %e, "database connection ended");
             }
         });
-        Ok(Store { client, statements: HashMap::new() })
+        Ok(Store { client, statements: HashMap::new(), open_transaction: false })
     }
 
     /// True once the connection has broken; the owner should connect again.
     pub fn is_closed(&self) -> bool {
         self.client.is_closed()
+    }
+
+    /// Rolls back a transaction that an interrupted operation left open.
+    async fn recover(&mut self) -> Result<(), StoreError> {
+        if self.open_transaction {
+            self.client.batch_execute("ROLLBACK").await?;
+            self.open_transaction = false;
+        }
+        Ok(())
     }
 
     /// Prepares `sqls` once per connection and returns them in order.

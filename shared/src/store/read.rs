@@ -43,6 +43,7 @@ impl Store {
     /// The entry with event id `id`, if it belongs to `tenant` (another tenant's id is simply
     /// not found: row-level security hides it).
     pub async fn get_entry(&mut self, tenant: Uuid, id: Uuid) -> Result<StoredEntry, StoreError> {
+        self.recover().await?;
         let tx = self.client.build_transaction().read_only(true).start().await?;
         let sql = format!("SELECT {ENTRY_COLUMNS} WHERE c.tenant_id = $1 AND c.event_id = $2");
         let tenant_text = tenant_param(tenant);
@@ -62,6 +63,7 @@ impl Store {
         to: u64,
         mut visit: impl FnMut(StoredEntry) -> Result<(), E>,
     ) -> Result<Result<(), E>, StoreError> {
+        self.recover().await?;
         let tx = self.client.build_transaction().read_only(true).start().await?;
         tx.execute(SET_TENANT, &[&tenant_param(tenant)]).await?;
         let sql =
@@ -84,6 +86,7 @@ impl Store {
         if seq == 0 {
             return Ok(crate::chain::hash::GENESIS);
         }
+        self.recover().await?;
         let tx = self.client.build_transaction().read_only(true).start().await?;
         let tenant_text = tenant_param(tenant);
         let prev = to_i64(seq - 1)?;

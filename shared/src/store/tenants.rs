@@ -7,6 +7,7 @@ impl Store {
     /// Creates a tenant and its empty chain head in one transaction. The head exists from the
     /// start, so even a tenant's first append locks an existing row.
     pub async fn create_tenant(&mut self, name: &str) -> Result<Uuid, StoreError> {
+        self.recover().await?;
         let tenant = Uuid::now_v7();
         let tx = self.client.transaction().await?;
         tx.execute(SET_TENANT, &[&tenant_param(tenant)]).await?;

@@ -6,7 +6,7 @@ use crate::chain::hash::Hash;
 use crate::chain::merkle::{self, NodeId};
 use std::collections::HashMap;
 use tokio_postgres::types::ToSql;
-use tokio_postgres::GenericClient;
+use tokio_postgres::{GenericClient, Statement};
 use uuid::Uuid;
 
 const FETCH_NODES: &str = "SELECT 0::smallint, seq, leaf_hash FROM chain_entries WHERE tenant_id = $1 AND seq = ANY($2)
@@ -18,8 +18,9 @@ const TREE_SIZE: &str = "SELECT size FROM chain_heads WHERE tenant_id = $1";
 
 /// Fetches the hashes of `ids` (level 0 from the skeleton, higher levels from `merkle_nodes`).
 /// Ids that are not stored are simply absent from the map.
-pub(super) async fn fetch_nodes(
+async fn fetch_nodes(
     client: &impl GenericClient,
+    statement: &Statement,
     tenant: Uuid,
     ids: &[NodeId],
 ) -> Result<HashMap<NodeId, Hash>, StoreError> {
@@ -30,7 +31,7 @@ pub(super) async fn fetch_nodes(
     let inner: Vec<&NodeId> = ids.iter().filter(|i| i.level > 0).collect();
     let levels: Vec<i16> = inner.iter().map(|i| i16::from(i.level)).collect();
     let idx: Vec<i64> = inner.iter().map(|i| to_i64(i.index)).collect::<Result<_, _>>()?;
-    let rows = client.query(FETCH_NODES, &[&tenant, &leaves, &levels, &idx]).await?;
+    let rows = client.query(statement, &[&tenant, &leaves, &levels, &idx]).await?;
     rows.iter()
         .map(|r| {
             let level = u8::try_from(r.get::<_, i16>(0)).map_err(|_| StoreError::Corrupt("bad node level".into()))?;
@@ -51,23 +52,25 @@ impl Store {
     async fn with_tree<T>(
         &mut self,
         tenant: Uuid,
-        f: impl for<'t> AsyncFnOnce(&'t tokio_postgres::Transaction<'t>, u64) -> Result<T, StoreError>,
+        f: impl for<'t> AsyncFnOnce(&'t tokio_postgres::Transaction<'t>, &'t Statement, u64) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
+        self.recover().await?;
+        let [fetch] = self.prepared([FETCH_NODES]).await?;
         let tx = self.client.build_transaction().read_only(true).start().await?;
         let tenant_text = tenant_param(tenant);
         let set_params: [&(dyn ToSql + Sync); 1] = [&tenant_text];
         let size_params: [&(dyn ToSql + Sync); 1] = [&tenant];
         let (_, head) = futures::try_join!(tx.execute(SET_TENANT, &set_params), tx.query_opt(TREE_SIZE, &size_params))?;
         let size = seq_col(head.ok_or(StoreError::UnknownTenant)?.get(0))?;
-        let out = f(&tx, size).await?;
+        let out = f(&tx, &fetch, size).await?;
         tx.commit().await?;
         Ok(out)
     }
 
     /// The tenant's current tree size and root.
     pub async fn tree_head(&mut self, tenant: Uuid) -> Result<TreeHead, StoreError> {
-        self.with_tree(tenant, async |tx, size| {
-            let nodes = fetch_nodes(tx, tenant, &merkle::root_nodes(size)).await?;
+        self.with_tree(tenant, async |tx, fetch, size| {
+            let nodes = fetch_nodes(tx, fetch, tenant, &merkle::root_nodes(size)).await?;
             Ok(TreeHead { size, root: merkle::root(size, &nodes)? })
         })
         .await
@@ -75,9 +78,9 @@ impl Store {
 
     /// The root at an earlier (or the current) tree size.
     pub async fn root_at(&mut self, tenant: Uuid, size: u64) -> Result<Hash, StoreError> {
-        self.with_tree(tenant, async |tx, current| {
+        self.with_tree(tenant, async |tx, fetch, current| {
             check_size(size, current)?;
-            let nodes = fetch_nodes(tx, tenant, &merkle::root_nodes(size)).await?;
+            let nodes = fetch_nodes(tx, fetch, tenant, &merkle::root_nodes(size)).await?;
             Ok(merkle::root(size, &nodes)?)
         })
         .await
@@ -85,13 +88,13 @@ impl Store {
 
     /// RFC 9162 inclusion proof of leaf `seq` in the tree of size `tree_size`.
     pub async fn inclusion_proof(&mut self, tenant: Uuid, seq: u64, tree_size: u64) -> Result<Vec<Hash>, StoreError> {
-        self.with_tree(tenant, async |tx, current| {
+        self.with_tree(tenant, async |tx, fetch, current| {
             check_size(tree_size, current)?;
             if seq >= tree_size {
                 return Err(StoreError::InvalidRange(format!("seq {seq} is not in a tree of size {tree_size}")));
             }
             let ids = merkle::inclusion_proof_nodes(seq, tree_size)?;
-            let nodes = fetch_nodes(tx, tenant, &ids).await?;
+            let nodes = fetch_nodes(tx, fetch, tenant, &ids).await?;
             Ok(merkle::inclusion_proof(seq, tree_size, &nodes)?)
         })
         .await
@@ -99,13 +102,13 @@ impl Store {
 
     /// RFC 9162 consistency proof between two tree sizes.
     pub async fn consistency_proof(&mut self, tenant: Uuid, from: u64, to: u64) -> Result<Vec<Hash>, StoreError> {
-        self.with_tree(tenant, async |tx, current| {
+        self.with_tree(tenant, async |tx, fetch, current| {
             check_size(to, current)?;
             if from > to {
                 return Err(StoreError::InvalidRange(format!("from ({from}) must not exceed to ({to})")));
             }
             let ids = merkle::consistency_proof_nodes(from, to)?;
-            let nodes = fetch_nodes(tx, tenant, &ids).await?;
+            let nodes = fetch_nodes(tx, fetch, tenant, &ids).await?;
             Ok(merkle::consistency_proof(from, to, &nodes)?)
         })
         .await
