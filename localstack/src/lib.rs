@@ -4,3 +4,4 @@
 pub mod process;
 pub mod postgres;
 pub mod moto;
+pub mod bootstrap;
