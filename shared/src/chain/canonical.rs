@@ -5,13 +5,18 @@
 
 use super::event::{format_timestamp, limits, Event, ValidationError};
 use super::hash::Hash;
+use serde::Serialize;
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 
 /// RFC 8785 bytes of a JSON value.
 pub fn jcs(value: &Value) -> Vec<u8> {
-    // Serialising a `serde_json::Value` cannot fail: its keys are strings and its numbers finite.
-    serde_json_canonicalizer::to_vec(value).unwrap_or_default()
+    let mut out = Vec::with_capacity(256);
+    let mut ser = serde_json::Serializer::with_formatter(&mut out, canon_json::CanonicalFormatter::new());
+    // Serialising a `serde_json::Value` into memory cannot fail: its keys are strings and its
+    // numbers finite.
+    let _ = value.serialize(&mut ser);
+    out
 }
 
 /// SHA-256 of the RFC 8785 form of the array `items`, computed element by element: the canonical
@@ -107,6 +112,18 @@ mod tests {
         let n: Value =
             serde_json::from_str("[1E30, 4.50, 2e-3, 0.000001, 1e-7, -0, 333333333.33333329]").expect("json");
         assert_eq!(String::from_utf8(jcs(&n)).expect("utf8"), "[1e+30,4.5,0.002,0.000001,1e-7,0,333333333.3333333]");
+    }
+
+    #[test]
+    fn jcs_escapes_strings_minimally_and_formats_number_boundaries() {
+        let v: Value = serde_json::from_str(
+            r#"{"s":"\u001f\"\\\/\b\f\n\r\t\u20ac\u00e9","n":[1e21,1e-6,1e-7,5e-324,-0.0,9007199254740991,0.1,1.0]}"#,
+        )
+        .expect("json");
+        assert_eq!(
+            String::from_utf8(jcs(&v)).expect("utf8"),
+            "{\"n\":[1e+21,0.000001,1e-7,5e-324,0,9007199254740991,0.1,1],\"s\":\"\\u001f\\\"\\\\/\\b\\f\\n\\r\\t\u{20ac}\u{e9}\"}"
+        );
     }
 
     #[test]
