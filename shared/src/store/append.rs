@@ -15,7 +15,6 @@ use crate::chain::event::truncate_to_micros;
 use crate::chain::hash::Hash;
 use crate::chain::merkle;
 use chrono::{DateTime, Utc};
-use futures::future::{try_join_all, BoxFuture, FutureExt};
 use tokio_postgres::types::ToSql;
 use tokio_postgres::Statement;
 use uuid::Uuid;
@@ -54,25 +53,31 @@ const LOCK_HEAD: &str =
     "SELECT size, chain_hash, last_received_at, frontier FROM chain_heads WHERE tenant_id = $1 FOR UPDATE";
 const FIND_IDEMPOTENCY: &str =
     "SELECT request_hash, first_seq, count FROM idempotency_keys WHERE tenant_id = $1 AND key = $2";
-const INSERT_ENTRIES: &str = "INSERT INTO chain_entries (tenant_id, seq, event_id, received_at, content_digest, leaf_hash, chain_hash)
-     SELECT $1, s, i, $2, d, l, c FROM unnest($3::bigint[], $4::uuid[], $5::bytea[], $6::bytea[], $7::bytea[]) AS t(s, i, d, l, c)";
-const INSERT_EVENTS: &str = "INSERT INTO events (tenant_id, seq, received_at, event_id, occurred_at, action, actor_id,
-         resource_type, resource_id, outcome, severity, source, content, salt)
-     SELECT $1, s, $2, i, o, a, ai, rt, ri, oc, sv, so, c, sa
-     FROM unnest($3::bigint[], $4::uuid[], $5::timestamptz[], $6::text[], $7::text[], $8::text[], $9::text[],
-                 $10::text[], $11::text[], $12::text[], $13::text[], $14::bytea[])
-          AS t(s, i, o, a, ai, rt, ri, oc, sv, so, c, sa)";
-const INSERT_NODES: &str = "INSERT INTO merkle_nodes (tenant_id, level, idx, hash)
-     SELECT $1, l, i, h FROM unnest($2::smallint[], $3::bigint[], $4::bytea[]) AS t(l, i, h)";
-const INSERT_OUTBOX: &str = "INSERT INTO outbox (tenant_id, first_seq, count) VALUES ($1, $2, $3)";
-const INSERT_IDEMPOTENCY: &str =
-    "INSERT INTO idempotency_keys (tenant_id, key, request_hash, first_seq, count) VALUES ($1, $2, $3, $4, $5)";
-const UPDATE_HEAD: &str = "UPDATE chain_heads
-     SET size = $2, chain_hash = $3, last_received_at = $4, frontier = $5, updated_at = now() WHERE tenant_id = $1";
+/// Every write of an append in one statement (data-modifying CTEs share one snapshot and commit
+/// together), so the head lock is held for one statement and COMMIT rather than five.
+const APPEND_ROWS: &str = "WITH skeleton AS (
+       INSERT INTO chain_entries (tenant_id, seq, event_id, received_at, content_digest, leaf_hash, chain_hash)
+       SELECT $1, s, i, $2, d, l, c FROM unnest($3::bigint[], $4::uuid[], $5::bytea[], $6::bytea[], $7::bytea[]) AS t(s, i, d, l, c)
+     ), content AS (
+       INSERT INTO events (tenant_id, seq, received_at, event_id, occurred_at, action, actor_id,
+                           resource_type, resource_id, outcome, severity, source, content, salt)
+       SELECT $1, s, $2, i, o, a, ai, rt, ri, oc, sv, so, c, sa
+       FROM unnest($3::bigint[], $4::uuid[], $8::timestamptz[], $9::text[], $10::text[], $11::text[], $12::text[],
+                   $13::text[], $14::text[], $15::text[], $16::text[], $17::bytea[])
+            AS t(s, i, o, a, ai, rt, ri, oc, sv, so, c, sa)
+     ), nodes AS (
+       INSERT INTO merkle_nodes (tenant_id, level, idx, hash)
+       SELECT $1, l, i, h FROM unnest($18::smallint[], $19::bigint[], $20::bytea[]) AS t(l, i, h)
+     ), outbox_row AS (
+       INSERT INTO outbox (tenant_id, first_seq, count) VALUES ($1, $21, $22)
+     ), idempotency AS (
+       INSERT INTO idempotency_keys (tenant_id, key, request_hash, first_seq, count)
+       SELECT $1, $23::text, $24::bytea, $21, $22 WHERE $23::text IS NOT NULL
+     )
+     UPDATE chain_heads SET size = $25, chain_hash = $26, last_received_at = $2, frontier = $27, updated_at = now()
+      WHERE tenant_id = $1";
 const READ_APPENDED: &str = "SELECT seq, event_id, received_at, leaf_hash, chain_hash FROM chain_entries
      WHERE tenant_id = $1 AND seq >= $2 AND seq < $3 ORDER BY seq";
-
-type Exec<'a> = BoxFuture<'a, Result<u64, tokio_postgres::Error>>;
 
 impl Store {
     /// Appends `events` to the tenant's chain, all or nothing. With an idempotency key that was
@@ -88,20 +93,7 @@ impl Store {
             return Err(StoreError::InvalidRange(format!("a batch holds 1 to {MAX_BATCH} events")));
         }
         self.recover().await?;
-        let statements = self
-            .prepared([
-                SET_TENANT,
-                LOCK_HEAD,
-                FIND_IDEMPOTENCY,
-                INSERT_ENTRIES,
-                INSERT_EVENTS,
-                INSERT_NODES,
-                INSERT_OUTBOX,
-                INSERT_IDEMPOTENCY,
-                UPDATE_HEAD,
-                READ_APPENDED,
-            ])
-            .await?;
+        let statements = self.prepared([SET_TENANT, LOCK_HEAD, FIND_IDEMPOTENCY, APPEND_ROWS, READ_APPENDED]).await?;
         self.open_transaction = true;
         let result = append_in_transaction(&self.client, &statements, tenant, events, idempotency).await;
         match &result {
@@ -124,13 +116,12 @@ impl Store {
 /// COMMIT itself so they share round trips with the statements around them.
 async fn append_in_transaction(
     client: &tokio_postgres::Client,
-    statements: &[Statement; 10],
+    statements: &[Statement; 5],
     tenant: Uuid,
     events: &[SealedEvent],
     idempotency: Option<&Idempotency<'_>>,
 ) -> Result<AppendResult, StoreError> {
-    let [set_tenant, lock_head, find_idem, ins_entries, ins_events, ins_nodes, ins_outbox, ins_idem, upd_head, read_appended] =
-        statements;
+    let [set_tenant, lock_head, find_idem, append_rows, read_appended] = statements;
     let tenant_text = tenant_param(tenant);
 
     // Round trip 1: BEGIN, tenant context, head lock (with the frontier), idempotency lookup.
@@ -193,7 +184,7 @@ async fn append_in_transaction(
     })?;
     let last_chain = linked.last().map_or(prev_chain, |l| l.chain_hash);
 
-    // Round trip 2: every insert, the head update and COMMIT.
+    // Round trip 2: every write in one statement, then COMMIT.
     let seqs: Vec<i64> = entries.iter().map(|e| to_i64(e.seq)).collect::<Result<_, _>>()?;
     let ids: Vec<Uuid> = entries.iter().map(|e| e.id).collect();
     let digests: Vec<&[u8]> = entries.iter().map(|e| e.content_digest.0.as_slice()).collect();
@@ -223,15 +214,17 @@ async fn append_in_transaction(
     let first_seq = to_i64(size)?;
     let count = i32::try_from(events.len()).map_err(|_| StoreError::InvalidRange("batch too large".into()))?;
     let new_size = to_i64(grown.size)?;
-    let request_hash = idempotency.map(|i| i.request_hash.0.to_vec()).unwrap_or_default();
-
-    let entry_params: [&(dyn ToSql + Sync); 7] =
-        [&tenant, &received_at, &seqs, &ids, &digests, &leaf_cols, &chain_cols];
-    let event_params: [&(dyn ToSql + Sync); 14] = [
+    let idem_key_col: Option<&str> = idempotency.map(|i| i.key);
+    let request_hash: Option<&[u8]> = idempotency.map(|i| i.request_hash.0.as_slice());
+    let last_chain_col = last_chain.0.as_slice();
+    let params: [&(dyn ToSql + Sync); 27] = [
         &tenant,
         &received_at,
         &seqs,
         &ids,
+        &digests,
+        &leaf_cols,
+        &chain_cols,
         &occurred,
         &actions,
         &actors,
@@ -242,27 +235,20 @@ async fn append_in_transaction(
         &sources,
         &contents,
         &salts,
+        &node_levels,
+        &node_idx,
+        &node_hashes,
+        &first_seq,
+        &count,
+        &idem_key_col,
+        &request_hash,
+        &new_size,
+        &last_chain_col,
+        &new_frontier,
     ];
-    let outbox_params: [&(dyn ToSql + Sync); 3] = [&tenant, &first_seq, &count];
-    let last_chain_col = last_chain.0.as_slice();
-    let head_params: [&(dyn ToSql + Sync); 5] = [&tenant, &new_size, &last_chain_col, &received_at, &new_frontier];
-    let node_params: [&(dyn ToSql + Sync); 4] = [&tenant, &node_levels, &node_idx, &node_hashes];
-    let idem_insert_params: [&(dyn ToSql + Sync); 5] = [&tenant, &idem_key, &request_hash, &first_seq, &count];
-    let mut writes: Vec<Exec<'_>> = vec![
-        client.execute(ins_entries, &entry_params).boxed(),
-        client.execute(ins_events, &event_params).boxed(),
-        client.execute(ins_outbox, &outbox_params).boxed(),
-        client.execute(upd_head, &head_params).boxed(),
-    ];
-    if !grown.nodes.is_empty() {
-        writes.push(client.execute(ins_nodes, &node_params).boxed());
-    }
-    if idempotency.is_some() {
-        writes.push(client.execute(ins_idem, &idem_insert_params).boxed());
-    }
-    // All writes are sent before COMMIT. If one fails, the server aborts the transaction and
+    // The write is sent before COMMIT. If it fails, the server aborts the transaction and
     // answers COMMIT with a rollback, so the write's error is what counts; it is checked first.
-    let (written, committed) = futures::join!(try_join_all(writes), client.batch_execute("COMMIT"));
+    let (written, committed) = futures::join!(client.execute(append_rows, &params), client.batch_execute("COMMIT"));
     written?;
     committed?;
 
