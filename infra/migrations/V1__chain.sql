@@ -154,28 +154,20 @@ BEGIN
 END
 $$;
 
--- Row-level security: a second wall behind the service's own tenant checks.
-ALTER TABLE tenants ENABLE ROW LEVEL SECURITY;
-ALTER TABLE chain_heads ENABLE ROW LEVEL SECURITY;
-ALTER TABLE chain_entries ENABLE ROW LEVEL SECURITY;
-ALTER TABLE merkle_nodes ENABLE ROW LEVEL SECURITY;
-ALTER TABLE events ENABLE ROW LEVEL SECURITY;
-ALTER TABLE idempotency_keys ENABLE ROW LEVEL SECURITY;
-ALTER TABLE outbox ENABLE ROW LEVEL SECURITY;
-CREATE POLICY tenant_isolation ON tenants
-    USING (tenant_id = audit_current_tenant()) WITH CHECK (tenant_id = audit_current_tenant());
-CREATE POLICY tenant_isolation ON chain_heads
-    USING (tenant_id = audit_current_tenant()) WITH CHECK (tenant_id = audit_current_tenant());
-CREATE POLICY tenant_isolation ON chain_entries
-    USING (tenant_id = audit_current_tenant()) WITH CHECK (tenant_id = audit_current_tenant());
-CREATE POLICY tenant_isolation ON merkle_nodes
-    USING (tenant_id = audit_current_tenant()) WITH CHECK (tenant_id = audit_current_tenant());
-CREATE POLICY tenant_isolation ON events
-    USING (tenant_id = audit_current_tenant()) WITH CHECK (tenant_id = audit_current_tenant());
-CREATE POLICY tenant_isolation ON idempotency_keys
-    USING (tenant_id = audit_current_tenant()) WITH CHECK (tenant_id = audit_current_tenant());
-CREATE POLICY tenant_isolation ON outbox
-    USING (tenant_id = audit_current_tenant()) WITH CHECK (tenant_id = audit_current_tenant());
+-- Row-level security: a second wall behind the service's own tenant checks. Every table holding
+-- tenant rows gets the same policy: rows of the tenant set for the transaction, nothing else.
+DO $$
+DECLARE
+    t text;
+BEGIN
+    FOREACH t IN ARRAY ARRAY['tenants', 'chain_heads', 'chain_entries', 'merkle_nodes', 'events',
+                             'idempotency_keys', 'outbox'] LOOP
+        EXECUTE format('ALTER TABLE %I ENABLE ROW LEVEL SECURITY', t);
+        EXECUTE format('CREATE POLICY tenant_isolation ON %I USING (tenant_id = audit_current_tenant())'
+                       ' WITH CHECK (tenant_id = audit_current_tenant())', t);
+    END LOOP;
+END
+$$;
 
 -- The service role reads and appends. It can move a chain head and mark outbox rows sent, and
 -- nothing else: no UPDATE or DELETE of entries, nodes or content, no DDL.

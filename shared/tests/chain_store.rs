@@ -127,6 +127,26 @@ async fn row_level_security_hides_rows_without_tenant_context() {
 }
 
 #[tokio::test]
+async fn every_table_with_tenant_rows_has_row_level_security() {
+    let db = TestDb::new().await.expect("db");
+    let su = db.superuser().await.expect("su");
+    let rows = su
+        .query(
+            "SELECT c.relname, c.relrowsecurity FROM pg_class c
+               JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = 'tenant_id'
+              WHERE c.relnamespace = 'public'::regnamespace AND c.relkind IN ('r', 'p') AND NOT c.relispartition",
+            &[],
+        )
+        .await
+        .expect("catalog");
+    assert!(rows.len() >= 7, "expected the tenant tables, found {}", rows.len());
+    for row in rows {
+        let (name, secured): (String, bool) = (row.get(0), row.get(1));
+        assert!(secured, "{name} holds tenant rows without row-level security");
+    }
+}
+
+#[tokio::test]
 async fn a_row_altered_behind_the_service_is_detected_at_its_seq() {
     let db = TestDb::new().await.expect("db");
     let mut store = db.store().await.expect("store");
