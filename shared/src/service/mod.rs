@@ -1,4 +1,5 @@
 //! Use cases, one module each, built on the chain core and the store. HTTP, SQS and schedule
 //! handlers call these and only map their results.
 pub mod ingest;
+pub mod checkpoint;
 pub mod verify;

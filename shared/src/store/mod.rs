@@ -6,6 +6,7 @@
 //! sets `app.tenant_id`, which the row-level-security policies compare against.
 
 pub mod append;
+pub mod checkpoints;
 pub mod migrate;
 pub mod read;
 pub mod tenants;

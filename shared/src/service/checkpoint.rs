@@ -1,0 +1,132 @@
+//! Signing checkpoints: for each tenant whose tree grew, sign "origin, size, root" with the
+//! checkpoint key and store the note. The signer never signs a tree that is not an extension of
+//! the last signed one: before signing it re-derives the root at the last signed size from the
+//! stored nodes, which must equal the signed root, and checks an RFC 9162 consistency proof from
+//! the last signed root to the new one. A failure is an alert, not a retry: someone changed
+//! history, or the store is corrupt.
+
+use crate::chain::checkpoint::{self, Checkpoint, CheckpointError};
+use crate::chain::hash::Hash;
+use crate::chain::merkle;
+use crate::signer::{sign_checkpoint, CheckpointSigner, SignerError};
+use crate::store::checkpoints::StoredCheckpoint;
+use crate::store::{Store, StoreError};
+use uuid::Uuid;
+
+/// Why a tenant's checkpoint was not signed.
+#[derive(Debug, thiserror::Error)]
+pub enum CheckpointingError {
+    /// The current tree does not extend the last signed one. Never signed over.
+    #[error("tree of size {size} is not an extension of the checkpoint at size {signed_size}: {reason}")]
+    NotAnExtension { signed_size: u64, size: u64, reason: String },
+    /// The stored last checkpoint does not verify with the signing key that made it, or its
+    /// stored size and root differ from its signed note.
+    #[error("the stored checkpoint at size {size} is not valid: {reason}")]
+    StoredCheckpointInvalid { size: u64, reason: String },
+    #[error(transparent)]
+    Signer(#[from] SignerError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// What happened for one tenant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CheckpointOutcome {
+    /// A new checkpoint was signed and stored (or another run stored the same size first).
+    Signed { tree_size: u64, root: Hash },
+    /// The tree has not grown since the latest checkpoint.
+    Unchanged { tree_size: u64 },
+}
+
+/// The checkpoint origin of a tenant's log: `<origin prefix>/<tenant id>`.
+pub fn tenant_origin(origin_prefix: &str, tenant: Uuid) -> String {
+    format!("{}/{tenant}", origin_prefix.trim_end_matches('/'))
+}
+
+/// The signed size and root of a stored checkpoint, taken from its verified note when it was
+/// signed with `signer`'s key (a rotated-out key's notes are read as stored).
+fn signed_head(last: &StoredCheckpoint, signer: &impl CheckpointSigner) -> Result<(u64, Hash), CheckpointingError> {
+    let same_key =
+        last.key_name == signer.key_name() && last.key_id == checkpoint::key_id_ecdsa(signer.public_key_der());
+    if !same_key {
+        return Ok((last.tree_size, last.root));
+    }
+    let invalid = |reason: String| CheckpointingError::StoredCheckpointInvalid { size: last.tree_size, reason };
+    let verified = checkpoint::verify(&last.note, &last.key_name, signer.public_key_der())
+        .map_err(|e: CheckpointError| invalid(e.to_string()))?;
+    if verified.size != last.tree_size || verified.root != last.root {
+        return Err(invalid("its stored size or root differs from its signed note".into()));
+    }
+    Ok((verified.size, verified.root))
+}
+
+/// Signs a checkpoint of `tenant`'s current tree if it grew since the latest one.
+pub async fn checkpoint_tenant<S: CheckpointSigner>(
+    store: &mut Store,
+    signer: &S,
+    origin_prefix: &str,
+    tenant: Uuid,
+) -> Result<CheckpointOutcome, CheckpointingError> {
+    let head = store.tree_head(tenant).await?;
+    if let Some(last) = store.latest_checkpoint(tenant).await? {
+        let (signed_size, signed_root) = signed_head(&last, signer)?;
+        let not_extension =
+            |reason: String| CheckpointingError::NotAnExtension { signed_size, size: head.size, reason };
+        if head.size < signed_size {
+            return Err(not_extension("the tree is smaller than the signed one".into()));
+        }
+        let root_then = store.root_at(tenant, signed_size).await?;
+        if root_then != signed_root {
+            return Err(not_extension("the stored tree no longer has the signed root at that size".into()));
+        }
+        if head.size == signed_size {
+            return Ok(CheckpointOutcome::Unchanged { tree_size: head.size });
+        }
+        let proof = store.consistency_proof(tenant, signed_size, head.size).await?;
+        merkle::verify_consistency(signed_size, head.size, &signed_root, &head.root, &proof)
+            .map_err(|e| not_extension(e.to_string()))?;
+    }
+    let now = u64::try_from(chrono::Utc::now().timestamp()).unwrap_or(0);
+    let checkpoint = Checkpoint::new(tenant_origin(origin_prefix, tenant), head.size, head.root).with_timestamp(now);
+    let signed = sign_checkpoint(signer, checkpoint).await?;
+    store.insert_checkpoint(tenant, &signed).await?;
+    Ok(CheckpointOutcome::Signed { tree_size: head.size, root: head.root })
+}
+
+/// Totals of one checkpointer run.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CheckpointRun {
+    pub signed: u32,
+    pub unchanged: u32,
+    /// Tenants that could not be checkpointed, with the reason.
+    pub failed: Vec<(Uuid, String)>,
+}
+
+/// Signs checkpoints for up to `max_tenants` tenants whose trees grew. One tenant's failure does
+/// not stop the others; refusals to sign are logged at error level with `alert = true`.
+pub async fn run_checkpointer<S: CheckpointSigner>(
+    store: &mut Store,
+    signer: &S,
+    origin_prefix: &str,
+    max_tenants: u32,
+) -> Result<CheckpointRun, StoreError> {
+    let mut run = CheckpointRun::default();
+    for tenant in store.tenants_to_checkpoint(max_tenants).await? {
+        match checkpoint_tenant(store, signer, origin_prefix, tenant).await {
+            Ok(CheckpointOutcome::Signed { tree_size, .. }) => {
+                tracing::info!(%tenant, tree_size, "checkpoint signed");
+                run.signed += 1;
+            }
+            Ok(CheckpointOutcome::Unchanged { .. }) => run.unchanged += 1,
+            Err(e) => {
+                let alert = matches!(
+                    e,
+                    CheckpointingError::NotAnExtension { .. } | CheckpointingError::StoredCheckpointInvalid { .. }
+                );
+                tracing::error!(%tenant, alert, error = %e, "checkpoint not signed");
+                run.failed.push((tenant, e.to_string()));
+            }
+        }
+    }
+    Ok(run)
+}
