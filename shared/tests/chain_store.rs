@@ -42,7 +42,7 @@ async fn sixteen_concurrent_writers_keep_one_gapless_verifiable_chain() {
     assert_eq!(all, (0..8000).collect::<Vec<u64>>(), "every seq assigned exactly once");
 
     let mut store = db.store().await.expect("store");
-    let report = verify_range(&mut store, tenant, 0, None).await.expect("verify");
+    let report = verify_range(&mut store, tenant, 0, None, None).await.expect("verify");
     assert!(report.ok, "{report:?}");
     assert_eq!((report.verified, report.tree_size), (8000, 8000));
 
@@ -81,8 +81,8 @@ async fn interleaved_tenants_keep_independent_chains() {
         let (tenant, actor) = if i % 3 == 0 { (b, "bob") } else { (a, "ann") };
         ingest(&mut store, tenant, Request::One(&event("x.y", actor)), None).await.expect("append");
     }
-    let ra = verify_range(&mut store, a, 0, None).await.expect("a");
-    let rb = verify_range(&mut store, b, 0, None).await.expect("b");
+    let ra = verify_range(&mut store, a, 0, None, None).await.expect("a");
+    let rb = verify_range(&mut store, b, 0, None, None).await.expect("b");
     assert!(ra.ok && rb.ok);
     assert_eq!((ra.tree_size, rb.tree_size), (20, 10));
     // Both chains start at seq 0 from the genesis hash.
@@ -162,7 +162,7 @@ async fn a_row_altered_behind_the_service_is_detected_at_its_seq() {
     ))
     .await
     .expect("tamper");
-    let report = verify_range(&mut store, t, 0, None).await.expect("verify");
+    let report = verify_range(&mut store, t, 0, None, None).await.expect("verify");
     assert!(!report.ok);
     assert_eq!(report.first_bad_seq, Some(6));
     assert_eq!(report.fault, Some(FaultKind::ContentModified));
@@ -183,7 +183,7 @@ async fn rewritten_skeleton_and_deleted_rows_are_detected() {
     ))
     .await
     .expect("tamper");
-    let r = verify_range(&mut store, t, 0, None).await.expect("verify");
+    let r = verify_range(&mut store, t, 0, None, None).await.expect("verify");
     assert_eq!((r.first_bad_seq, r.fault), (Some(2), Some(FaultKind::LeafHashMismatch)));
 
     su.batch_execute(&format!(
@@ -193,7 +193,7 @@ async fn rewritten_skeleton_and_deleted_rows_are_detected() {
     ))
     .await
     .expect("delete");
-    let r = verify_range(&mut store, t, 0, None).await.expect("verify");
+    let r = verify_range(&mut store, t, 0, None, None).await.expect("verify");
     assert_eq!((r.first_bad_seq, r.fault), (Some(5), Some(FaultKind::SeqOutOfOrder { found: 6 })));
 }
 
@@ -265,7 +265,7 @@ async fn full_batch_of_1000_is_appended_in_order() {
     assert_eq!(r.entries.iter().map(|e| e.seq).collect::<Vec<_>>(), (0..1000).collect::<Vec<_>>());
     let stored = store.get_entry(t, r.entries[417].id).await.expect("get");
     assert!(stored.content.expect("content").contains("\"u417\""));
-    assert!(verify_range(&mut store, t, 0, None).await.expect("verify").ok);
+    assert!(verify_range(&mut store, t, 0, None, None).await.expect("verify").ok);
     assert_eq!(count(&db, "outbox").await, 1, "one outbox row per append");
 }
 
@@ -381,5 +381,5 @@ async fn an_append_cancelled_while_waiting_for_the_lock_leaves_nothing_behind() 
     let r = ingest(&mut store, t, Request::One(&ev), None).await.expect("append after cancel");
     assert_eq!(r.entries[0].seq, 0);
     assert_eq!(count(&db, "chain_entries").await, 1);
-    assert!(verify_range(&mut store, t, 0, None).await.expect("verify").ok);
+    assert!(verify_range(&mut store, t, 0, None, None).await.expect("verify").ok);
 }

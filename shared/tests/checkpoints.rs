@@ -10,10 +10,12 @@ use serde_json::Value;
 use shared::aws::kms::KmsSigner;
 use shared::chain::checkpoint;
 use shared::chain::merkle;
+use shared::chain::verify::FaultKind;
 use shared::service::checkpoint::{
     checkpoint_tenant, run_checkpointer, tenant_origin, CheckpointOutcome, CheckpointingError,
 };
 use shared::service::ingest::{ingest, Request};
+use shared::service::verify::{verify_range, CheckpointKey};
 use support::{event, TestDb};
 
 const PREFIX: &str = "audit.example.com/tenants";
@@ -129,4 +131,140 @@ async fn refuses_when_the_stored_checkpoint_no_longer_matches_its_note() {
     .expect("tamper");
     let err = checkpoint_tenant(&mut store, &signer, PREFIX, t).await.expect_err("must refuse");
     assert!(matches!(err, CheckpointingError::StoredCheckpointInvalid { size: 4, .. }), "{err}");
+}
+
+/// Rewrites the tenant's history as an attacker with full database access would: changes the
+/// content of `forge_seq` and recomputes every digest, leaf, chain hash, Merkle node and the head,
+/// so that every stored hash agrees with every other. Only signatures cannot be redone.
+async fn rewrite_history(db: &TestDb, tenant: uuid::Uuid, forge_seq: i64) {
+    use shared::chain::entry::{content_digest, Entry};
+    use shared::chain::hash::{chain_link, GENESIS};
+    let su = db.superuser().await.expect("su");
+    su.batch_execute("SET session_replication_role = replica").await.expect("replica");
+    let rows = su
+        .query(
+            "SELECT c.seq, c.event_id, c.received_at, e.content, e.salt FROM chain_entries c
+               JOIN events e USING (tenant_id, seq, received_at) WHERE c.tenant_id = $1 ORDER BY c.seq",
+            &[&tenant],
+        )
+        .await
+        .expect("read");
+    let mut prev = GENESIS;
+    let mut leaves = Vec::new();
+    for row in rows {
+        let seq: i64 = row.get(0);
+        let mut content: String = row.get(3);
+        if seq == forge_seq {
+            content = content.replace("\"u2\"", "\"mallory\"");
+        }
+        let salt: Vec<u8> = row.get(4);
+        let entry = Entry {
+            tenant_id: tenant,
+            seq: seq as u64,
+            id: row.get(1),
+            received_at: row.get(2),
+            content_digest: content_digest(&salt, content.as_bytes()),
+        };
+        let leaf = entry.leaf_hash();
+        prev = chain_link(&prev, &leaf);
+        leaves.push(leaf);
+        su.execute("UPDATE events SET content = $3 WHERE tenant_id = $1 AND seq = $2", &[&tenant, &seq, &content])
+            .await
+            .expect("content");
+        su.execute(
+            "UPDATE chain_entries SET content_digest = $3, leaf_hash = $4, chain_hash = $5 WHERE tenant_id = $1 AND seq = $2",
+            &[&tenant, &seq, &entry.content_digest.0.as_slice(), &leaf.0.as_slice(), &prev.0.as_slice()],
+        )
+        .await
+        .expect("skeleton");
+    }
+    let grown = merkle::append(&[], 0, &leaves).expect("tree");
+    su.execute("DELETE FROM merkle_nodes WHERE tenant_id = $1", &[&tenant]).await.expect("nodes");
+    for (id, hash) in &grown.nodes {
+        su.execute(
+            "INSERT INTO merkle_nodes (tenant_id, level, idx, hash) VALUES ($1, $2, $3, $4)",
+            &[&tenant, &i16::from(id.level), &(id.index as i64), &hash.0.as_slice()],
+        )
+        .await
+        .expect("node");
+    }
+    let frontier: Vec<u8> = grown.frontier.iter().flat_map(|h| h.0).collect();
+    su.execute(
+        "UPDATE chain_heads SET chain_hash = $2, frontier = $3 WHERE tenant_id = $1",
+        &[&tenant, &prev.0.as_slice(), &frontier],
+    )
+    .await
+    .expect("head");
+    // The attacker also makes the stored checkpoint rows agree; the signed notes stay as signed.
+    su.execute(
+        "UPDATE checkpoints SET root_hash = $2 WHERE tenant_id = $1 AND tree_size = $3",
+        &[&tenant, &grown.root.0.as_slice(), &(leaves.len() as i64)],
+    )
+    .await
+    .expect("checkpoint rows");
+}
+
+#[tokio::test]
+async fn a_fully_recomputed_history_is_caught_only_by_the_signed_checkpoint() {
+    let db = TestDb::new().await.expect("db");
+    let (signer, public_der) = kms_signer().await;
+    let mut store = db.store().await.expect("store");
+    let t = store.create_tenant("t").await.expect("t");
+    append(&mut store, t, 6).await;
+    checkpoint_tenant(&mut store, &signer, PREFIX, t).await.expect("checkpoint");
+    rewrite_history(&db, t, 2).await;
+
+    let key = CheckpointKey { name: KEY_NAME, spki_der: &public_der };
+    let without_key = verify_range(&mut store, t, 0, None, None).await.expect("verify");
+    assert!(without_key.ok, "every stored hash agrees after the rewrite: {without_key:?}");
+    let with_key = verify_range(&mut store, t, 0, None, Some(key)).await.expect("verify");
+    assert!(!with_key.ok);
+    assert_eq!(with_key.fault, Some(FaultKind::CheckpointMismatch { checkpoint_size: 6 }), "{with_key:?}");
+    // And the checkpointer refuses to sign over it.
+    append(&mut store, t, 1).await;
+    assert!(checkpoint_tenant(&mut store, &signer, PREFIX, t).await.is_err());
+}
+
+#[tokio::test]
+async fn rows_removed_after_a_checkpoint_are_reported_as_a_truncated_tail() {
+    let db = TestDb::new().await.expect("db");
+    let (signer, public_der) = kms_signer().await;
+    let mut store = db.store().await.expect("store");
+    let t = store.create_tenant("t").await.expect("t");
+    append(&mut store, t, 7).await;
+    checkpoint_tenant(&mut store, &signer, PREFIX, t).await.expect("checkpoint");
+    let su = db.superuser().await.expect("su");
+    su.batch_execute(&format!(
+        "SET session_replication_role = replica;
+         DELETE FROM events WHERE tenant_id = '{t}' AND seq >= 5;
+         DELETE FROM chain_entries WHERE tenant_id = '{t}' AND seq >= 5;
+         UPDATE chain_heads SET size = 5, chain_hash = (SELECT chain_hash FROM chain_entries WHERE tenant_id = '{t}' AND seq = 4)
+          WHERE tenant_id = '{t}';"
+    ))
+    .await
+    .expect("truncate");
+    let key = CheckpointKey { name: KEY_NAME, spki_der: &public_der };
+    let r = verify_range(&mut store, t, 0, None, Some(key)).await.expect("verify");
+    assert_eq!((r.first_bad_seq, r.fault.clone()), (Some(5), Some(FaultKind::Truncated { expected_size: 7 })), "{r:?}");
+}
+
+#[tokio::test]
+async fn a_tampered_checkpoint_note_is_reported() {
+    let db = TestDb::new().await.expect("db");
+    let (signer, public_der) = kms_signer().await;
+    let mut store = db.store().await.expect("store");
+    let t = store.create_tenant("t").await.expect("t");
+    append(&mut store, t, 3).await;
+    checkpoint_tenant(&mut store, &signer, PREFIX, t).await.expect("checkpoint");
+    let su = db.superuser().await.expect("su");
+    su.batch_execute(&format!(
+        "SET session_replication_role = replica;
+         UPDATE checkpoints SET note = replace(note, E'\\n3\\n', E'\\n2\\n'), tree_size = 2 WHERE tenant_id = '{t}';"
+    ))
+    .await
+    .expect("tamper");
+    let key = CheckpointKey { name: KEY_NAME, spki_der: &public_der };
+    let r = verify_range(&mut store, t, 0, None, Some(key)).await.expect("verify");
+    assert!(!r.ok);
+    assert!(matches!(r.fault, Some(FaultKind::CheckpointInvalid { checkpoint_size: 2, .. })), "{r:?}");
 }

@@ -355,6 +355,41 @@ pub fn append(frontier: &[Hash], first_index: u64, leaves: &[Hash]) -> Result<Ap
     Ok(Appended { nodes, root: fold_frontier(&stack), frontier: stack, size: new_size })
 }
 
+/// A compact range over leaves [0, n): the perfect subtrees that make up the tree, largest
+/// first, as (height, hash). Absorbs leaves one at a time in O(1) amortised time and O(log n)
+/// memory, so a verifier can rebuild the root of any number of leaves it streams past.
+#[derive(Debug, Clone, Default)]
+pub struct CompactRange {
+    stack: Vec<(u32, Hash)>,
+    size: u64,
+}
+
+impl CompactRange {
+    /// Appends the next leaf hash.
+    pub fn push(&mut self, leaf: Hash) {
+        let mut node = (0u32, leaf);
+        while let Some(&(height, left)) = self.stack.last() {
+            if height != node.0 {
+                break;
+            }
+            self.stack.pop();
+            node = (height + 1, node_hash(&left, &node.1));
+        }
+        self.stack.push(node);
+        self.size += 1;
+    }
+
+    /// Leaves absorbed so far.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// The RFC 9162 root of the leaves absorbed so far.
+    pub fn root(&self) -> Hash {
+        fold_frontier(&self.stack.iter().map(|&(_, h)| h).collect::<Vec<_>>())
+    }
+}
+
 /// A whole tree in memory: every leaf hash and every stored perfect node, written through
 /// [`append`] exactly as the database is. Tests and benchmarks use it as the reference store.
 #[derive(Debug, Clone)]
@@ -728,6 +763,19 @@ mod tests {
         let mut tree = MemoryTree::new();
         tree.append(&leaves).unwrap();
         tree
+    }
+
+    #[test]
+    fn compact_range_root_matches_the_stored_tree_at_every_size() {
+        let mut tree = MemoryTree::new();
+        let mut range = CompactRange::default();
+        assert_eq!(range.root(), empty_root());
+        for i in 0u32..300 {
+            let leaf = crate::chain::hash::leaf_hash(&i.to_be_bytes());
+            tree.append(&[leaf]).expect("append");
+            range.push(leaf);
+            assert_eq!((range.size(), range.root()), (tree.size(), tree.root()), "size {}", i + 1);
+        }
     }
 
     #[test]

@@ -8,7 +8,8 @@
 //! that were stored, which are the exact bytes that were hashed on append.
 
 use super::entry::{content_digest, Entry};
-use super::hash::{chain_link, node_hash, sha256, Hash};
+use super::hash::{chain_link, Hash};
+use super::merkle::CompactRange;
 use uuid::Uuid;
 
 /// What is wrong at a seq.
@@ -31,6 +32,11 @@ pub enum FaultKind {
     Truncated { expected_size: u64 },
     /// The Merkle root rebuilt from the leaves differs from the expected root.
     RootMismatch,
+    /// The root rebuilt from the leaves at a signed checkpoint's size is not the signed root:
+    /// history was rewritten, even if every stored hash was recomputed to match.
+    CheckpointMismatch { checkpoint_size: u64 },
+    /// The latest signed checkpoint itself does not verify with the checkpoint key.
+    CheckpointInvalid { checkpoint_size: u64, reason: String },
 }
 
 impl FaultKind {
@@ -47,6 +53,12 @@ impl FaultKind {
             Self::ChainLinkBroken => "the chain hash does not follow from the previous entry".into(),
             Self::Truncated { expected_size } => format!("the chain ends before the expected size {expected_size}"),
             Self::RootMismatch => "the Merkle root rebuilt from the entries differs from the expected root".into(),
+            Self::CheckpointInvalid { checkpoint_size, reason } => {
+                format!("the checkpoint at tree size {checkpoint_size} does not verify: {reason}")
+            }
+            Self::CheckpointMismatch { checkpoint_size } => {
+                format!("the entries up to here do not give the root signed at tree size {checkpoint_size}")
+            }
         }
     }
 }
@@ -70,35 +82,6 @@ pub struct EntryRecord<'a> {
     pub salt: Option<&'a [u8]>,
 }
 
-/// Compact Merkle range: the perfect subtrees covering leaves [0, n), largest first.
-#[derive(Debug, Clone, Default)]
-struct Frontier {
-    /// (height, hash); heights strictly decrease from front to back.
-    stack: Vec<(u32, Hash)>,
-}
-
-impl Frontier {
-    fn push(&mut self, leaf: Hash) {
-        let mut node = (0u32, leaf);
-        while let Some(&(height, left)) = self.stack.last() {
-            if height != node.0 {
-                break;
-            }
-            self.stack.pop();
-            node = (height + 1, node_hash(&left, &node.1));
-        }
-        self.stack.push(node);
-    }
-
-    fn root(&self) -> Hash {
-        let mut it = self.stack.iter().rev();
-        match it.next() {
-            None => sha256(&[]),
-            Some(&(_, last)) => it.fold(last, |acc, (_, left)| node_hash(left, &acc)),
-        }
-    }
-}
-
 /// Summary of a verified range.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Verified {
@@ -120,7 +103,9 @@ pub struct ChainVerifier {
     tenant: Uuid,
     next_seq: u64,
     prev_chain: Hash,
-    frontier: Option<Frontier>,
+    frontier: Option<CompactRange>,
+    /// A signed checkpoint the range must match: at that size the rebuilt root must be its root.
+    checkpoint: Option<(u64, Hash)>,
     count: u64,
     erased: u64,
 }
@@ -132,10 +117,20 @@ impl ChainVerifier {
             tenant,
             next_seq: from_seq,
             prev_chain,
-            frontier: (from_seq == 0).then(Frontier::default),
+            frontier: (from_seq == 0).then(CompactRange::default),
+            checkpoint: None,
             count: 0,
             erased: 0,
         }
+    }
+
+    /// Also checks the range against a signed checkpoint of the tree at `size` with root `root`:
+    /// the root rebuilt from the entries at that size must be the signed one, and the range must
+    /// reach that size. Only a verifier that starts at seq 0 rebuilds roots; for others this
+    /// checks the size alone.
+    pub fn with_checkpoint(mut self, size: u64, root: Hash) -> Self {
+        self.checkpoint = Some((size, root));
+        self
     }
 
     /// Entries checked so far.
@@ -172,6 +167,11 @@ impl ChainVerifier {
         }
         if let Some(f) = &mut self.frontier {
             f.push(leaf);
+            if let Some((size, signed_root)) = self.checkpoint {
+                if f.size() == size && f.root() != signed_root {
+                    return fault(FaultKind::CheckpointMismatch { checkpoint_size: size });
+                }
+            }
         }
         self.prev_chain = link;
         self.next_seq += 1;
@@ -182,12 +182,13 @@ impl ChainVerifier {
     /// Ends the range, checking that it reached `expected_size` and, when given and rebuilt,
     /// that the Merkle root matches `expected_root`.
     pub fn finish(self, expected_size: Option<u64>, expected_root: Option<&Hash>) -> Result<Verified, Fault> {
-        if let Some(size) = expected_size {
+        let signed_size = self.checkpoint.map(|(size, _)| size);
+        if let Some(size) = expected_size.max(signed_size) {
             if self.next_seq < size {
                 return Err(Fault { seq: self.next_seq, kind: FaultKind::Truncated { expected_size: size } });
             }
         }
-        let root = self.frontier.as_ref().map(Frontier::root);
+        let root = self.frontier.as_ref().map(CompactRange::root);
         if let (Some(expected), Some(root)) = (expected_root, root) {
             if *expected != root {
                 return Err(Fault { seq: self.next_seq.saturating_sub(1), kind: FaultKind::RootMismatch });
@@ -208,7 +209,7 @@ mod tests {
     use super::*;
     use crate::chain::entry::{link_entries, SALT_LEN};
     use crate::chain::event::parse_timestamp;
-    use crate::chain::hash::GENESIS;
+    use crate::chain::hash::{node_hash, sha256, GENESIS};
 
     struct Row {
         entry: Entry,
@@ -324,6 +325,45 @@ mod tests {
         assert_eq!(v.erased, 1);
         rs[2].salt = None;
         assert_eq!(run(&rs, None).expect_err("half erased").kind, FaultKind::ContentIncomplete);
+    }
+
+    #[test]
+    fn a_recomputed_chain_is_caught_by_the_signed_checkpoint() {
+        let original = rows(6);
+        let signed_root = naive_root(&original[..4].iter().map(|r| r.leaf).collect::<Vec<_>>());
+        // A consistent rewrite: different content at seq 2 with every later hash recomputed.
+        let mut forged = rows(6);
+        forged[2].entry.content_digest = content_digest(&[2u8; SALT_LEN], br#"{"action":"forged"}"#);
+        forged[2].content = Some(br#"{"action":"forged"}"#.to_vec());
+        let relinked = link_entries(GENESIS, forged.iter().map(|r| &r.entry));
+        for (r, l) in forged.iter_mut().zip(relinked) {
+            r.leaf = l.leaf_hash;
+            r.chain = l.chain_hash;
+        }
+        assert!(run(&forged, None).is_ok(), "internally the rewrite is consistent");
+        let check = |rs: &[Row]| {
+            let mut v = ChainVerifier::new(tenant(), 0, GENESIS).with_checkpoint(4, signed_root);
+            for r in rs {
+                v.check(EntryRecord {
+                    entry: &r.entry,
+                    leaf_hash: &r.leaf,
+                    chain_hash: &r.chain,
+                    content: r.content.as_deref(),
+                    salt: r.salt.as_deref(),
+                })?;
+            }
+            v.finish(None, None)
+        };
+        check(&original).expect("the original matches its checkpoint");
+        assert_eq!(
+            check(&forged).expect_err("rewrite"),
+            Fault { seq: 3, kind: FaultKind::CheckpointMismatch { checkpoint_size: 4 } }
+        );
+        // Rows removed after the checkpoint was signed: the range ends before the signed size.
+        assert_eq!(
+            check(&original[..3]).expect_err("truncated"),
+            Fault { seq: 3, kind: FaultKind::Truncated { expected_size: 4 } }
+        );
     }
 
     #[test]

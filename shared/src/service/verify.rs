@@ -1,7 +1,10 @@
 //! Verifying a tenant's chain from the stored entries: every content digest, leaf hash and chain
 //! link, and, for a range that starts at seq 0, the Merkle root rebuilt from the leaves against
-//! the root the stored nodes give.
+//! the root the stored nodes give and against the latest signed checkpoint. Stored hashes can be
+//! recomputed by whoever rewrites the database; the checkpoint's signature cannot, so with the
+//! checkpoint key a rewrite or a truncated tail is found even when every stored hash agrees.
 
+use crate::chain::checkpoint;
 use crate::chain::hash::Hash;
 use crate::chain::verify::{ChainVerifier, EntryRecord, Fault, FaultKind};
 use crate::store::{Store, StoreError};
@@ -24,14 +27,28 @@ pub struct VerifyReport {
     /// The tree size and root the run checked against.
     pub tree_size: u64,
     pub root: Hash,
+    /// The size of the signed checkpoint the entries were also checked against.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub checkpoint_size: Option<u64>,
 }
 
-/// Verifies entries `from <= seq < to` (`to` defaults to the current tree size).
+/// The public key checkpoints are signed with, to check the stored notes' signatures.
+#[derive(Debug, Clone, Copy)]
+pub struct CheckpointKey<'a> {
+    pub name: &'a str,
+    /// DER SubjectPublicKeyInfo (what KMS GetPublicKey returns).
+    pub spki_der: &'a [u8],
+}
+
+/// Verifies entries `from <= seq < to` (`to` defaults to the current tree size). From seq 0, the
+/// latest checkpoint is checked too: its note against `key` when given (else its stored root is
+/// taken as is), and its root against the one rebuilt from the entries.
 pub async fn verify_range(
     store: &mut Store,
     tenant: Uuid,
     from: u64,
     to: Option<u64>,
+    key: Option<CheckpointKey<'_>>,
 ) -> Result<VerifyReport, StoreError> {
     let head = store.tree_head(tenant).await?;
     let to = to.unwrap_or(head.size);
@@ -41,8 +58,41 @@ pub async fn verify_range(
             head.size
         )));
     }
+    let report = |fault: Option<Fault>, verified: u64, erased: u64, checkpoint_size: Option<u64>| VerifyReport {
+        ok: fault.is_none(),
+        verified,
+        erased,
+        first_bad_seq: fault.as_ref().map(|f| f.seq),
+        reason: fault.as_ref().map(|f| f.kind.describe()),
+        fault: fault.map(|f| f.kind),
+        tree_size: head.size,
+        root: head.root,
+        checkpoint_size,
+    };
     let prev = store.chain_hash_before(tenant, from).await?;
     let mut verifier = ChainVerifier::new(tenant, from, prev);
+    let mut checkpoint_size = None;
+    if from == 0 {
+        if let Some(cp) = store.latest_checkpoint(tenant).await? {
+            let signed = match key {
+                Some(k) => match checkpoint::verify(&cp.note, k.name, k.spki_der) {
+                    Ok(c) if c.size == cp.tree_size => (c.size, c.root),
+                    outcome => {
+                        let reason =
+                            outcome.map_or_else(|e| e.to_string(), |_| "its size differs from the stored size".into());
+                        let kind = FaultKind::CheckpointInvalid { checkpoint_size: cp.tree_size, reason };
+                        return Ok(report(Some(Fault { seq: cp.tree_size, kind }), 0, 0, Some(cp.tree_size)));
+                    }
+                },
+                None => (cp.tree_size, cp.root),
+            };
+            // A checkpoint beyond the requested range says nothing about it.
+            if signed.0 <= to || to == head.size {
+                verifier = verifier.with_checkpoint(signed.0, signed.1);
+                checkpoint_size = Some(signed.0);
+            }
+        }
+    }
     let scanned = store
         .scan_entries(tenant, from, to, |e| {
             verifier.check(EntryRecord {
@@ -59,25 +109,7 @@ pub async fn verify_range(
     let expected_root = if from == 0 { Some(store.root_at(tenant, to).await?) } else { None };
     let result = scanned.and_then(|()| verifier.finish(Some(to), expected_root.as_ref()));
     Ok(match result {
-        Ok(v) => VerifyReport {
-            ok: true,
-            verified: v.count,
-            erased: v.erased,
-            first_bad_seq: None,
-            fault: None,
-            reason: None,
-            tree_size: head.size,
-            root: head.root,
-        },
-        Err(Fault { seq, kind }) => VerifyReport {
-            ok: false,
-            verified: verified_before_fault,
-            erased: 0,
-            first_bad_seq: Some(seq),
-            reason: Some(kind.describe()),
-            fault: Some(kind),
-            tree_size: head.size,
-            root: head.root,
-        },
+        Ok(v) => report(None, v.count, v.erased, checkpoint_size),
+        Err(fault) => report(Some(fault), verified_before_fault, 0, checkpoint_size),
     })
 }
