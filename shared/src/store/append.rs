@@ -45,7 +45,7 @@ pub struct Appended {
 pub struct AppendResult {
     pub entries: Vec<Appended>,
     pub replayed: bool,
-    /// Tree size and root after this append (for a replay: of the original append).
+    /// Tree size after this append (for a replay: after the original append).
     pub tree_size: u64,
 }
 
