@@ -14,7 +14,7 @@
 //! - storage growth per event, table by table: an audit log keeps everything, so bytes per event
 //!   are a cost as real as time.
 //! - verification of one tenant's whole chain (`service::verify::verify_range`) after filling it
-//!   with a million events, beside a `COPY` of the same rows by the same query: how close
+//!   with five million events, beside a `COPY` of the same rows by the same query: how close
 //!   verification comes to reading the bytes (see `verification`).
 //!
 //! Targets are printed beside the figures, never asserted. Sizes come from flags or `BENCH_*`
