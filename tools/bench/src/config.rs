@@ -1,5 +1,6 @@
 //! What to run: event counts and writer counts from flags, else `BENCH_*` environment variables,
-//! else defaults sized so that a full run takes one to three minutes on a two-core machine.
+//! else defaults sized so that a full run takes about four minutes on a two-core machine (the
+//! appends about 40 s, filling the tenant to verify about 100 s, its reads about 90 s).
 
 use anyhow::{bail, Context, Result};
 use shared::store::append::MAX_BATCH;
@@ -15,6 +16,8 @@ usage: bench [options]
   --batch-sizes A,B     batch sizes to run, each 1 to 1000                     (BENCH_BATCH_SIZES, 100,1000)
   --tenants N           also run the batches with N writers on N tenants; 1 skips (BENCH_TENANTS, 2)
   --copy N              rows in the COPY baseline                              (BENCH_COPY, = --batched)
+  --verify-events N     events in the tenant whose chain is verified           (BENCH_VERIFY_EVENTS, 5000000)
+  --only S              run only scenario S: appends or verify                 (BENCH_ONLY, both)
   -h, --help            this text";
 
 /// The benchmark's knobs.
@@ -26,6 +29,27 @@ pub struct Config {
     pub batch_sizes: Vec<usize>,
     pub tenants: usize,
     pub copy_events: usize,
+    pub verify_events: usize,
+    pub scenarios: Scenarios,
+}
+
+/// Which scenarios run: the appends (with their COPY baseline and client-side share), the
+/// verification of a filled tenant, or both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scenarios {
+    Both,
+    Appends,
+    Verify,
+}
+
+impl Scenarios {
+    pub fn appends(self) -> bool {
+        self != Scenarios::Verify
+    }
+
+    pub fn verify(self) -> bool {
+        self != Scenarios::Appends
+    }
 }
 
 impl Config {
@@ -53,15 +77,23 @@ impl Config {
             batch_sizes: sizes(lookup("--batch-sizes", "BENCH_BATCH_SIZES"))?,
             tenants: number(lookup("--tenants", "BENCH_TENANTS"), 2, "--tenants")?,
             copy_events: number(lookup("--copy", "BENCH_COPY"), batched_events, "--copy")?,
+            verify_events: number(lookup("--verify-events", "BENCH_VERIFY_EVENTS"), 5_000_000, "--verify-events")?,
+            scenarios: match lookup("--only", "BENCH_ONLY").as_deref().map(str::trim) {
+                None | Some("") => Scenarios::Both,
+                Some("appends") => Scenarios::Appends,
+                Some("verify") => Scenarios::Verify,
+                Some(other) => bail!("--only: {other:?} is not a scenario (appends or verify)"),
+            },
         };
-        if config.writers == 0 || config.tenants == 0 {
-            bail!("--writers and --tenants must be at least 1");
+        if config.writers == 0 || config.tenants == 0 || config.verify_events == 0 {
+            bail!("--writers, --tenants and --verify-events must be at least 1");
         }
         Ok(Some(config))
     }
 }
 
-const FLAGS: [&str; 6] = ["--writers", "--single", "--batched", "--batch-sizes", "--tenants", "--copy"];
+const FLAGS: [&str; 8] =
+    ["--writers", "--single", "--batched", "--batch-sizes", "--tenants", "--copy", "--verify-events", "--only"];
 
 fn number<T: FromStr>(value: Option<String>, default: T, name: &str) -> Result<T> {
     match value {

@@ -1,4 +1,4 @@
-//! `bench`: how fast the audit log appends, beside a baseline measured in the same run.
+//! `bench`: how fast the audit log appends and verifies, beside baselines measured in the same run.
 //!
 //! Measured, each scenario in a fresh database of one throwaway PostgreSQL cluster:
 //! - single-event appends through `service::ingest` from concurrent writers (8 by default) on one
@@ -13,6 +13,9 @@
 //!   time between the service's code and the database.
 //! - storage growth per event, table by table: an audit log keeps everything, so bytes per event
 //!   are a cost as real as time.
+//! - verification of one tenant's whole chain (`service::verify::verify_range`) after filling it
+//!   with five million events, beside a `COPY` of the same rows by the same query: how close
+//!   verification comes to reading the bytes (see `verification`).
 //!
 //! Targets are printed beside the figures, never asserted. Sizes come from flags or `BENCH_*`
 //! variables (`bench --help`); `scripts/bench` runs a release build.
@@ -23,6 +26,7 @@ mod config;
 mod copy_baseline;
 mod db;
 mod report;
+mod verification;
 mod workload;
 
 use anyhow::{Context, Result};
@@ -33,6 +37,7 @@ use localstack::postgres::Postgres;
 use report::{Kind, Row, Setting};
 use std::sync::Arc;
 use std::time::Instant;
+use verification::Verification;
 use workload::{ContentSize, Pool};
 
 fn main() -> Result<()> {
@@ -43,20 +48,33 @@ fn main() -> Result<()> {
     let started = Instant::now();
     let pg = Postgres::start_throwaway().context("starting a throwaway PostgreSQL (run scripts/setup first)")?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting tokio")?;
-    let (setting, rows) = runtime.block_on(run(&config, &pg))?;
-    report::print(&setting, &rows, started.elapsed());
+    let (setting, rows, verification) = runtime.block_on(run(&config, &pg))?;
+    report::print(&setting, &rows, verification.as_ref(), started.elapsed());
     Ok(())
 }
 
-/// Runs every scenario in turn, each in a database of its own.
-async fn run(config: &Config, pg: &Postgres) -> Result<(Setting, Vec<Row>)> {
+/// Runs the chosen scenarios in turn, each in a database of its own.
+async fn run(config: &Config, pg: &Postgres) -> Result<(Setting, Vec<Row>, Option<Verification>)> {
     let pool = Arc::new(Pool::new());
     let setting = setting(pg, &pool).await?;
+    let rows = if config.scenarios.appends() { append_rows(config, pg, &pool).await? } else { Vec::new() };
+    let verification = if config.scenarios.verify() {
+        eprintln!("running: verification of one tenant ({} events)", config.verify_events);
+        let db = BenchDb::migrated(pg, "bench_verify").await?;
+        Some(verification::run(&db, &pool, config.verify_events).await.context("running the verification")?)
+    } else {
+        None
+    };
+    Ok((setting, rows, verification))
+}
+
+/// The append scenarios, their COPY baseline and the client-side share.
+async fn append_rows(config: &Config, pg: &Postgres, pool: &Arc<Pool>) -> Result<Vec<Row>> {
     let mut rows = Vec::new();
 
     let single = Plan::single(config.writers, config.single_per_writer);
     let label = format!("single event, {}, 1 tenant", count(config.writers, "writer"));
-    rows.push(append_row(pg, &pool, "bench_single", label, Kind::Single, single).await?);
+    rows.push(append_row(pg, pool, "bench_single", label, Kind::Single, single).await?);
 
     for &size in &config.batch_sizes {
         let mut layouts = vec![1];
@@ -70,13 +88,13 @@ async fn run(config: &Config, pg: &Postgres) -> Result<(Setting, Vec<Row>)> {
                 n => format!("batch {size}, {n} writers on {n} tenants"),
             };
             let db = format!("bench_batch_{size}_{tenants}");
-            rows.push(append_row(pg, &pool, &db, label, Kind::Batched, plan).await?);
+            rows.push(append_row(pg, pool, &db, label, Kind::Batched, plan).await?);
         }
     }
 
-    rows.push(copy_row(pg, &pool, config.copy_events).await?);
-    rows.push(client_side_row(&pool, config)?);
-    Ok((setting, rows))
+    rows.push(copy_row(pg, pool, config.copy_events).await?);
+    rows.push(client_side_row(pool, config)?);
+    Ok(rows)
 }
 
 /// "1 writer", "8 writers".

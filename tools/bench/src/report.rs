@@ -1,8 +1,9 @@
-//! The printed report: throughput against the COPY baseline, latency per request and storage per
-//! event, each with its target beside it. Targets are printed, never asserted: figures from a
+//! The printed report: throughput against the COPY baseline, latency per request, storage per
+//! event and verification against a COPY of the rows it reads, each with its target beside it. Targets are printed, never asserted: figures from a
 //! shared two-core machine inform, they do not pass or fail a build.
 
 use crate::appends::Measured;
+use crate::verification::{ReadKind, Verification};
 use crate::workload::ContentSize;
 use std::time::Duration;
 
@@ -12,6 +13,8 @@ const BATCHED_EVENTS_PER_S: f64 = 50_000.0;
 const BATCHED_SHARE_OF_COPY: f64 = 0.35;
 /// Single-event appends with concurrent writers should answer within this at the 99th percentile.
 const SINGLE_P99: Duration = Duration::from_millis(10);
+/// Verification should keep this share of a COPY of the rows it reads.
+const VERIFY_SHARE_OF_COPY: f64 = 0.6;
 
 /// Tables shown on their own in the storage breakdown; the rest are summed as "other".
 const STORAGE_TABLES: [&str; 5] = ["chain_entries", "events", "merkle_nodes", "outbox", "copy_baseline"];
@@ -46,10 +49,10 @@ pub struct Setting {
     pub content: ContentSize,
 }
 
-pub fn print(setting: &Setting, rows: &[Row], total: Duration) {
+pub fn print(setting: &Setting, rows: &[Row], verification: Option<&Verification>, total: Duration) {
     println!();
     println!(
-        "Audit-log append benchmark: PostgreSQL {} on {} cores shared by client and server",
+        "Audit-log benchmark: PostgreSQL {} on {} cores shared by client and server",
         setting.server_version, setting.cores
     );
     println!(
@@ -58,9 +61,14 @@ pub fn print(setting: &Setting, rows: &[Row], total: Duration) {
     );
     println!("Note: fsync, synchronous_commit and full_page_writes are off for the appends and the COPY");
     println!("baseline alike (same throwaway cluster), so neither side waits for the disk.");
-    print_throughput(rows);
-    print_latency(rows);
-    print_storage(rows);
+    if !rows.is_empty() {
+        print_throughput(rows);
+        print_latency(rows);
+        print_storage(rows);
+    }
+    if let Some(v) = verification {
+        print_verification(v);
+    }
     println!();
     println!("Whole run, set-up included: {:.1} s", total.as_secs_f64());
 }
@@ -143,6 +151,54 @@ fn print_storage(rows: &[Row]) {
     headers.extend(STORAGE_TABLES);
     headers.extend(["other", "total"]);
     print_table("Storage growth, bytes per event (pg_total_relation_size: heap, TOAST, indexes)", &headers, &table);
+}
+
+fn print_verification(v: &Verification) {
+    println!();
+    println!(
+        "Verification set-up (not measured): {} events appended in batches by 1 writer in {:.1} s ({} events/s), \
+         VACUUM ANALYZE {:.1} s",
+        grouped(v.events as f64),
+        v.fill.as_secs_f64(),
+        grouped(v.events as f64 / v.fill.as_secs_f64()),
+        v.vacuum.as_secs_f64()
+    );
+    let copy = v.reads.iter().find(|r| r.kind == ReadKind::CopyJoin).map(|r| r.events_per_s());
+    let table = v
+        .reads
+        .iter()
+        .map(|r| {
+            let share = copy.map(|c| r.events_per_s() / c);
+            let target = match r.kind {
+                ReadKind::Verify => {
+                    verdict(format!(">= {VERIFY_SHARE_OF_COPY:.2}"), share.is_some_and(|s| s >= VERIFY_SHARE_OF_COPY))
+                }
+                _ => String::new(),
+            };
+            let share = match (r.kind, share) {
+                (ReadKind::CopyJoin, _) | (_, None) => String::new(),
+                (_, Some(s)) => format!("{s:.3}"),
+            };
+            vec![
+                r.label.clone(),
+                grouped(r.events as f64),
+                format!("{:.2}", r.elapsed.as_secs_f64()),
+                grouped(r.events_per_s()),
+                share,
+                target,
+            ]
+        })
+        .collect::<Vec<_>>();
+    print_table(
+        "Verification of one tenant's whole chain, 1 connection",
+        &["", "events", "seconds", "events/s", "/ COPY join", "target"],
+        &table,
+    );
+    println!();
+    println!("Plan of the scan query (EXPLAIN ANALYZE, BUFFERS)");
+    for line in &v.plan {
+        println!("  {line}");
+    }
 }
 
 /// Nearest-rank percentile of sorted values.
