@@ -66,6 +66,9 @@ impl Store {
         self.recover().await?;
         let tx = self.client.build_transaction().read_only(true).start().await?;
         tx.execute(SET_TENANT, &[&tenant_param(tenant)]).await?;
+        // A long ordered scan gains nothing from JIT compilation (1.5 s of it measured over five
+        // million rows, about a fifth of the scan), which the planner's cost estimate triggers.
+        tx.batch_execute("SET LOCAL jit = off").await?;
         let sql =
             format!("SELECT {ENTRY_COLUMNS} WHERE c.tenant_id = $1 AND c.seq >= $2 AND c.seq < $3 ORDER BY c.seq");
         let (from_i, to_i) = (to_i64(from)?, to_i64(to)?);
