@@ -173,13 +173,15 @@ fn scan_query(tenant: Uuid, events: usize) -> String {
     )
 }
 
-/// A connection as the service's login inside a read-only transaction with the tenant set, as
-/// `scan_entries` reads.
+/// A connection as the service's login inside a read-only transaction with the tenant set and
+/// JIT off, exactly as `scan_entries` reads, so the baseline runs under the same settings.
 async fn connect_reader(db: &BenchDb, tenant: Uuid) -> Result<Client> {
     let (client, connection) = tokio_postgres::connect(db.app_url(), NoTls).await.context("connecting a reader")?;
     tokio::spawn(connection);
     client
-        .batch_execute(&format!("BEGIN READ ONLY; SELECT set_config('app.tenant_id', '{tenant}', true)"))
+        .batch_execute(&format!(
+            "BEGIN READ ONLY; SELECT set_config('app.tenant_id', '{tenant}', true); SET LOCAL jit = off"
+        ))
         .await
         .context("setting the tenant")?;
     Ok(client)
