@@ -252,7 +252,10 @@ mod tests {
     }
 
     fn run(rows: &[Row], expected_size: Option<u64>) -> Result<Verified, Fault> {
-        let mut v = ChainVerifier::new(tenant(), 0, GENESIS);
+        run_from(ChainVerifier::new(tenant(), 0, GENESIS), rows, expected_size)
+    }
+
+    fn run_from(mut v: ChainVerifier, rows: &[Row], expected_size: Option<u64>) -> Result<Verified, Fault> {
         for r in rows {
             v.check(EntryRecord {
                 entry: &r.entry,
@@ -341,19 +344,8 @@ mod tests {
             r.chain = l.chain_hash;
         }
         assert!(run(&forged, None).is_ok(), "internally the rewrite is consistent");
-        let check = |rs: &[Row]| {
-            let mut v = ChainVerifier::new(tenant(), 0, GENESIS).with_checkpoint(4, signed_root);
-            for r in rs {
-                v.check(EntryRecord {
-                    entry: &r.entry,
-                    leaf_hash: &r.leaf,
-                    chain_hash: &r.chain,
-                    content: r.content.as_deref(),
-                    salt: r.salt.as_deref(),
-                })?;
-            }
-            v.finish(None, None)
-        };
+        let check =
+            |rs: &[Row]| run_from(ChainVerifier::new(tenant(), 0, GENESIS).with_checkpoint(4, signed_root), rs, None);
         check(&original).expect("the original matches its checkpoint");
         assert_eq!(
             check(&forged).expect_err("rewrite"),
