@@ -5,3 +5,7 @@ pub mod signer;
 pub mod store;
 pub mod aws;
 pub mod service;
+pub mod metrics;
+pub mod api;
+pub mod config;
+pub mod runtime;

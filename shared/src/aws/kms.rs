@@ -66,6 +66,11 @@ impl std::fmt::Debug for KmsSigner {
 }
 
 impl KmsSigner {
+    /// [`KmsSigner::new`] with a client built from `config`.
+    pub async fn from_config(config: &aws_config::SdkConfig, key_id: &str, key_name: &str) -> Result<Self, KmsError> {
+        Self::new(aws_sdk_kms::Client::new(config), key_id, key_name).await
+    }
+
     /// Fetches the public key of `key_id` (key ID, key ARN, alias name or alias ARN) and checks
     /// that the key can sign checkpoints. `key_name` is the signed-note key name verifiers use.
     pub async fn new(

@@ -257,6 +257,15 @@ pub fn public_key_der_from_pem(pem: &str) -> Result<Vec<u8>, CheckpointError> {
     Ok(document.as_bytes().to_vec())
 }
 
+/// The PEM form (`-----BEGIN PUBLIC KEY-----`) of a P-256 key's DER SPKI, byte for byte the same
+/// DER, so [`public_key_der_from_pem`] gives back the input and the key ID is unchanged.
+pub fn public_key_pem(spki_der: &[u8]) -> Result<String, CheckpointError> {
+    parse_public_key(spki_der)?;
+    Document::try_from(spki_der)
+        .and_then(|d| d.to_pem(SubjectPublicKeyInfoRef::PEM_LABEL, p256::pkcs8::LineEnding::LF))
+        .map_err(|_| CheckpointError::InvalidPublicKey)
+}
+
 /// Checks that `spki_der` is the DER `SubjectPublicKeyInfo` of a P-256 public key.
 pub fn validate_public_key(spki_der: &[u8]) -> Result<(), CheckpointError> {
     parse_public_key(spki_der).map(|_| ())

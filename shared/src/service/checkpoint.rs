@@ -10,6 +10,8 @@ use crate::chain::hash::Hash;
 use crate::chain::merkle;
 use crate::signer::{sign_checkpoint, CheckpointSigner, SignerError};
 use crate::store::checkpoints::StoredCheckpoint;
+use crate::metrics::{self, Unit};
+use crate::store::pool::StorePool;
 use crate::store::{Store, StoreError};
 use uuid::Uuid;
 
@@ -129,4 +131,30 @@ pub async fn run_checkpointer<S: CheckpointSigner>(
         }
     }
     Ok(run)
+}
+
+/// What one scheduled run did, as the checkpointer function returns it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct ScheduledRun {
+    pub signed: u32,
+    pub unchanged: u32,
+    pub failed: u32,
+}
+
+/// One scheduled run: checkpoints up to `max_tenants` grown trees and emits the counts as
+/// metrics (`CheckpointsSigned`, `CheckpointFailures`; the template alarms on the latter).
+pub async fn run_scheduled<S: CheckpointSigner>(
+    pool: &StorePool,
+    signer: &S,
+    origin_prefix: &str,
+    max_tenants: u32,
+) -> Result<ScheduledRun, StoreError> {
+    let mut store = pool.get().await?;
+    let run = run_checkpointer(&mut store, signer, origin_prefix, max_tenants).await?;
+    let summary = ScheduledRun { signed: run.signed, unchanged: run.unchanged, failed: run.failed.len() as u32 };
+    metrics::emit(
+        &[("CheckpointsSigned", f64::from(summary.signed), Unit::Count), ("CheckpointFailures", f64::from(summary.failed), Unit::Count)],
+        &[("Function", "checkpointer")],
+    );
+    Ok(summary)
 }

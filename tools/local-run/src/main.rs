@@ -1,10 +1,14 @@
 //! `local-run`: the local stack behind `scripts/local`. Starts a persistent PostgreSQL cluster
 //! (data in `.local/pg`, kept between runs; `--reset` deletes it first), creates and migrates the
 //! `audit` database, starts the local AWS endpoint and creates the resources the service uses,
-//! prints how to reach everything, and stops it all on Ctrl-C.
+//! serves the whole API on 127.0.0.1:3000 through the local gateway (same authorizer, same
+//! handlers), signs checkpoints on a short schedule, prints a platform key and how to reach
+//! everything, and stops it all on Ctrl-C.
 
 use anyhow::{bail, Context, Result};
-use localstack::bootstrap::{bootstrap, CHECKPOINT_KEY_ALIAS};
+use localstack::bootstrap::{bootstrap, create_platform_key, CHECKPOINT_KEY_ALIAS};
+use local_run::{function_env, gateway, run_checkpointer_schedule};
+use std::time::Duration;
 use localstack::moto::{Moto, ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY};
 use localstack::postgres::Postgres;
 use localstack::process::workspace_root;
@@ -12,7 +16,11 @@ use shared::store::migrate::{ensure_service_login, migrate};
 
 const DATABASE: &str = "audit";
 const SERVICE_USER: &str = "audit_app";
-const USAGE: &str = "usage: scripts/local [--reset]\n  --reset  delete the local database (.local/) and start afresh";
+const USAGE: &str = "usage: scripts/local [--reset] [--port N]
+  --reset   delete the local database (.local/) and start afresh
+  --port N  serve the API on 127.0.0.1:N (default 3000)";
+/// How often the local run signs checkpoints (the template's schedule is every minute).
+const CHECKPOINT_PERIOD: Duration = Duration::from_secs(5);
 
 #[tokio::main]
 async fn main() -> Result<()> {
@@ -20,9 +28,14 @@ async fn main() -> Result<()> {
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
         .init();
     let mut reset = false;
-    for arg in std::env::args().skip(1) {
+    let mut port: u16 = 3000;
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
         match arg.as_str() {
             "--reset" => reset = true,
+            "--port" => {
+                port = args.next().and_then(|p| p.parse().ok()).with_context(|| format!("--port needs a number\n{USAGE}"))?
+            }
             "-h" | "--help" => {
                 println!("{USAGE}");
                 return Ok(());
@@ -48,7 +61,16 @@ async fn main() -> Result<()> {
     ensure_service_login(&owner, SERVICE_USER).await?;
 
     let moto = Moto::start().context("starting the local AWS endpoint")?;
-    let resources = bootstrap(&moto.sdk_config()).await.context("creating the AWS resources")?;
+    let sdk = moto.sdk_config();
+    let resources = bootstrap(&sdk).await.context("creating the AWS resources")?;
+    let env = function_env(&pg.url(SERVICE_USER, DATABASE), &resources);
+    let platform_key = create_platform_key(&sdk, &resources).await.context("creating a platform key")?;
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .with_context(|| format!("binding 127.0.0.1:{port} (is another local run using it? try --port)"))?;
+    let app = gateway(&env, &sdk).await?.into_router();
+    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+    let checkpointer = tokio::spawn(run_checkpointer_schedule(env.clone(), sdk.clone(), CHECKPOINT_PERIOD));
 
     println!();
     println!("The local stack is up. Ctrl-C stops everything.");
@@ -59,11 +81,20 @@ async fn main() -> Result<()> {
         "  KMS key        {CHECKPOINT_KEY_ALIAS} = {} (checkpoint signing, ECC_NIST_P256)",
         resources.checkpoint_key_id
     );
+    println!("  API            http://127.0.0.1:{port}   (checkpoints signed every {}s)", CHECKPOINT_PERIOD.as_secs());
+    println!("  platform key   {platform_key}");
+    println!("                 (new on every start: the local AWS endpoint keeps no state between runs)");
+    println!();
+    println!("  Create a tenant and its first admin key:");
+    println!("    curl -s -X POST http://127.0.0.1:{port}/v1/tenants -H 'Authorization: Bearer {platform_key}' \\");
+    println!("         -H 'Content-Type: application/json' -d '{{\"name\":\"acme\"}}'");
     println!("  environment    export AWS_ENDPOINT_URL={} AWS_REGION={REGION} AWS_ACCESS_KEY_ID={ACCESS_KEY_ID} AWS_SECRET_ACCESS_KEY={SECRET_ACCESS_KEY} AWS_EC2_METADATA_DISABLED=true", moto.url());
     println!();
 
     tokio::signal::ctrl_c().await.context("waiting for Ctrl-C")?;
     println!("stopping");
+    server.abort();
+    checkpointer.abort();
     drop(moto);
     pg.stop()?;
     Ok(())

@@ -1,0 +1,29 @@
+//! The `authorizer` function: API Gateway's Lambda authorizer for every route. Wiring only; the
+//! decision lives in `shared::service::authorizer` and its event mapping in `shared::api::authorizer`.
+
+use aws_lambda_events::apigw::{ApiGatewayV2CustomAuthorizerSimpleResponse, ApiGatewayV2CustomAuthorizerV2Request};
+use lambda_runtime::{run, service_fn, Error, LambdaEvent};
+use shared::api::authorizer::authorize_request;
+use shared::aws::api_keys::ApiKeyStore;
+use shared::config::{ApiKeySettings, Env};
+use shared::runtime::init_tracing;
+use shared::service::authorizer::Authorizer;
+use std::time::Duration;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    init_tracing();
+    let mut env = Env::from_process();
+    let settings = ApiKeySettings::from_env(&mut env);
+    // Revocation takes effect within this TTL here and API Gateway's result cache TTL.
+    let cache_seconds: u64 = env.parsed("AUTHORIZER_CACHE_SECONDS", 60);
+    env.finish()?;
+    let sdk = shared::aws::load_config().await;
+    let authorizer =
+        Authorizer::new(ApiKeyStore::new(&sdk, &settings.table, &settings.mac_key_id), Duration::from_secs(cache_seconds));
+    let authorizer = &authorizer;
+    run(service_fn(move |event: LambdaEvent<ApiGatewayV2CustomAuthorizerV2Request>| async move {
+        Ok::<ApiGatewayV2CustomAuthorizerSimpleResponse, Error>(authorize_request(authorizer, &event.payload).await)
+    }))
+    .await
+}

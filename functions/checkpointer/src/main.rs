@@ -1,0 +1,28 @@
+//! The `checkpointer` function: on an EventBridge schedule, signs a checkpoint (KMS Sign) for every
+//! tenant whose tree grew. Wiring only; the work is `shared::service::checkpoint::run_scheduled`.
+
+use aws_lambda_events::eventbridge::EventBridgeEvent;
+use lambda_runtime::{run, service_fn, Error, LambdaEvent};
+use serde_json::Value;
+use shared::config::{CheckpointSettings, DatabaseSettings, Env};
+use shared::aws::kms::KmsSigner;
+use shared::runtime::{init_tracing, store_pool};
+use shared::service::checkpoint::{run_scheduled, ScheduledRun};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    init_tracing();
+    let mut env = Env::from_process();
+    let database = DatabaseSettings::from_env(&mut env);
+    let checkpoint = CheckpointSettings::from_env(&mut env);
+    let max_tenants: u32 = env.parsed("CHECKPOINT_MAX_TENANTS", 1000);
+    env.finish()?;
+    let sdk = shared::aws::load_config().await;
+    let pool = store_pool(&database, &sdk).await?;
+    let signer = KmsSigner::from_config(&sdk, &checkpoint.key_id, &checkpoint.origin).await?;
+    let (pool, signer, origin) = (&pool, &signer, checkpoint.origin.as_str());
+    run(service_fn(move |_: LambdaEvent<EventBridgeEvent<Value>>| async move {
+        Ok::<ScheduledRun, Error>(run_scheduled(pool, signer, origin, max_tenants).await?)
+    }))
+    .await
+}

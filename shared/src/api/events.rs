@@ -1,0 +1,141 @@
+//! Event routes: append one or a batch (each acknowledged with a signed receipt), list with
+//! filters and a cursor, read one, and counts.
+
+use super::error::ApiError;
+use super::extract::{path_uuid, Authenticated, IdempotencyKey, JsonBody, QueryPairs};
+use super::state::ApiState;
+use super::views::{AppendedView, EntryView};
+use crate::auth::Scope;
+use crate::chain::receipt::ReceiptPayload;
+use crate::service::ingest::{ingest, Request};
+use crate::service::query::{event_stats, list_events, EventQuery, EventStats, StatsQuery};
+use crate::store::append::AppendResult;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use axum::Json;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+/// Set on a response that replays an earlier request with the same idempotency key.
+pub const REPLAYED_HEADER: HeaderName = HeaderName::from_static("idempotent-replayed");
+
+/// The body of `POST /v1/events/batch`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BatchBody {
+    pub events: Vec<Value>,
+}
+
+/// `POST /v1/events`: one event -> 201 with its position, hashes and receipt.
+pub async fn append_one(
+    State(state): State<ApiState>,
+    caller: Authenticated,
+    IdempotencyKey(key): IdempotencyKey,
+    JsonBody(event): JsonBody<Value>,
+) -> Result<(StatusCode, HeaderMap, Json<AppendedView>), ApiError> {
+    let tenant = caller.tenant_with(Scope::EventsWrite)?;
+    let result = {
+        let mut store = state.store.get().await?;
+        ingest(&mut store, tenant, Request::One(&event), key.as_deref()).await?
+    };
+    let mut views = acknowledge(&state, tenant, &result).await?;
+    let view = views.pop().ok_or_else(|| ApiError::internal("append returned no entry", &"empty result"))?;
+    Ok((StatusCode::CREATED, replay_headers(&result), Json(view)))
+}
+
+/// `POST /v1/events/batch`: up to 1000 events, all or nothing, results in request order.
+pub async fn append_batch(
+    State(state): State<ApiState>,
+    caller: Authenticated,
+    IdempotencyKey(key): IdempotencyKey,
+    JsonBody(body): JsonBody<BatchBody>,
+) -> Result<(StatusCode, HeaderMap, Json<Value>), ApiError> {
+    let tenant = caller.tenant_with(Scope::EventsWrite)?;
+    let result = {
+        let mut store = state.store.get().await?;
+        ingest(&mut store, tenant, Request::Batch(&body.events), key.as_deref()).await?
+    };
+    let views = acknowledge(&state, tenant, &result).await?;
+    let body = json!({ "count": views.len(), "tree_size": result.tree_size, "events": views });
+    Ok((StatusCode::CREATED, replay_headers(&result), Json(body)))
+}
+
+/// Signs a receipt for each appended entry. The receipt key is an in-memory Ed25519 key, so this
+/// costs no KMS call per event.
+async fn acknowledge(state: &ApiState, tenant: Uuid, result: &AppendResult) -> Result<Vec<AppendedView>, ApiError> {
+    let signer = state.receipts()?.signer().await?;
+    Ok(result
+        .entries
+        .iter()
+        .map(|a| {
+            let receipt = signer.sign(ReceiptPayload {
+                tenant_id: tenant,
+                event_id: a.id,
+                seq: a.seq,
+                leaf_hash: a.leaf_hash,
+                chain_hash: a.chain_hash,
+                received_at: a.received_at,
+                key_id: String::new(),
+            });
+            AppendedView::new(a, receipt)
+        })
+        .collect())
+}
+
+fn replay_headers(result: &AppendResult) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    if result.replayed {
+        headers.insert(REPLAYED_HEADER, HeaderValue::from_static("true"));
+    }
+    headers
+}
+
+/// `GET /v1/events`: filtered, ordered, paged by an opaque cursor.
+pub async fn list(
+    State(state): State<ApiState>,
+    caller: Authenticated,
+    query: QueryPairs,
+) -> Result<Json<Value>, ApiError> {
+    let tenant = caller.tenant_with(Scope::EventsRead)?;
+    let query = EventQuery::from_params(query.iter())?;
+    let page = {
+        let mut store = state.store.get().await?;
+        list_events(&mut store, tenant, &query).await?
+    };
+    let events: Vec<EntryView> = page.entries.into_iter().map(EntryView::new).collect();
+    Ok(Json(json!({ "events": events, "next_cursor": page.next_cursor })))
+}
+
+/// `GET /v1/events/{id}`: one stored entry. Another tenant's id is 404, like an unknown one.
+pub async fn get_one(
+    State(state): State<ApiState>,
+    caller: Authenticated,
+    Path(id): Path<String>,
+) -> Result<Json<EntryView>, ApiError> {
+    let tenant = caller.tenant_with(Scope::EventsRead)?;
+    let id = path_uuid(&id, "event")?;
+    let mut store = state.store.get().await?;
+    let stored = store.get_entry(tenant, id).await.map_err(|e| not_found_as(e, "event"))?;
+    Ok(Json(EntryView::new(stored)))
+}
+
+/// `GET /v1/stats`: counts by action, outcome and severity over a time window.
+pub async fn stats(
+    State(state): State<ApiState>,
+    caller: Authenticated,
+    query: QueryPairs,
+) -> Result<Json<EventStats>, ApiError> {
+    let tenant = caller.tenant_with(Scope::EventsRead)?;
+    let query = StatsQuery::from_params(query.iter())?;
+    let mut store = state.store.get().await?;
+    Ok(Json(event_stats(&mut store, tenant, &query).await?))
+}
+
+/// Names the missing thing in a store's not-found.
+pub(super) fn not_found_as(err: crate::store::StoreError, what: &str) -> ApiError {
+    match err {
+        crate::store::StoreError::NotFound => ApiError::not_found(what),
+        err => err.into(),
+    }
+}

@@ -1,0 +1,182 @@
+//! What handlers take from a request: the caller the authorizer vouched for, a JSON body read
+//! with the service's limits, the idempotency key and the query string. Each rejection is an
+//! [`ApiError`] with a precise message.
+
+use super::error::ApiError;
+use crate::auth::{Caller, Scope};
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{header, StatusCode};
+use lambda_http::request::RequestContext;
+use serde::de::DeserializeOwned;
+use uuid::Uuid;
+
+/// The largest request body accepted: the Lambda synchronous invocation payload limit.
+pub const MAX_BODY_BYTES: usize = 6 * 1024 * 1024;
+/// Idempotency keys are 1 to 255 printable ASCII characters.
+pub const MAX_IDEMPOTENCY_KEY_CHARS: usize = 255;
+
+/// The identity the authorizer attached to the request (API Gateway passes it as
+/// `requestContext.authorizer.lambda`). Handlers trust only this: never a tenant named in the
+/// body, path or query.
+#[derive(Debug, Clone)]
+pub struct Authenticated(pub Caller);
+
+impl Authenticated {
+    /// The caller's tenant, if the key has `scope`. A key without the scope gets 403 naming it; a
+    /// platform key (no tenant) cannot act on tenant data.
+    pub fn tenant_with(&self, scope: Scope) -> Result<Uuid, ApiError> {
+        self.require(scope)?;
+        self.0.tenant_id.ok_or_else(|| ApiError::forbidden("a platform key cannot act on a tenant's data"))
+    }
+
+    pub fn require(&self, scope: Scope) -> Result<(), ApiError> {
+        if self.0.has(scope) {
+            Ok(())
+        } else {
+            Err(ApiError::forbidden(format!("this API key lacks the scope {}", scope.as_str())))
+        }
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Authenticated {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let fields = match parts.extensions.get::<RequestContext>() {
+            Some(RequestContext::ApiGatewayV2(context)) => context.authorizer.as_ref().map(|a| &a.fields),
+            _ => None,
+        };
+        // Without an authorizer context the request did not come through the gateway's
+        // authorizer (a misconfigured route): refuse rather than guess.
+        let caller = fields.and_then(Caller::from_context).ok_or_else(ApiError::unauthorized)?;
+        Ok(Authenticated(caller))
+    }
+}
+
+/// The `Idempotency-Key` header, if present and well-formed.
+#[derive(Debug, Clone, Default)]
+pub struct IdempotencyKey(pub Option<String>);
+
+impl<S: Send + Sync> FromRequestParts<S> for IdempotencyKey {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let Some(value) = parts.headers.get("idempotency-key") else {
+            return Ok(IdempotencyKey(None));
+        };
+        let key = value
+            .to_str()
+            .ok()
+            .filter(|k| !k.is_empty() && k.len() <= MAX_IDEMPOTENCY_KEY_CHARS && k.bytes().all(|b| b.is_ascii_graphic()))
+            .ok_or_else(|| {
+                ApiError::invalid(format!(
+                    "Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY_CHARS} printable ASCII characters without spaces"
+                ))
+            })?;
+        Ok(IdempotencyKey(Some(key.to_owned())))
+    }
+}
+
+/// The query string as decoded name/value pairs, in order, repeats kept (the services reject
+/// repeats and unknown names themselves).
+#[derive(Debug, Clone, Default)]
+pub struct QueryPairs(pub Vec<(String, String)>);
+
+impl QueryPairs {
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.0.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for QueryPairs {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        // Invalid percent-encoded UTF-8 decodes to U+FFFD, which no filter value matches.
+        let query = parts.uri.query().unwrap_or("");
+        Ok(QueryPairs(form_urlencoded::parse(query.as_bytes()).into_owned().collect()))
+    }
+}
+
+/// A JSON body: `Content-Type: application/json`, at most [`MAX_BODY_BYTES`], valid UTF-8 and
+/// JSON. `T` is usually [`Value`] for events (validated by the chain module, which reports JSON
+/// paths) or a request type with `deny_unknown_fields`.
+#[derive(Debug)]
+pub struct JsonBody<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, _state: &S) -> Result<Self, Self::Rejection> {
+        let is_json = request
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"));
+        if !is_json {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "the body must be JSON, sent with Content-Type: application/json",
+            ));
+        }
+        let bytes = axum::body::to_bytes(request.into_body(), MAX_BODY_BYTES).await.map_err(|_| {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                format!("the body is larger than {MAX_BODY_BYTES} bytes"),
+            )
+        })?;
+        parse_json(&bytes).map(JsonBody)
+    }
+}
+
+/// Parses a body, naming the JSON path of a field with the wrong type or an unknown name.
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    if std::str::from_utf8(bytes).is_err() {
+        return Err(ApiError::new(StatusCode::BAD_REQUEST, "invalid_json", "the body is not valid UTF-8"));
+    }
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        let message = if inner.is_syntax() || inner.is_eof() {
+            format!("the body is not valid JSON: {inner}")
+        } else if path == "." {
+            format!("invalid body: {inner}")
+        } else {
+            format!("invalid body at {path}: {inner}")
+        };
+        ApiError::new(StatusCode::BAD_REQUEST, "invalid_json", message)
+    })?;
+    deserializer
+        .end()
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_json", format!("the body is not valid JSON: {e}")))?;
+    Ok(value)
+}
+
+/// A JSON body that may be absent (an empty body means the defaults).
+#[derive(Debug)]
+pub struct OptionalJsonBody<T>(pub Option<T>);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for OptionalJsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let empty = request.headers().get(header::CONTENT_LENGTH).is_some_and(|v| v == "0")
+            || (request.headers().get(header::CONTENT_TYPE).is_none()
+                && request.headers().get(header::CONTENT_LENGTH).is_none());
+        if empty {
+            return Ok(OptionalJsonBody(None));
+        }
+        let JsonBody(value) = JsonBody::<T>::from_request(request, state).await?;
+        Ok(OptionalJsonBody(Some(value)))
+    }
+}
+
+/// Parses a path segment as a UUID; anything else is a 404 (the resource cannot exist).
+pub fn path_uuid(raw: &str, what: &str) -> Result<Uuid, ApiError> {
+    Uuid::parse_str(raw).map_err(|_| ApiError::not_found(what))
+}

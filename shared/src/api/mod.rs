@@ -1,0 +1,124 @@
+//! The HTTP API, as axum routers that run unchanged inside a Lambda function (through
+//! `lambda_http`) and in the local gateway. [`ROUTES`] is the one list of routes: each names the
+//! function that serves it, and `template.yaml`, `openapi.yaml` and the local gateway are checked
+//! against it by a test.
+//!
+//! Handlers trust only the identity the authorizer attached ([`extract::Authenticated`]); every
+//! failure is an [`error::ApiError`], mapped once to a status and a JSON error body.
+
+pub mod error;
+pub mod extract;
+pub mod state;
+pub mod views;
+pub mod events;
+pub mod proofs;
+pub mod verify;
+pub mod admin;
+pub mod authorizer;
+
+use axum::routing::{delete, get, patch, post, MethodRouter};
+use axum::Router;
+use error::ApiError;
+use state::ApiState;
+
+/// The Lambda function that serves a route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Function {
+    Ingest,
+    Query,
+    Verify,
+    Admin,
+}
+
+impl Function {
+    pub const ALL: [Function; 4] = [Self::Ingest, Self::Query, Self::Verify, Self::Admin];
+
+    /// The crate, binary and SAM resource directory under `functions/`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Ingest => "ingest",
+            Self::Query => "query",
+            Self::Verify => "verify",
+            Self::Admin => "admin",
+        }
+    }
+}
+
+/// One route: method, path as API Gateway writes it (`{id}` for a parameter), the serving function.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Route {
+    pub method: &'static str,
+    pub path: &'static str,
+    pub function: Function,
+}
+
+const fn route(method: &'static str, path: &'static str, function: Function) -> Route {
+    Route { method, path, function }
+}
+
+/// Every route of the API.
+pub const ROUTES: &[Route] = &[
+    route("POST", "/v1/events", Function::Ingest),
+    route("POST", "/v1/events/batch", Function::Ingest),
+    route("GET", "/v1/events", Function::Query),
+    route("GET", "/v1/events/{id}", Function::Query),
+    route("GET", "/v1/events/{id}/proof", Function::Query),
+    route("GET", "/v1/proofs/consistency", Function::Query),
+    route("GET", "/v1/checkpoints/latest", Function::Query),
+    route("GET", "/v1/checkpoints/public-key", Function::Query),
+    route("GET", "/v1/checkpoints/{tree_size}", Function::Query),
+    route("GET", "/v1/receipts/public-key", Function::Query),
+    route("GET", "/v1/stats", Function::Query),
+    route("POST", "/v1/verify", Function::Verify),
+    route("POST", "/v1/tenants", Function::Admin),
+    route("POST", "/v1/keys", Function::Admin),
+    route("GET", "/v1/keys", Function::Admin),
+    route("DELETE", "/v1/keys/{id}", Function::Admin),
+    route("POST", "/v1/signing-keys", Function::Admin),
+    route("GET", "/v1/signing-keys", Function::Admin),
+    route("DELETE", "/v1/signing-keys/{id}", Function::Admin),
+    route("GET", "/v1/settings", Function::Admin),
+    route("PATCH", "/v1/settings", Function::Admin),
+];
+
+/// The handler of a route.
+fn handler(route: &Route) -> MethodRouter<ApiState> {
+    match (route.method, route.path) {
+        ("POST", "/v1/events") => post(events::append_one),
+        ("POST", "/v1/events/batch") => post(events::append_batch),
+        ("GET", "/v1/events") => get(events::list),
+        ("GET", "/v1/events/{id}") => get(events::get_one),
+        ("GET", "/v1/events/{id}/proof") => get(proofs::inclusion),
+        ("GET", "/v1/proofs/consistency") => get(proofs::consistency),
+        ("GET", "/v1/checkpoints/latest") => get(proofs::latest_checkpoint),
+        ("GET", "/v1/checkpoints/public-key") => get(proofs::checkpoint_public_key),
+        ("GET", "/v1/checkpoints/{tree_size}") => get(proofs::checkpoint_at),
+        ("GET", "/v1/receipts/public-key") => get(proofs::receipt_public_keys),
+        ("GET", "/v1/stats") => get(events::stats),
+        ("POST", "/v1/verify") => post(verify::verify),
+        ("POST", "/v1/tenants") => post(admin::create_tenant),
+        ("POST", "/v1/keys") => post(admin::create_key),
+        ("GET", "/v1/keys") => get(admin::list_keys),
+        ("DELETE", "/v1/keys/{id}") => delete(admin::revoke_key),
+        ("POST", "/v1/signing-keys") => post(admin::register_signing_key),
+        ("GET", "/v1/signing-keys") => get(admin::list_signing_keys),
+        ("DELETE", "/v1/signing-keys/{id}") => delete(admin::revoke_signing_key),
+        ("GET", "/v1/settings") => get(admin::get_settings),
+        ("PATCH", "/v1/settings") => patch(admin::update_settings),
+        (method, path) => unreachable!("ROUTES names {method} {path} without a handler"),
+    }
+}
+
+/// The router of the given functions' routes (a Lambda passes its own; the local gateway all).
+pub fn router(state: ApiState, functions: &[Function]) -> Router {
+    let mut router = Router::new();
+    for route in ROUTES.iter().filter(|r| functions.contains(&r.function)) {
+        router = router.route(route.path, handler(route));
+    }
+    router
+        .fallback(|| async { ApiError::new(axum::http::StatusCode::NOT_FOUND, "not_found", "no such route") })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(axum::http::StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "method not allowed on this route")
+        })
+        .with_state(state)
+}

@@ -1,0 +1,177 @@
+//! Proof and checkpoint routes: RFC 9162 inclusion and consistency proofs, the tenant's signed
+//! checkpoints, and the public keys a client needs to check checkpoints and receipts offline.
+
+use super::error::ApiError;
+use super::events::not_found_as;
+use super::extract::{path_uuid, Authenticated, QueryPairs};
+use super::state::ApiState;
+use super::views::CheckpointView;
+use crate::auth::Scope;
+use crate::chain::checkpoint::{key_id_ecdsa, public_key_pem, verifier_key};
+use crate::chain::event::ValidationError;
+use crate::chain::hash::Hash;
+use crate::service::checkpoint::tenant_origin;
+use axum::extract::{Path, State};
+use axum::Json;
+use base64::Engine;
+use serde::Serialize;
+use serde_json::{json, Value};
+
+/// An inclusion proof of one event.
+#[derive(Debug, Serialize)]
+pub struct InclusionView {
+    pub event_id: uuid::Uuid,
+    pub leaf_index: u64,
+    pub tree_size: u64,
+    pub leaf_hash: Hash,
+    pub root: Hash,
+    /// RFC 9162 audit path, leaf to root.
+    pub audit_path: Vec<Hash>,
+    /// The signed checkpoint at `tree_size`, when one was signed at exactly that size.
+    pub checkpoint: Option<CheckpointView>,
+}
+
+/// Reads named unsigned integer parameters; anything else, repeats or non-numbers are rejected.
+fn u64_params<const N: usize>(query: &QueryPairs, names: [&str; N]) -> Result<[Option<u64>; N], ApiError> {
+    let mut out = [None; N];
+    for (name, value) in query.iter() {
+        let Some(i) = names.iter().position(|n| *n == name) else {
+            return Err(ValidationError::new(name, "unknown query parameter").into());
+        };
+        if out[i].is_some() {
+            return Err(ValidationError::new(name, "given more than once").into());
+        }
+        let parsed = value
+            .parse::<u64>()
+            .ok()
+            .filter(|v| *v <= i64::MAX as u64)
+            .ok_or_else(|| ValidationError::new(name, "must be a non-negative integer"))?;
+        out[i] = Some(parsed);
+    }
+    Ok(out)
+}
+
+/// `GET /v1/events/{id}/proof?tree_size=N`. Without `tree_size`: the latest signed checkpoint if
+/// it covers the event, else the current tree.
+pub async fn inclusion(
+    State(state): State<ApiState>,
+    caller: Authenticated,
+    Path(id): Path<String>,
+    query: QueryPairs,
+) -> Result<Json<InclusionView>, ApiError> {
+    let tenant = caller.tenant_with(Scope::EventsRead)?;
+    let [requested] = u64_params(&query, ["tree_size"])?;
+    let id = path_uuid(&id, "event")?;
+    let mut store = state.store.get().await?;
+    let entry = store.get_entry(tenant, id).await.map_err(|e| not_found_as(e, "event"))?;
+    let seq = entry.entry.seq;
+    let (tree_size, checkpoint) = match requested {
+        Some(size) => {
+            let checkpoint = match store.checkpoint_at(tenant, size).await {
+                Ok(c) => Some(c),
+                Err(crate::store::StoreError::NotFound) => None,
+                Err(e) => return Err(e.into()),
+            };
+            (size, checkpoint)
+        }
+        None => match store.latest_checkpoint(tenant).await? {
+            Some(c) if c.tree_size > seq => (c.tree_size, Some(c)),
+            _ => (store.tree_head(tenant).await?.size, None),
+        },
+    };
+    if tree_size <= seq {
+        return Err(ValidationError::new("tree_size", format!("must be greater than the event's seq {seq}")).into());
+    }
+    let audit_path = store.inclusion_proof(tenant, seq, tree_size).await?;
+    let root = match &checkpoint {
+        Some(c) => c.root,
+        None => store.root_at(tenant, tree_size).await?,
+    };
+    Ok(Json(InclusionView {
+        event_id: id,
+        leaf_index: seq,
+        tree_size,
+        leaf_hash: entry.leaf_hash,
+        root,
+        audit_path,
+        checkpoint: checkpoint.map(CheckpointView::from),
+    }))
+}
+
+/// `GET /v1/proofs/consistency?from=A&to=B`: proves the tree of size B extends the one of size A.
+pub async fn consistency(
+    State(state): State<ApiState>,
+    caller: Authenticated,
+    query: QueryPairs,
+) -> Result<Json<Value>, ApiError> {
+    let tenant = caller.tenant_with(Scope::EventsRead)?;
+    let [from, to] = u64_params(&query, ["from", "to"])?;
+    let from = from.ok_or_else(|| ValidationError::new("from", "is required"))?;
+    let mut store = state.store.get().await?;
+    let to = match to {
+        Some(to) => to,
+        None => store.tree_head(tenant).await?.size,
+    };
+    if from > to {
+        return Err(ValidationError::new("from", format!("must not exceed to ({to})")).into());
+    }
+    let proof = store.consistency_proof(tenant, from, to).await?;
+    let from_root = store.root_at(tenant, from).await?;
+    let to_root = store.root_at(tenant, to).await?;
+    Ok(Json(json!({ "from": from, "to": to, "from_root": from_root, "to_root": to_root, "proof": proof })))
+}
+
+/// `GET /v1/checkpoints/latest`.
+pub async fn latest_checkpoint(
+    State(state): State<ApiState>,
+    caller: Authenticated,
+) -> Result<Json<CheckpointView>, ApiError> {
+    let tenant = caller.tenant_with(Scope::EventsRead)?;
+    let mut store = state.store.get().await?;
+    let latest = store.latest_checkpoint(tenant).await?.ok_or_else(|| ApiError::not_found("checkpoint"))?;
+    Ok(Json(latest.into()))
+}
+
+/// `GET /v1/checkpoints/{tree_size}`.
+pub async fn checkpoint_at(
+    State(state): State<ApiState>,
+    caller: Authenticated,
+    Path(tree_size): Path<String>,
+) -> Result<Json<CheckpointView>, ApiError> {
+    let tenant = caller.tenant_with(Scope::EventsRead)?;
+    let tree_size: u64 = tree_size.parse().map_err(|_| ApiError::not_found("checkpoint"))?;
+    let mut store = state.store.get().await?;
+    let checkpoint = store.checkpoint_at(tenant, tree_size).await.map_err(|e| not_found_as(e, "checkpoint"))?;
+    Ok(Json(checkpoint.into()))
+}
+
+/// `GET /v1/checkpoints/public-key`: the key checkpoints are signed with, and this tenant's
+/// origin line, so a verifier can be configured without trusting anything else.
+pub async fn checkpoint_public_key(
+    State(state): State<ApiState>,
+    caller: Authenticated,
+) -> Result<Json<Value>, ApiError> {
+    let tenant = caller.tenant_with(Scope::EventsRead)?;
+    let (key_name, der) = state.checkpoint_key()?.get().await?;
+    let pem = public_key_pem(der).map_err(|e| ApiError::internal("encoding the checkpoint key", &e))?;
+    let verifier = verifier_key(key_name, der).map_err(|e| ApiError::internal("encoding the checkpoint key", &e))?;
+    Ok(Json(json!({
+        "key_name": key_name,
+        "key_id": hex::encode(key_id_ecdsa(der)),
+        "algorithm": "ECDSA_P256_SHA256",
+        "public_key": base64::engine::general_purpose::STANDARD.encode(der),
+        "public_key_pem": pem,
+        "verifier_key": verifier,
+        "origin": tenant_origin(&state.checkpoint_origin, tenant),
+    })))
+}
+
+/// `GET /v1/receipts/public-key`: every receipt key, current first.
+pub async fn receipt_public_keys(
+    State(state): State<ApiState>,
+    caller: Authenticated,
+) -> Result<Json<Value>, ApiError> {
+    caller.tenant_with(Scope::EventsRead)?;
+    let keys = state.receipts()?.public_keys().await?;
+    Ok(Json(json!({ "algorithm": "Ed25519", "keys": keys })))
+}

@@ -1,0 +1,121 @@
+//! What the handlers share: the database pool and the capabilities a function is given. Each
+//! Lambda fills in only what its routes use (and its IAM policy allows); the local gateway fills
+//! in everything. Capabilities that cost a network call to set up (decrypting the receipt key,
+//! fetching the checkpoint public key) are set up by the first request that needs them, not at
+//! cold start, and then kept for the life of the instance.
+
+use super::error::ApiError;
+use crate::aws::api_keys::ApiKeyStore;
+use crate::aws::kms::KmsSigner;
+use crate::aws::receipt_keys::{list_receipt_keys, PublicReceiptKey, ReceiptSigner};
+use crate::signer::CheckpointSigner;
+use crate::store::pool::StorePool;
+use aws_config::SdkConfig;
+use std::sync::Arc;
+use tokio::sync::OnceCell;
+
+/// Shared by every handler of a function (one per process; cheap to clone).
+#[derive(Debug, Clone)]
+pub struct ApiState(pub Arc<ApiStateInner>);
+
+impl std::ops::Deref for ApiState {
+    type Target = ApiStateInner;
+    fn deref(&self) -> &ApiStateInner {
+        &self.0
+    }
+}
+
+#[derive(Debug)]
+pub struct ApiStateInner {
+    pub store: StorePool,
+    /// The checkpoint origin prefix: a tenant's log is `<prefix>/<tenant id>`, and the signed-note
+    /// key name is the prefix itself.
+    pub checkpoint_origin: String,
+    pub receipts: Option<ReceiptKeys>,
+    pub checkpoint_key: Option<CheckpointPublicKey>,
+    pub api_keys: Option<ApiKeyStore>,
+}
+
+impl ApiState {
+    pub fn new(inner: ApiStateInner) -> Self {
+        ApiState(Arc::new(inner))
+    }
+
+    pub fn receipts(&self) -> Result<&ReceiptKeys, ApiError> {
+        self.receipts.as_ref().ok_or_else(|| missing("receipt keys"))
+    }
+
+    pub fn checkpoint_key(&self) -> Result<&CheckpointPublicKey, ApiError> {
+        self.checkpoint_key.as_ref().ok_or_else(|| missing("the checkpoint key"))
+    }
+
+    pub fn api_keys(&self) -> Result<&ApiKeyStore, ApiError> {
+        self.api_keys.as_ref().ok_or_else(|| missing("the API key store"))
+    }
+}
+
+fn missing(what: &str) -> ApiError {
+    ApiError::internal("route served by a function without the capability it needs", &format!("{what} not configured"))
+}
+
+/// The receipt signing key, decrypted with KMS on first use.
+#[derive(Debug)]
+pub struct ReceiptKeys {
+    config: SdkConfig,
+    table: String,
+    kek_key_id: String,
+    signer: OnceCell<ReceiptSigner>,
+}
+
+impl ReceiptKeys {
+    pub fn new(config: SdkConfig, table: impl Into<String>, kek_key_id: impl Into<String>) -> Self {
+        ReceiptKeys { config, table: table.into(), kek_key_id: kek_key_id.into(), signer: OnceCell::new() }
+    }
+
+    pub async fn signer(&self) -> Result<&ReceiptSigner, ApiError> {
+        self.signer
+            .get_or_try_init(|| ReceiptSigner::load_or_create(&self.config, &self.table, &self.kek_key_id))
+            .await
+            .map_err(|e| ApiError::unavailable("loading the receipt key failed", &e))
+    }
+
+    /// Every receipt public key ever used, so old receipts stay verifiable.
+    pub async fn public_keys(&self) -> Result<Vec<PublicReceiptKey>, ApiError> {
+        list_receipt_keys(&self.config, &self.table)
+            .await
+            .map_err(|e| ApiError::unavailable("listing receipt keys failed", &e))
+    }
+}
+
+/// The checkpoint signing key's public half, fetched from KMS (`GetPublicKey`) on first use.
+#[derive(Debug)]
+pub struct CheckpointPublicKey {
+    kms: aws_sdk_kms::Client,
+    key_id: String,
+    key_name: String,
+    public: OnceCell<(String, Vec<u8>)>,
+}
+
+impl CheckpointPublicKey {
+    pub fn new(config: &SdkConfig, key_id: impl Into<String>, key_name: impl Into<String>) -> Self {
+        CheckpointPublicKey {
+            kms: aws_sdk_kms::Client::new(config),
+            key_id: key_id.into(),
+            key_name: key_name.into(),
+            public: OnceCell::new(),
+        }
+    }
+
+    /// The signed-note key name and the DER SubjectPublicKeyInfo.
+    pub async fn get(&self) -> Result<(&str, &[u8]), ApiError> {
+        let (name, der) = self
+            .public
+            .get_or_try_init(|| async {
+                let signer = KmsSigner::new(self.kms.clone(), &self.key_id, &self.key_name).await?;
+                Ok::<_, crate::aws::kms::KmsError>((signer.key_name().to_owned(), signer.public_key_der().to_vec()))
+            })
+            .await
+            .map_err(|e| ApiError::unavailable("fetching the checkpoint public key failed", &e))?;
+        Ok((name, der))
+    }
+}

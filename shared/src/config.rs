@@ -1,0 +1,194 @@
+//! Typed configuration, read once from the environment at cold start. Every missing or invalid
+//! variable is collected and reported together, so a misconfigured deployment fails its first
+//! invocation with one complete message instead of one variable per redeploy. Required settings
+//! have no silent defaults.
+
+use std::fmt;
+use std::str::FromStr;
+
+/// Everything wrong with the environment, all at once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError(pub Vec<String>);
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "invalid configuration: {}", self.0.join("; "))
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// Reads variables and remembers what was wrong. Values are never logged (some are secrets'
+/// names, none are secrets, but the habit matters).
+#[derive(Debug)]
+pub struct Env<F = fn(&str) -> Option<String>> {
+    lookup: F,
+    errors: Vec<String>,
+}
+
+impl Env {
+    /// Reads the process environment.
+    pub fn from_process() -> Self {
+        Env { lookup: |name| std::env::var(name).ok(), errors: Vec::new() }
+    }
+}
+
+impl<F: Fn(&str) -> Option<String>> Env<F> {
+    /// Reads from `lookup` instead of the process environment (tests).
+    pub fn with_lookup(lookup: F) -> Self {
+        Env { lookup, errors: Vec::new() }
+    }
+
+    /// A non-empty value, or an error naming the variable.
+    pub fn required(&mut self, name: &str) -> String {
+        match self.optional(name) {
+            Some(value) => value,
+            None => {
+                self.errors.push(format!("{name} is not set"));
+                String::new()
+            }
+        }
+    }
+
+    /// A non-empty value, if set.
+    pub fn optional(&self, name: &str) -> Option<String> {
+        (self.lookup)(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
+    }
+
+    /// A parsed value, `default` when unset; an unparsable value is an error.
+    pub fn parsed<T: FromStr>(&mut self, name: &str, default: T) -> T {
+        match self.optional(name) {
+            None => default,
+            Some(raw) => raw.parse().unwrap_or_else(|_| {
+                self.errors.push(format!("{name} is not a valid {}", std::any::type_name::<T>()));
+                default
+            }),
+        }
+    }
+
+    /// Ok if every read succeeded.
+    pub fn finish(self) -> Result<(), ConfigError> {
+        if self.errors.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigError(self.errors))
+        }
+    }
+}
+
+/// How to reach PostgreSQL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DatabaseSettings {
+    /// `DATABASE_URL`: libpq key/value string or `postgres://` URL, with `sslmode`.
+    pub url: String,
+    /// `DATABASE_SECRET_ARN`: a Secrets Manager secret holding `{"username", "password"}` (the
+    /// form RDS manages), read once at cold start. Unset: the URL carries the credentials.
+    pub secret_arn: Option<String>,
+    /// `DATABASE_CA_FILE`: PEM certificates trusted besides the public roots (the RDS CA bundle
+    /// for a direct RDS connection).
+    pub ca_file: Option<String>,
+    /// `DATABASE_POOL_SIZE`: connections kept; 1 in Lambda, where an instance serves one request
+    /// at a time.
+    pub pool_size: usize,
+}
+
+impl DatabaseSettings {
+    pub fn from_env<F: Fn(&str) -> Option<String>>(env: &mut Env<F>) -> Self {
+        DatabaseSettings {
+            url: env.required("DATABASE_URL"),
+            secret_arn: env.optional("DATABASE_SECRET_ARN"),
+            ca_file: env.optional("DATABASE_CA_FILE"),
+            pool_size: env.parsed("DATABASE_POOL_SIZE", 1usize),
+        }
+    }
+}
+
+/// The KMS key that signs checkpoints and the signed-note origin/key name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckpointSettings {
+    /// `CHECKPOINT_KEY_ID`: key id, ARN or alias of the ECC_NIST_P256 key.
+    pub key_id: String,
+    /// `CHECKPOINT_ORIGIN`: e.g. `audit.example.com/log`; tenants' origins are `<this>/<tenant>`.
+    pub origin: String,
+}
+
+impl CheckpointSettings {
+    pub fn from_env<F: Fn(&str) -> Option<String>>(env: &mut Env<F>) -> Self {
+        CheckpointSettings { key_id: env.required("CHECKPOINT_KEY_ID"), origin: env.required("CHECKPOINT_ORIGIN") }
+    }
+}
+
+/// API keys: the DynamoDB table and the KMS HMAC key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiKeySettings {
+    /// `API_KEYS_TABLE`.
+    pub table: String,
+    /// `API_KEY_MAC_KEY_ID`: an HMAC_256 KMS key.
+    pub mac_key_id: String,
+}
+
+impl ApiKeySettings {
+    pub fn from_env<F: Fn(&str) -> Option<String>>(env: &mut Env<F>) -> Self {
+        ApiKeySettings { table: env.required("API_KEYS_TABLE"), mac_key_id: env.required("API_KEY_MAC_KEY_ID") }
+    }
+}
+
+/// Receipt keys: the DynamoDB table and the KMS key their private halves are encrypted under.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReceiptSettings {
+    /// `RECEIPT_KEYS_TABLE`.
+    pub table: String,
+    /// `RECEIPT_KEY_KMS_KEY_ID`: a SYMMETRIC_DEFAULT KMS key.
+    pub kek_key_id: String,
+}
+
+impl ReceiptSettings {
+    pub fn from_env<F: Fn(&str) -> Option<String>>(env: &mut Env<F>) -> Self {
+        ReceiptSettings { table: env.required("RECEIPT_KEYS_TABLE"), kek_key_id: env.required("RECEIPT_KEY_KMS_KEY_ID") }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn env(vars: &[(&str, &str)]) -> Env<impl Fn(&str) -> Option<String>> {
+        let map: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Env::with_lookup(move |name: &str| map.get(name).cloned())
+    }
+
+    #[test]
+    fn reports_every_missing_variable_at_once() {
+        let mut e = env(&[("API_KEYS_TABLE", "keys")]);
+        let _ = DatabaseSettings::from_env(&mut e);
+        let _ = ApiKeySettings::from_env(&mut e);
+        let err = e.finish().unwrap_err();
+        assert_eq!(err.0, vec!["DATABASE_URL is not set", "API_KEY_MAC_KEY_ID is not set"]);
+    }
+
+    #[test]
+    fn blank_values_count_as_unset() {
+        let mut e = env(&[("DATABASE_URL", "  ")]);
+        let _ = DatabaseSettings::from_env(&mut e);
+        assert_eq!(e.finish().unwrap_err().0, vec!["DATABASE_URL is not set"]);
+    }
+
+    #[test]
+    fn rejects_an_unparsable_number_and_names_it() {
+        let mut e = env(&[("DATABASE_URL", "host=x"), ("DATABASE_POOL_SIZE", "many")]);
+        let settings = DatabaseSettings::from_env(&mut e);
+        assert_eq!(settings.pool_size, 1);
+        assert_eq!(e.finish().unwrap_err().0, vec!["DATABASE_POOL_SIZE is not a valid usize"]);
+    }
+
+    #[test]
+    fn reads_a_complete_environment() {
+        let mut e = env(&[("DATABASE_URL", "host=db"), ("DATABASE_POOL_SIZE", "4"), ("DATABASE_SECRET_ARN", "arn:x")]);
+        let settings = DatabaseSettings::from_env(&mut e);
+        e.finish().unwrap();
+        assert_eq!(settings.pool_size, 4);
+        assert_eq!(settings.secret_arn.as_deref(), Some("arn:x"));
+        assert_eq!(settings.ca_file, None);
+    }
+}

@@ -1,0 +1,80 @@
+//! The local run: the API's functions behind a local API Gateway on loopback, over the real local
+//! services (PostgreSQL, the local AWS endpoint), configured through the same environment
+//! variables the functions read in AWS. `main.rs` starts it for a developer; tests start it too.
+
+pub mod gateway;
+
+use anyhow::{Context, Result};
+use aws_config::SdkConfig;
+use gateway::Gateway;
+use localstack::bootstrap::Resources;
+use shared::api::{router, Function};
+use shared::aws::api_keys::ApiKeyStore;
+use shared::aws::kms::KmsSigner;
+use shared::config::Env;
+use shared::runtime::{api_state, store_pool, ApiSettings};
+use shared::service::authorizer::Authorizer;
+use shared::service::checkpoint::run_scheduled;
+use std::collections::HashMap;
+use std::time::Duration;
+
+/// The checkpoint origin of the local run.
+pub const LOCAL_ORIGIN: &str = "audit.localhost/log";
+
+/// The environment the functions get, as `template.yaml` sets it in AWS, pointing at local
+/// resources. `database_url` is the service login's connection string.
+pub fn function_env(database_url: &str, resources: &Resources) -> HashMap<String, String> {
+    [
+        ("DATABASE_URL", database_url.to_owned()),
+        ("DATABASE_POOL_SIZE", "8".to_owned()),
+        ("CHECKPOINT_KEY_ID", resources.checkpoint_key_id.clone()),
+        ("CHECKPOINT_ORIGIN", LOCAL_ORIGIN.to_owned()),
+        ("API_KEYS_TABLE", resources.api_keys_table.clone()),
+        ("API_KEY_MAC_KEY_ID", resources.api_key_mac_key_id.clone()),
+        ("RECEIPT_KEYS_TABLE", resources.receipt_keys_table.clone()),
+        ("RECEIPT_KEY_KMS_KEY_ID", resources.receipt_key_kms_key_id.clone()),
+        ("AUTHORIZER_CACHE_SECONDS", "5".to_owned()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect()
+}
+
+/// Builds the gateway with every function, configured from `env` exactly as the functions are.
+pub async fn gateway(env: &HashMap<String, String>, sdk: &SdkConfig) -> Result<Gateway> {
+    let lookup = |name: &str| env.get(name).cloned();
+    let mut functions = HashMap::new();
+    for function in Function::ALL {
+        let settings = ApiSettings::from_env(&[function], Env::with_lookup(lookup))?;
+        let state = api_state(&settings, sdk).await?;
+        functions.insert(function, router(state, &[function]));
+    }
+    let mut authorizer_env = Env::with_lookup(lookup);
+    let keys = shared::config::ApiKeySettings::from_env(&mut authorizer_env);
+    let cache_seconds: u64 = authorizer_env.parsed("AUTHORIZER_CACHE_SECONDS", 60);
+    authorizer_env.finish()?;
+    let authorizer =
+        Authorizer::new(ApiKeyStore::new(sdk, &keys.table, &keys.mac_key_id), Duration::from_secs(cache_seconds));
+    Ok(Gateway::new(authorizer, functions))
+}
+
+/// Runs the checkpointer every `period`, as the EventBridge schedule does in AWS. Runs until the
+/// task is aborted.
+pub async fn run_checkpointer_schedule(env: HashMap<String, String>, sdk: SdkConfig, period: Duration) -> Result<()> {
+    let lookup = |name: &str| env.get(name).cloned();
+    let mut e = Env::with_lookup(lookup);
+    let database = shared::config::DatabaseSettings::from_env(&mut e);
+    let checkpoint = shared::config::CheckpointSettings::from_env(&mut e);
+    e.finish()?;
+    let pool = store_pool(&database, &sdk).await?;
+    let signer = KmsSigner::from_config(&sdk, &checkpoint.key_id, &checkpoint.origin)
+        .await
+        .context("loading the checkpoint key")?;
+    let mut ticker = tokio::time::interval(period);
+    loop {
+        ticker.tick().await;
+        if let Err(e) = run_scheduled(&pool, &signer, &checkpoint.origin, 1000).await {
+            tracing::warn!(error = %e, "scheduled checkpoint run failed");
+        }
+    }
+}
