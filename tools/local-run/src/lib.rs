@@ -58,6 +58,18 @@ pub async fn gateway(env: &HashMap<String, String>, sdk: &SdkConfig) -> Result<G
     Ok(Gateway::new(authorizer, functions))
 }
 
+/// Runs the checkpointer once (tests call it instead of waiting for the schedule).
+pub async fn checkpoint_once(env: &HashMap<String, String>, sdk: &SdkConfig) -> Result<shared::service::checkpoint::ScheduledRun> {
+    let lookup = |name: &str| env.get(name).cloned();
+    let mut e = Env::with_lookup(lookup);
+    let database = shared::config::DatabaseSettings::from_env(&mut e);
+    let checkpoint = shared::config::CheckpointSettings::from_env(&mut e);
+    e.finish()?;
+    let pool = store_pool(&database, sdk).await?;
+    let signer = KmsSigner::from_config(sdk, &checkpoint.key_id, &checkpoint.origin).await?;
+    Ok(run_scheduled(&pool, &signer, &checkpoint.origin, 1000).await?)
+}
+
 /// Runs the checkpointer every `period`, as the EventBridge schedule does in AWS. Runs until the
 /// task is aborted.
 pub async fn run_checkpointer_schedule(env: HashMap<String, String>, sdk: SdkConfig, period: Duration) -> Result<()> {
