@@ -4,25 +4,114 @@
 
 use anyhow::{Context, Result};
 use aws_config::SdkConfig;
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType,
+    ScalarAttributeType,
+};
 use aws_sdk_kms::types::{KeySpec, KeyUsageType};
 
 /// The alias of the KMS key that signs checkpoints (ECC_NIST_P256, SIGN_VERIFY).
 pub const CHECKPOINT_KEY_ALIAS: &str = "alias/audit-log-checkpoints";
+/// The alias of the KMS HMAC key API key secrets are MACed with (HMAC_256, GENERATE_VERIFY_MAC).
+pub const API_KEY_MAC_KEY_ALIAS: &str = "alias/audit-log-api-keys";
+/// The alias of the KMS key the receipt key's private half is encrypted under (SYMMETRIC_DEFAULT).
+pub const RECEIPT_KEY_KEK_ALIAS: &str = "alias/audit-log-receipts";
+/// The API keys table: partition key `key_id`, GSI `by-tenant` (`tenant_id`, `created_at`).
+pub const API_KEYS_TABLE: &str = "audit-log-api-keys";
+/// The receipt keys table: partition key `pk`.
+pub const RECEIPT_KEYS_TABLE: &str = "audit-log-receipt-keys";
 
 /// What the bootstrap created or found.
 #[derive(Debug, Clone)]
 pub struct Resources {
     pub checkpoint_key_id: String,
+    pub api_key_mac_key_id: String,
+    pub receipt_key_kms_key_id: String,
+    pub api_keys_table: String,
+    pub receipt_keys_table: String,
 }
 
 /// Creates (or finds) every resource.
 pub async fn bootstrap(config: &SdkConfig) -> Result<Resources> {
     let kms = aws_sdk_kms::Client::new(config);
-    let checkpoint_key_id = ensure_signing_key(&kms, CHECKPOINT_KEY_ALIAS).await?;
-    Ok(Resources { checkpoint_key_id })
+    let dynamodb = aws_sdk_dynamodb::Client::new(config);
+    let checkpoint_key_id = ensure_key(
+        &kms,
+        CHECKPOINT_KEY_ALIAS,
+        KeySpec::EccNistP256,
+        KeyUsageType::SignVerify,
+        "Signs the audit log's checkpoints (local)",
+    )
+    .await?;
+    let api_key_mac_key_id = ensure_key(
+        &kms,
+        API_KEY_MAC_KEY_ALIAS,
+        KeySpec::Hmac256,
+        KeyUsageType::GenerateVerifyMac,
+        "MACs API key secrets (local)",
+    )
+    .await?;
+    let receipt_key_kms_key_id = ensure_key(
+        &kms,
+        RECEIPT_KEY_KEK_ALIAS,
+        KeySpec::SymmetricDefault,
+        KeyUsageType::EncryptDecrypt,
+        "Encrypts the receipt signing key (local)",
+    )
+    .await?;
+    ensure_table(&dynamodb, API_KEYS_TABLE, "key_id", Some(("by-tenant", "tenant_id", "created_at"))).await?;
+    ensure_table(&dynamodb, RECEIPT_KEYS_TABLE, "pk", None).await?;
+    Ok(Resources {
+        checkpoint_key_id,
+        api_key_mac_key_id,
+        receipt_key_kms_key_id,
+        api_keys_table: API_KEYS_TABLE.to_owned(),
+        receipt_keys_table: RECEIPT_KEYS_TABLE.to_owned(),
+    })
 }
 
-async fn ensure_signing_key(kms: &aws_sdk_kms::Client, alias: &str) -> Result<String> {
+/// Creates a PAY_PER_REQUEST table with a string partition key and optionally one GSI (string
+/// hash and range keys, all attributes projected), unless it exists.
+async fn ensure_table(
+    dynamodb: &aws_sdk_dynamodb::Client,
+    name: &str,
+    key: &str,
+    index: Option<(&str, &str, &str)>,
+) -> Result<()> {
+    if dynamodb.describe_table().table_name(name).send().await.is_ok() {
+        return Ok(());
+    }
+    let attribute = |n: &str| {
+        AttributeDefinition::builder().attribute_name(n).attribute_type(ScalarAttributeType::S).build()
+    };
+    let element = |n: &str, t: KeyType| KeySchemaElement::builder().attribute_name(n).key_type(t).build();
+    let mut create = dynamodb
+        .create_table()
+        .table_name(name)
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(attribute(key)?)
+        .key_schema(element(key, KeyType::Hash)?);
+    if let Some((index, hash, range)) = index {
+        create = create.attribute_definitions(attribute(hash)?).attribute_definitions(attribute(range)?).global_secondary_indexes(
+            GlobalSecondaryIndex::builder()
+                .index_name(index)
+                .key_schema(element(hash, KeyType::Hash)?)
+                .key_schema(element(range, KeyType::Range)?)
+                .projection(Projection::builder().projection_type(ProjectionType::All).build())
+                .build()?,
+        );
+    }
+    create.send().await.with_context(|| format!("DynamoDB CreateTable {name}"))?;
+    Ok(())
+}
+
+async fn ensure_key(
+    kms: &aws_sdk_kms::Client,
+    alias: &str,
+    spec: KeySpec,
+    usage: KeyUsageType,
+    description: &str,
+) -> Result<String> {
     if let Ok(found) = kms.describe_key().key_id(alias).send().await {
         if let Some(meta) = found.key_metadata() {
             return Ok(meta.key_id().to_owned());
@@ -30,12 +119,12 @@ async fn ensure_signing_key(kms: &aws_sdk_kms::Client, alias: &str) -> Result<St
     }
     let created = kms
         .create_key()
-        .key_spec(KeySpec::EccNistP256)
-        .key_usage(KeyUsageType::SignVerify)
-        .description("Signs the audit log's checkpoints (local)")
+        .key_spec(spec)
+        .key_usage(usage)
+        .description(description)
         .send()
         .await
-        .context("KMS CreateKey for the checkpoint key")?;
+        .with_context(|| format!("KMS CreateKey for {alias}"))?;
     let key_id = created.key_metadata().map(|m| m.key_id().to_owned()).context("CreateKey returned no key id")?;
     kms.create_alias()
         .alias_name(alias)

@@ -5,6 +5,9 @@
 //! and credentials) from the environment itself, so the local stack only sets variables.
 
 pub mod kms;
+pub mod api_keys;
+pub mod receipt_keys;
+pub mod secrets;
 
 use aws_config::{BehaviorVersion, SdkConfig};
 

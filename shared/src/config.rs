@@ -90,6 +90,9 @@ pub struct DatabaseSettings {
     /// `DATABASE_POOL_SIZE`: connections kept; 1 in Lambda, where an instance serves one request
     /// at a time.
     pub pool_size: usize,
+    /// `PUBLISHER_POLICY_CACHE_SECONDS` (default 10): how long a connection keeps a tenant's
+    /// publisher keys and `require_signatures`; revocations take effect within it.
+    pub policy_cache_seconds: u64,
 }
 
 impl DatabaseSettings {
@@ -99,6 +102,7 @@ impl DatabaseSettings {
             secret_arn: env.optional("DATABASE_SECRET_ARN"),
             ca_file: env.optional("DATABASE_CA_FILE"),
             pool_size: env.parsed("DATABASE_POOL_SIZE", 1usize),
+            policy_cache_seconds: env.parsed("PUBLISHER_POLICY_CACHE_SECONDS", 10u64),
         }
     }
 }

@@ -1,6 +1,7 @@
 //! The audit log's shared crate. Modules are listed in reading order: the pure chain core first,
 //! then the adapters for PostgreSQL and AWS, then the use cases built on them.
 pub mod chain;
+pub mod auth;
 pub mod signer;
 pub mod store;
 pub mod aws;

@@ -5,6 +5,8 @@ use crate::api::state::{ApiState, ApiStateInner, CheckpointPublicKey, ReceiptKey
 use crate::api::Function;
 use crate::aws::api_keys::ApiKeyStore;
 use crate::config::{ApiKeySettings, CheckpointSettings, ConfigError, DatabaseSettings, Env, ReceiptSettings};
+use crate::aws::secrets::database_credentials;
+use crate::store::connect::DbConfig;
 use crate::store::pool::StorePool;
 use aws_config::SdkConfig;
 
@@ -71,6 +73,16 @@ pub async fn api_state(settings: &ApiSettings, sdk: &SdkConfig) -> Result<ApiSta
 /// The database pool of a function. With `DATABASE_SECRET_ARN`, the credentials are read from
 /// Secrets Manager here, once per instance; the connection itself opens on first use.
 pub async fn store_pool(settings: &DatabaseSettings, sdk: &SdkConfig) -> Result<StorePool, StartupError> {
-    let _ = sdk;
-    todo!("after the pool lands")
+    let mut config = DbConfig::plain(&settings.url);
+    if let Some(arn) = &settings.secret_arn {
+        let credentials = database_credentials(sdk, arn).await.map_err(|e| StartupError::Database(e.to_string()))?;
+        config.user = Some(credentials.username);
+        config.password = Some(credentials.password);
+    }
+    if let Some(path) = &settings.ca_file {
+        let pem = std::fs::read(path).map_err(|e| StartupError::Database(format!("reading DATABASE_CA_FILE {path}: {e}")))?;
+        config.extra_ca_pem = Some(pem);
+    }
+    Ok(StorePool::new(config, settings.pool_size)
+        .with_policy_ttl(std::time::Duration::from_secs(settings.policy_cache_seconds)))
 }

@@ -69,14 +69,13 @@ async fn acknowledge(state: &ApiState, tenant: Uuid, result: &AppendResult) -> R
         .entries
         .iter()
         .map(|a| {
-            let receipt = signer.sign(ReceiptPayload {
+            let receipt = signer.sign(&ReceiptPayload {
                 tenant_id: tenant,
                 event_id: a.id,
                 seq: a.seq,
                 leaf_hash: a.leaf_hash,
                 chain_hash: a.chain_hash,
                 received_at: a.received_at,
-                key_id: String::new(),
             });
             AppendedView::new(a, receipt)
         })

@@ -30,7 +30,7 @@ impl AppendedView {
             seq: appended.seq,
             leaf_hash: appended.leaf_hash,
             chain_hash: appended.chain_hash,
-            received_at: format_timestamp(appended.received_at),
+            received_at: format_timestamp(&appended.received_at),
             receipt,
         }
     }
@@ -61,7 +61,7 @@ impl EntryView {
             id: stored.entry.id,
             tenant_id: stored.entry.tenant_id,
             seq: stored.entry.seq,
-            received_at: format_timestamp(stored.entry.received_at),
+            received_at: format_timestamp(&stored.entry.received_at),
             erased: event.is_none(),
             event,
             salt: stored.salt.map(|s| base64::engine::general_purpose::STANDARD.encode(s)),
@@ -93,7 +93,7 @@ impl From<StoredCheckpoint> for CheckpointView {
             note: c.note,
             key_name: c.key_name,
             key_id: hex::encode(c.key_id),
-            signed_at: format_timestamp(c.signed_at),
+            signed_at: format_timestamp(&c.signed_at),
         }
     }
 }

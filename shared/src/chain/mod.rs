@@ -8,4 +8,5 @@ pub mod entry;
 pub mod publisher;
 pub mod merkle;
 pub mod checkpoint;
+pub mod receipt;
 pub mod verify;

@@ -6,6 +6,7 @@ use crate::chain::canonical::{jcs, jcs_array_digest};
 use crate::chain::entry::{SealedEvent, SALT_LEN};
 use crate::chain::event::{parse_event_value, ValidationError};
 use crate::chain::hash::sha256;
+use crate::chain::publisher::verify_publisher_signature;
 use crate::store::append::{AppendResult, Idempotency, MAX_BATCH};
 use crate::store::{Store, StoreError};
 use chrono::Utc;
@@ -36,6 +37,59 @@ pub async fn ingest(
     tenant: Uuid,
     request: Request<'_>,
     idempotency_key: Option<&str>,
+) -> Result<AppendResult, IngestError> {
+    append_request(store, tenant, request, idempotency_key, true).await
+}
+
+/// An event the service itself records in a tenant's chain (an administrative change), with the
+/// acting API key as actor.
+#[derive(Debug, Clone)]
+pub struct SystemEvent {
+    pub action: String,
+    pub actor_id: String,
+    pub resource_type: String,
+    pub resource_id: String,
+}
+
+/// Appends a [`SystemEvent`]. It is the service's own record, so the tenant's publisher policy
+/// (which governs the tenant's publishers) does not apply to it.
+pub async fn ingest_system(store: &mut Store, tenant: Uuid, event: &SystemEvent) -> Result<AppendResult, IngestError> {
+    let value = serde_json::json!({
+        "action": event.action,
+        "actor": { "id": event.actor_id, "type": "api_key" },
+        "resource": { "type": event.resource_type, "id": event.resource_id },
+        "source": "audit-log",
+    });
+    append_request(store, tenant, Request::One(&value), None, false).await
+}
+
+/// Checks every signed event against the tenant's active publisher keys, and that each event is
+/// signed when the tenant requires it.
+async fn check_signatures(store: &mut Store, tenant: Uuid, sealed: &[SealedEvent], batch: bool) -> Result<(), IngestError> {
+    let policy = store.publisher_policy(tenant).await?;
+    for (i, s) in sealed.iter().enumerate() {
+        let problem = match &s.event.signature {
+            None if policy.require_signatures => Some("is required: this tenant accepts only signed events".to_owned()),
+            None => None,
+            Some(sig) => match policy.active_keys.get(&sig.key_id) {
+                None => Some(format!("names key {:?}, which is not an active signing key of this tenant", sig.key_id)),
+                Some(key) => verify_publisher_signature(&s.event, key).err().map(|e| e.to_string()),
+            },
+        };
+        if let Some(message) = problem {
+            let err = ValidationError::new("signature", message);
+            return Err(if batch { err.in_batch(i) } else { err }.into());
+        }
+    }
+    Ok(())
+}
+
+async fn append_request(
+    store: &mut Store,
+    tenant: Uuid,
+    request: Request<'_>,
+    idempotency_key: Option<&str>,
+    enforce_policy: bool,
 ) -> Result<AppendResult, IngestError> {
     let (values, batch) = match request {
         Request::One(v) => (std::slice::from_ref(v), false),
@@ -71,5 +125,8 @@ pub async fn ingest(
             Request::Batch(vs) => jcs_array_digest(vs),
         },
     });
+    if enforce_policy {
+        check_signatures(store, tenant, &sealed, batch).await?;
+    }
     Ok(store.append(tenant, &sealed, idempotency.as_ref()).await?)
 }

@@ -7,6 +7,10 @@
 
 pub mod append;
 pub mod checkpoints;
+pub mod connect;
+pub mod pool;
+pub mod publishers;
+pub mod query;
 pub mod migrate;
 pub mod read;
 pub mod tenants;
@@ -15,7 +19,7 @@ pub mod tree;
 use crate::chain::hash::{Hash, HashParseError};
 use crate::chain::merkle::MerkleError;
 use std::collections::HashMap;
-use tokio_postgres::{Client, NoTls, Statement};
+use tokio_postgres::{Client, Statement};
 use uuid::Uuid;
 
 /// What can go wrong in the store, as a closed set the API layer maps once.
@@ -37,6 +41,14 @@ pub enum StoreError {
     Database(#[from] tokio_postgres::Error),
     #[error("migration failed: {0}")]
     Migration(String),
+    #[error("{0}")]
+    Config(String),
+    /// The input names something that already exists (a duplicate key id).
+    #[error("{0}")]
+    Conflict(String),
+    /// The input is invalid; `field` names it.
+    #[error("{field}: {message}")]
+    Invalid { field: String, message: String },
 }
 
 impl From<HashParseError> for StoreError {
@@ -75,18 +87,22 @@ pub struct Store {
     /// dropped half-way (a Lambda timeout, a cancelled request), the next operation rolls back
     /// first instead of running inside a stale transaction.
     open_transaction: bool,
+    /// Tenants' publisher policies, kept briefly (see `publishers`).
+    policy_cache: HashMap<Uuid, (std::time::Instant, std::sync::Arc<publishers::PublisherPolicy>)>,
+    policy_ttl: std::time::Duration,
 }
 
 impl Store {
     /// Connects with a libpq-style connection string (`host=.. port=.. user=.. dbname=..`).
+    /// Plaintext or TLS as the string's `sslmode` says (see [`connect::DbConfig`]).
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
-        let (client, connection) = tokio_postgres::connect(url, NoTls).await?;
-        tokio::spawn(async move {
-            if let Err(e) = connection.await {
-                tracing::warn!(error = %e, "database connection ended");
-            }
-        });
-        Ok(Store { client, statements: HashMap::new(), open_transaction: false })
+        Self::connect_with(&connect::DbConfig::plain(url)).await
+    }
+
+    /// Connects with credentials and CA certificates from configuration.
+    pub async fn connect_with(config: &connect::DbConfig) -> Result<Self, StoreError> {
+        let client = config.connect().await?;
+        Ok(Store { client, statements: HashMap::new(), open_transaction: false, policy_cache: HashMap::new(), policy_ttl: publishers::DEFAULT_POLICY_TTL })
     }
 
     /// True once the connection has broken; the owner should connect again.

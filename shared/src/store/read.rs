@@ -23,7 +23,7 @@ const ENTRY_COLUMNS: &str =
      FROM chain_entries c
      LEFT JOIN events e ON e.tenant_id = c.tenant_id AND e.seq = c.seq AND e.received_at = c.received_at";
 
-fn stored_from_row(row: &tokio_postgres::Row) -> Result<StoredEntry, StoreError> {
+pub(super) fn stored_from_row(row: &tokio_postgres::Row) -> Result<StoredEntry, StoreError> {
     Ok(StoredEntry {
         entry: Entry {
             tenant_id: row.get(0),

@@ -48,12 +48,10 @@ pub struct TreeHead {
 }
 
 impl Store {
-    /// Runs `f` in a read-only transaction acting for `tenant`, with the tenant's current size.
-    async fn with_tree<T>(
-        &mut self,
-        tenant: Uuid,
-        f: impl for<'t> AsyncFnOnce(&'t tokio_postgres::Transaction<'t>, &'t Statement, u64) -> Result<T, StoreError>,
-    ) -> Result<T, StoreError> {
+    /// Opens a read-only transaction acting for `tenant`; returns it with the node-fetching
+    /// statement and the tenant's current size. (A plain method rather than a closure-taking one:
+    /// futures of async closures cannot yet be shown `Send`, which the HTTP handlers need.)
+    async fn begin_tree(&mut self, tenant: Uuid) -> Result<(tokio_postgres::Transaction<'_>, Statement, u64), StoreError> {
         self.recover().await?;
         let [fetch] = self.prepared([FETCH_NODES]).await?;
         let tx = self.client.build_transaction().read_only(true).start().await?;
@@ -62,56 +60,54 @@ impl Store {
         let size_params: [&(dyn ToSql + Sync); 1] = [&tenant];
         let (_, head) = futures::try_join!(tx.execute(SET_TENANT, &set_params), tx.query_opt(TREE_SIZE, &size_params))?;
         let size = seq_col(head.ok_or(StoreError::UnknownTenant)?.get(0))?;
-        let out = f(&tx, &fetch, size).await?;
-        tx.commit().await?;
-        Ok(out)
+        Ok((tx, fetch, size))
     }
 
     /// The tenant's current tree size and root.
     pub async fn tree_head(&mut self, tenant: Uuid) -> Result<TreeHead, StoreError> {
-        self.with_tree(tenant, async |tx, fetch, size| {
-            let nodes = fetch_nodes(tx, fetch, tenant, &merkle::root_nodes(size)).await?;
-            Ok(TreeHead { size, root: merkle::root(size, &nodes)? })
-        })
-        .await
+        let (tx, fetch, size) = self.begin_tree(tenant).await?;
+        let nodes = fetch_nodes(&tx, &fetch, tenant, &merkle::root_nodes(size)).await?;
+        let head = TreeHead { size, root: merkle::root(size, &nodes)? };
+        tx.commit().await?;
+        Ok(head)
     }
 
     /// The root at an earlier (or the current) tree size.
     pub async fn root_at(&mut self, tenant: Uuid, size: u64) -> Result<Hash, StoreError> {
-        self.with_tree(tenant, async |tx, fetch, current| {
-            check_size(size, current)?;
-            let nodes = fetch_nodes(tx, fetch, tenant, &merkle::root_nodes(size)).await?;
-            Ok(merkle::root(size, &nodes)?)
-        })
-        .await
+        let (tx, fetch, current) = self.begin_tree(tenant).await?;
+        check_size(size, current)?;
+        let nodes = fetch_nodes(&tx, &fetch, tenant, &merkle::root_nodes(size)).await?;
+        let root = merkle::root(size, &nodes)?;
+        tx.commit().await?;
+        Ok(root)
     }
 
     /// RFC 9162 inclusion proof of leaf `seq` in the tree of size `tree_size`.
     pub async fn inclusion_proof(&mut self, tenant: Uuid, seq: u64, tree_size: u64) -> Result<Vec<Hash>, StoreError> {
-        self.with_tree(tenant, async |tx, fetch, current| {
-            check_size(tree_size, current)?;
-            if seq >= tree_size {
-                return Err(StoreError::InvalidRange(format!("seq {seq} is not in a tree of size {tree_size}")));
-            }
-            let ids = merkle::inclusion_proof_nodes(seq, tree_size)?;
-            let nodes = fetch_nodes(tx, fetch, tenant, &ids).await?;
-            Ok(merkle::inclusion_proof(seq, tree_size, &nodes)?)
-        })
-        .await
+        let (tx, fetch, current) = self.begin_tree(tenant).await?;
+        check_size(tree_size, current)?;
+        if seq >= tree_size {
+            return Err(StoreError::InvalidRange(format!("seq {seq} is not in a tree of size {tree_size}")));
+        }
+        let ids = merkle::inclusion_proof_nodes(seq, tree_size)?;
+        let nodes = fetch_nodes(&tx, &fetch, tenant, &ids).await?;
+        let proof = merkle::inclusion_proof(seq, tree_size, &nodes)?;
+        tx.commit().await?;
+        Ok(proof)
     }
 
     /// RFC 9162 consistency proof between two tree sizes.
     pub async fn consistency_proof(&mut self, tenant: Uuid, from: u64, to: u64) -> Result<Vec<Hash>, StoreError> {
-        self.with_tree(tenant, async |tx, fetch, current| {
-            check_size(to, current)?;
-            if from > to {
-                return Err(StoreError::InvalidRange(format!("from ({from}) must not exceed to ({to})")));
-            }
-            let ids = merkle::consistency_proof_nodes(from, to)?;
-            let nodes = fetch_nodes(tx, fetch, tenant, &ids).await?;
-            Ok(merkle::consistency_proof(from, to, &nodes)?)
-        })
-        .await
+        let (tx, fetch, current) = self.begin_tree(tenant).await?;
+        check_size(to, current)?;
+        if from > to {
+            return Err(StoreError::InvalidRange(format!("from ({from}) must not exceed to ({to})")));
+        }
+        let ids = merkle::consistency_proof_nodes(from, to)?;
+        let nodes = fetch_nodes(&tx, &fetch, tenant, &ids).await?;
+        let proof = merkle::consistency_proof(from, to, &nodes)?;
+        tx.commit().await?;
+        Ok(proof)
     }
 }
 

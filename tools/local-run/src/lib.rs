@@ -34,10 +34,18 @@ pub fn function_env(database_url: &str, resources: &Resources) -> HashMap<String
         ("RECEIPT_KEYS_TABLE", resources.receipt_keys_table.clone()),
         ("RECEIPT_KEY_KMS_KEY_ID", resources.receipt_key_kms_key_id.clone()),
         ("AUTHORIZER_CACHE_SECONDS", "5".to_owned()),
+        ("PUBLISHER_POLICY_CACHE_SECONDS", "5".to_owned()),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))
     .collect()
+}
+
+/// Creates a platform key (scope `platform`: creating tenants) and returns its secret.
+pub async fn create_platform_key(sdk: &SdkConfig, resources: &Resources) -> Result<String> {
+    let keys = ApiKeyStore::new(sdk, &resources.api_keys_table, &resources.api_key_mac_key_id);
+    let key = keys.create(None, "local platform key", &[shared::auth::Scope::Platform], None).await?;
+    Ok(key.secret)
 }
 
 /// Builds the gateway with every function, configured from `env` exactly as the functions are.

@@ -6,7 +6,8 @@
 //! everything, and stops it all on Ctrl-C.
 
 use anyhow::{bail, Context, Result};
-use localstack::bootstrap::{bootstrap, create_platform_key, CHECKPOINT_KEY_ALIAS};
+use local_run::create_platform_key;
+use localstack::bootstrap::{bootstrap, CHECKPOINT_KEY_ALIAS};
 use local_run::{function_env, gateway, run_checkpointer_schedule};
 use std::time::Duration;
 use localstack::moto::{Moto, ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY};

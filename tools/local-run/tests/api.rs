@@ -99,7 +99,7 @@ async fn checkpoints_are_signed_and_verify_with_the_published_key() -> anyhow::R
     let proof: Vec<Hash> = c.body["proof"].as_array().unwrap().iter().map(hash).collect();
     let to = c.body["to"].as_u64().unwrap();
     assert_eq!(to, size + 1);
-    merkle::verify_consistency(size, to, &proof, &verified.root, &hash(&c.body["to_root"]))?;
+    merkle::verify_consistency(size, to, &verified.root, &hash(&c.body["to_root"]), &proof)?;
 
     // And the whole chain verifies against the signed checkpoint.
     let report = stack.call(Method::POST, "/v1/verify", Some(&admin), None).await?;

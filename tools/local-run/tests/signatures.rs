@@ -23,7 +23,7 @@ fn sign(event: &Value, key_id: &str, key: &SigningKey) -> Value {
     let normalised = parse_event_value(event).unwrap().validate(chrono::Utc::now()).unwrap();
     let sig = key.sign(&signing_bytes(&normalised));
     let mut signed = event.clone();
-    signed["signature"] = json!({ "key_id": key_id, "alg": "Ed25519", "sig": STANDARD.encode(sig.to_bytes()) });
+    signed["signature"] = json!({ "key_id": key_id, "alg": "ed25519", "sig": STANDARD.encode(sig.to_bytes()) });
     signed
 }
 

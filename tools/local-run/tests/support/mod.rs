@@ -8,7 +8,8 @@ pub mod db;
 
 use anyhow::{Context, Result};
 use aws_config::SdkConfig;
-use localstack::bootstrap::{bootstrap, create_platform_key, Resources};
+use local_run::create_platform_key;
+use localstack::bootstrap::{bootstrap, Resources};
 use localstack::moto::Moto;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
@@ -37,6 +38,7 @@ impl Stack {
         let resources = resources(&sdk).await?;
         let mut env = local_run::function_env(&db.app_url(), resources);
         env.insert("AUTHORIZER_CACHE_SECONDS".into(), cache_seconds.to_string());
+        env.insert("PUBLISHER_POLICY_CACHE_SECONDS".into(), cache_seconds.to_string());
         let app = local_run::gateway(&env, &sdk).await?.into_router();
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
         let base = format!("http://{}", listener.local_addr()?);
