@@ -89,6 +89,8 @@ impl From<StoreError> for ApiError {
                 "this Idempotency-Key was already used with a different request body",
             ),
             StoreError::InvalidRange(message) => ApiError::invalid(message),
+            StoreError::Invalid { field, message } => ApiError::invalid(format!("{field}: {message}")),
+            StoreError::Conflict(message) => ApiError::conflict("conflict", message),
             err if err.is_transient() => ApiError::unavailable("database unavailable", &err),
             err => ApiError::internal("database operation failed", &err),
         }

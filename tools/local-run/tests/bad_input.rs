@@ -27,7 +27,7 @@ fn bad_events() -> Vec<(&'static str, Value, u16, &'static str, &'static str)> {
         ("deep metadata", json!({ "action": "a", "actor": { "id": "u" }, "metadata": deep }), 400, "invalid_request", "metadata"),
         ("oversize event", json!({ "action": "a", "actor": { "id": "u" }, "metadata": { "blob": big } }), 400, "invalid_request", "bytes"),
         ("unsafe integer", json!({ "action": "a", "actor": { "id": "u" }, "metadata": { "n": 9007199254740993u64 } }), 400, "invalid_request", "metadata"),
-        ("signature with unknown key", json!({ "action": "a", "actor": { "id": "u" }, "outcome": "success", "occurred_at": "2026-11-24T10:00:00Z", "signature": { "key_id": "nope", "alg": "ed25519", "sig": "AAAA" } }), 400, "invalid_request", "signature"),
+        ("signature with unknown key", json!({ "action": "a", "actor": { "id": "u" }, "outcome": "success", "occurred_at": "2026-01-01T10:00:00Z", "signature": { "key_id": "nope", "alg": "ed25519", "sig": "AAAA" } }), 400, "invalid_request", "signature"),
         ("not an object", json!([1, 2]), 400, "invalid_request", ""),
     ]
 }

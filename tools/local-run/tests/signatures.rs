@@ -15,7 +15,7 @@ use support::Stack;
 
 fn unsigned(action: &str) -> Value {
     json!({ "action": action, "actor": { "id": "svc-billing" }, "outcome": "success",
-            "occurred_at": "2026-11-24T09:59:00.123456Z", "metadata": { "amount": 12.5 } })
+            "occurred_at": "2026-01-01T09:59:00.123456Z", "metadata": { "amount": 12.5 } })
 }
 
 /// Signs `event` as a publisher would: over the canonical form of the normalised event.
