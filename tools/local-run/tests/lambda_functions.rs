@@ -86,15 +86,12 @@ async fn every_function_answers_its_sample_events_through_cargo_lambda() -> Resu
         env.insert(k.into(), v);
     }
     env.insert("RUST_LOG".into(), "warn".into());
-    let env_file = std::env::temp_dir().join(format!("lambda-env-{}", std::process::id()));
-    let lines: Vec<String> = env.iter().map(|(k, v)| format!("{k}={v}")).collect();
-    std::fs::write(&env_file, lines.join("\n") + "\n")?;
 
     let port = free_port()?;
     let child = cargo_lambda()
         .args(["watch", "--ignore-changes", "--invoke-address", "127.0.0.1", "--invoke-port", &port.to_string()])
-        .arg("--env-file")
-        .arg(&env_file)
+        // The functions inherit the emulator's environment, as in AWS they get the template's.
+        .envs(&env)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -129,6 +126,5 @@ async fn every_function_answers_its_sample_events_through_cargo_lambda() -> Resu
             Expect::Field(field) => assert!(response.get(*field).is_some(), "{file}: {response}"),
         }
     }
-    let _ = std::fs::remove_file(env_file);
     Ok(())
 }
