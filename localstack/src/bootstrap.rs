@@ -81,9 +81,8 @@ async fn ensure_table(
     if dynamodb.describe_table().table_name(name).send().await.is_ok() {
         return Ok(());
     }
-    let attribute = |n: &str| {
-        AttributeDefinition::builder().attribute_name(n).attribute_type(ScalarAttributeType::S).build()
-    };
+    let attribute =
+        |n: &str| AttributeDefinition::builder().attribute_name(n).attribute_type(ScalarAttributeType::S).build();
     let element = |n: &str, t: KeyType| KeySchemaElement::builder().attribute_name(n).key_type(t).build();
     let mut create = dynamodb
         .create_table()
@@ -92,14 +91,17 @@ async fn ensure_table(
         .attribute_definitions(attribute(key)?)
         .key_schema(element(key, KeyType::Hash)?);
     if let Some((index, hash, range)) = index {
-        create = create.attribute_definitions(attribute(hash)?).attribute_definitions(attribute(range)?).global_secondary_indexes(
-            GlobalSecondaryIndex::builder()
-                .index_name(index)
-                .key_schema(element(hash, KeyType::Hash)?)
-                .key_schema(element(range, KeyType::Range)?)
-                .projection(Projection::builder().projection_type(ProjectionType::All).build())
-                .build()?,
-        );
+        create = create
+            .attribute_definitions(attribute(hash)?)
+            .attribute_definitions(attribute(range)?)
+            .global_secondary_indexes(
+                GlobalSecondaryIndex::builder()
+                    .index_name(index)
+                    .key_schema(element(hash, KeyType::Hash)?)
+                    .key_schema(element(range, KeyType::Range)?)
+                    .projection(Projection::builder().projection_type(ProjectionType::All).build())
+                    .build()?,
+            );
     }
     create.send().await.with_context(|| format!("DynamoDB CreateTable {name}"))?;
     Ok(())

@@ -114,7 +114,8 @@ mod tests {
 
     #[test]
     fn rejects_malformed_contexts() {
-        let ok = Caller { key_id: "k".into(), tenant_id: Some(Uuid::now_v7()), scopes: vec![Scope::Admin] }.to_context();
+        let ok =
+            Caller { key_id: "k".into(), tenant_id: Some(Uuid::now_v7()), scopes: vec![Scope::Admin] }.to_context();
         for (field, value) in [
             ("tenant_id", "not-a-uuid"),
             ("scopes", "admin root"),

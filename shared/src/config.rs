@@ -148,7 +148,10 @@ pub struct ReceiptSettings {
 
 impl ReceiptSettings {
     pub fn from_env<F: Fn(&str) -> Option<String>>(env: &mut Env<F>) -> Self {
-        ReceiptSettings { table: env.required("RECEIPT_KEYS_TABLE"), kek_key_id: env.required("RECEIPT_KEY_KMS_KEY_ID") }
+        ReceiptSettings {
+            table: env.required("RECEIPT_KEYS_TABLE"),
+            kek_key_id: env.required("RECEIPT_KEY_KMS_KEY_ID"),
+        }
     }
 }
 

@@ -66,7 +66,10 @@ mod tests {
         let r = record(&[("EventsAppended", 3.0, Unit::Count)], &[("Function", "ingest")]);
         assert_eq!(r["_aws"]["CloudWatchMetrics"][0]["Namespace"], "AuditLog");
         assert_eq!(r["_aws"]["CloudWatchMetrics"][0]["Dimensions"], json!([["Function"]]));
-        assert_eq!(r["_aws"]["CloudWatchMetrics"][0]["Metrics"], json!([{ "Name": "EventsAppended", "Unit": "Count" }]));
+        assert_eq!(
+            r["_aws"]["CloudWatchMetrics"][0]["Metrics"],
+            json!([{ "Name": "EventsAppended", "Unit": "Count" }])
+        );
         assert_eq!(r["EventsAppended"], 3.0);
         assert_eq!(r["Function"], "ingest");
         assert!(r["_aws"]["Timestamp"].as_u64().unwrap() > 1_600_000_000_000);

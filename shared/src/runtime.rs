@@ -4,8 +4,8 @@
 use crate::api::state::{ApiState, ApiStateInner, CheckpointPublicKey, ReceiptKeys};
 use crate::api::Function;
 use crate::aws::api_keys::ApiKeyStore;
-use crate::config::{ApiKeySettings, CheckpointSettings, ConfigError, DatabaseSettings, Env, ReceiptSettings};
 use crate::aws::secrets::database_credentials;
+use crate::config::{ApiKeySettings, CheckpointSettings, ConfigError, DatabaseSettings, Env, ReceiptSettings};
 use crate::store::connect::DbConfig;
 use crate::store::pool::StorePool;
 use aws_config::SdkConfig;
@@ -46,7 +46,10 @@ pub struct ApiSettings {
 
 impl ApiSettings {
     /// Reads what `functions` need from `env`; everything missing is reported at once.
-    pub fn from_env<F: Fn(&str) -> Option<String>>(functions: &[Function], mut env: Env<F>) -> Result<Self, ConfigError> {
+    pub fn from_env<F: Fn(&str) -> Option<String>>(
+        functions: &[Function],
+        mut env: Env<F>,
+    ) -> Result<Self, ConfigError> {
         let needs = |f: &[Function]| functions.iter().any(|x| f.contains(x));
         let database = DatabaseSettings::from_env(&mut env);
         let checkpoint = needs(&[Function::Query, Function::Verify]).then(|| CheckpointSettings::from_env(&mut env));
@@ -80,7 +83,8 @@ pub async fn store_pool(settings: &DatabaseSettings, sdk: &SdkConfig) -> Result<
         config.password = Some(credentials.password);
     }
     if let Some(path) = &settings.ca_file {
-        let pem = std::fs::read(path).map_err(|e| StartupError::Database(format!("reading DATABASE_CA_FILE {path}: {e}")))?;
+        let pem =
+            std::fs::read(path).map_err(|e| StartupError::Database(format!("reading DATABASE_CA_FILE {path}: {e}")))?;
         config.extra_ca_pem = Some(pem);
     }
     Ok(StorePool::new(config, settings.pool_size)

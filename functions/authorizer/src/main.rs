@@ -19,8 +19,10 @@ async fn main() -> Result<(), Error> {
     let cache_seconds: u64 = env.parsed("AUTHORIZER_CACHE_SECONDS", 60);
     env.finish()?;
     let sdk = shared::aws::load_config().await;
-    let authorizer =
-        Authorizer::new(ApiKeyStore::new(&sdk, &settings.table, &settings.mac_key_id), Duration::from_secs(cache_seconds));
+    let authorizer = Authorizer::new(
+        ApiKeyStore::new(&sdk, &settings.table, &settings.mac_key_id),
+        Duration::from_secs(cache_seconds),
+    );
     let authorizer = &authorizer;
     run(service_fn(move |event: LambdaEvent<ApiGatewayV2CustomAuthorizerV2Request>| async move {
         Ok::<ApiGatewayV2CustomAuthorizerSimpleResponse, Error>(authorize_request(authorizer, &event.payload).await)

@@ -4,8 +4,8 @@
 use aws_lambda_events::eventbridge::EventBridgeEvent;
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 use serde_json::Value;
-use shared::config::{CheckpointSettings, DatabaseSettings, Env};
 use shared::aws::kms::KmsSigner;
+use shared::config::{CheckpointSettings, DatabaseSettings, Env};
 use shared::runtime::{init_tracing, store_pool};
 use shared::service::checkpoint::{run_scheduled, ScheduledRun};
 

@@ -25,7 +25,11 @@ const MAX_NAME_CHARS: usize = 200;
 fn check_name(field: &str, name: &str) -> Result<(), ApiError> {
     let chars = name.chars().count();
     if chars == 0 || chars > MAX_NAME_CHARS || name.chars().any(char::is_control) {
-        return Err(ValidationError::new(field, format!("must be 1 to {MAX_NAME_CHARS} characters, no control characters")).into());
+        return Err(ValidationError::new(
+            field,
+            format!("must be 1 to {MAX_NAME_CHARS} characters, no control characters"),
+        )
+        .into());
     }
     Ok(())
 }
@@ -202,7 +206,10 @@ pub async fn revoke_signing_key(
 }
 
 /// `GET /v1/settings` (admin).
-pub async fn get_settings(State(state): State<ApiState>, caller: Authenticated) -> Result<Json<TenantSettings>, ApiError> {
+pub async fn get_settings(
+    State(state): State<ApiState>,
+    caller: Authenticated,
+) -> Result<Json<TenantSettings>, ApiError> {
     let tenant = caller.tenant_with(Scope::Admin)?;
     let mut store = state.store.get().await?;
     Ok(Json(store.tenant_settings(tenant).await?))

@@ -96,7 +96,8 @@ pub struct ApiKeyStore {
 fn parse_token(token: &str) -> Result<(&str, &str), ApiKeyError> {
     let rest = token.strip_prefix(TOKEN_PREFIX).ok_or(ApiKeyError::Malformed)?;
     let (key_id, secret) = rest.split_once('_').ok_or(ApiKeyError::Malformed)?;
-    let hex = |s: &str, len: usize| s.len() == len && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+    let hex =
+        |s: &str, len: usize| s.len() == len && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
     if hex(key_id, KEY_ID_HEX) && hex(secret, SECRET_HEX) {
         Ok((key_id, secret))
     } else {

@@ -82,7 +82,10 @@ fn string(item: &HashMap<String, AttributeValue>, name: &str) -> Result<String, 
     }
 }
 
-fn public_from_item(item: &HashMap<String, AttributeValue>, current: bool) -> Result<PublicReceiptKey, ReceiptKeyError> {
+fn public_from_item(
+    item: &HashMap<String, AttributeValue>,
+    current: bool,
+) -> Result<PublicReceiptKey, ReceiptKeyError> {
     let created_at = DateTime::parse_from_rfc3339(&string(item, "created_at")?)
         .map_err(|_| ReceiptKeyError::Corrupt("created_at".into()))?
         .with_timezone(&Utc);

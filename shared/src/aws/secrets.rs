@@ -15,7 +15,10 @@ pub struct DatabaseCredentials {
 
 impl fmt::Debug for DatabaseCredentials {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("DatabaseCredentials").field("username", &self.username).field("password", &"<redacted>").finish()
+        f.debug_struct("DatabaseCredentials")
+            .field("username", &self.username)
+            .field("password", &"<redacted>")
+            .finish()
     }
 }
 

@@ -137,13 +137,13 @@ mod tests {
         let key = SigningKey::from_bytes(&[2u8; 32]);
         let receipt = sign_receipt(&payload(), &key);
         verify_receipt(&receipt, &key.verifying_key()).unwrap();
-        let changes: Vec<Box<dyn Fn(&mut Receipt)>> = vec![
-            Box::new(|r| r.seq += 1),
-            Box::new(|r| r.tenant_id = Uuid::nil()),
-            Box::new(|r| r.event_id = Uuid::nil()),
-            Box::new(|r| r.leaf_hash = "33".repeat(32)),
-            Box::new(|r| r.chain_hash = "33".repeat(32)),
-            Box::new(|r| r.received_at = "2026-11-24T10:00:00.123457Z".into()),
+        let changes: [fn(&mut Receipt); 6] = [
+            |r| r.seq += 1,
+            |r| r.tenant_id = Uuid::nil(),
+            |r| r.event_id = Uuid::nil(),
+            |r| r.leaf_hash = "33".repeat(32),
+            |r| r.chain_hash = "33".repeat(32),
+            |r| r.received_at = "2026-11-24T10:00:00.123457Z".into(),
         ];
         for change in changes {
             let mut tampered = receipt.clone();

@@ -8,9 +8,9 @@
 use crate::chain::checkpoint::{self, Checkpoint, CheckpointError};
 use crate::chain::hash::Hash;
 use crate::chain::merkle;
+use crate::metrics::{self, Unit};
 use crate::signer::{sign_checkpoint, CheckpointSigner, SignerError};
 use crate::store::checkpoints::StoredCheckpoint;
-use crate::metrics::{self, Unit};
 use crate::store::pool::StorePool;
 use crate::store::{Store, StoreError};
 use uuid::Uuid;
@@ -153,7 +153,10 @@ pub async fn run_scheduled<S: CheckpointSigner>(
     let run = run_checkpointer(&mut store, signer, origin_prefix, max_tenants).await?;
     let summary = ScheduledRun { signed: run.signed, unchanged: run.unchanged, failed: run.failed.len() as u32 };
     metrics::emit(
-        &[("CheckpointsSigned", f64::from(summary.signed), Unit::Count), ("CheckpointFailures", f64::from(summary.failed), Unit::Count)],
+        &[
+            ("CheckpointsSigned", f64::from(summary.signed), Unit::Count),
+            ("CheckpointFailures", f64::from(summary.failed), Unit::Count),
+        ],
         &[("Function", "checkpointer")],
     );
     Ok(summary)

@@ -65,7 +65,12 @@ pub async fn ingest_system(store: &mut Store, tenant: Uuid, event: &SystemEvent)
 
 /// Checks every signed event against the tenant's active publisher keys, and that each event is
 /// signed when the tenant requires it.
-async fn check_signatures(store: &mut Store, tenant: Uuid, sealed: &[SealedEvent], batch: bool) -> Result<(), IngestError> {
+async fn check_signatures(
+    store: &mut Store,
+    tenant: Uuid,
+    sealed: &[SealedEvent],
+    batch: bool,
+) -> Result<(), IngestError> {
     let policy = store.publisher_policy(tenant).await?;
     for (i, s) in sealed.iter().enumerate() {
         let problem = match &s.event.signature {

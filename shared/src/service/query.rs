@@ -299,7 +299,14 @@ mod tests {
     fn cursors_round_trip_and_garbage_is_refused() {
         let c = Cursor { order: Order::Asc, last_seq: 12345 };
         assert_eq!(Cursor::decode(&c.encode()), Some(c));
-        for bad in ["", "x", "djE6YTo", &URL_SAFE_NO_PAD.encode("v2:a:1"), &URL_SAFE_NO_PAD.encode("v1:a:-1"), &URL_SAFE_NO_PAD.encode("v1:a:1:2")] {
+        for bad in [
+            "",
+            "x",
+            "djE6YTo",
+            &URL_SAFE_NO_PAD.encode("v2:a:1"),
+            &URL_SAFE_NO_PAD.encode("v1:a:-1"),
+            &URL_SAFE_NO_PAD.encode("v1:a:1:2"),
+        ] {
             assert_eq!(Cursor::decode(bad), None, "{bad}");
         }
     }

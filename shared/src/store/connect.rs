@@ -60,7 +60,9 @@ impl DbConfig {
             let mut added = 0;
             for cert in CertificateDer::pem_slice_iter(pem) {
                 let cert = cert.map_err(|e| StoreError::Config(format!("the database CA file is not PEM: {e}")))?;
-                roots.add(cert).map_err(|e| StoreError::Config(format!("a database CA certificate is invalid: {e}")))?;
+                roots
+                    .add(cert)
+                    .map_err(|e| StoreError::Config(format!("a database CA certificate is invalid: {e}")))?;
                 added += 1;
             }
             if added == 0 {

@@ -102,7 +102,13 @@ impl Store {
     /// Connects with credentials and CA certificates from configuration.
     pub async fn connect_with(config: &connect::DbConfig) -> Result<Self, StoreError> {
         let client = config.connect().await?;
-        Ok(Store { client, statements: HashMap::new(), open_transaction: false, policy_cache: HashMap::new(), policy_ttl: publishers::DEFAULT_POLICY_TTL })
+        Ok(Store {
+            client,
+            statements: HashMap::new(),
+            open_transaction: false,
+            policy_cache: HashMap::new(),
+            policy_ttl: publishers::DEFAULT_POLICY_TTL,
+        })
     }
 
     /// True once the connection has broken; the owner should connect again.

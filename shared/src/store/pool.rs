@@ -6,8 +6,8 @@
 use super::connect::DbConfig;
 use super::publishers::DEFAULT_POLICY_TTL;
 use super::{Store, StoreError};
-use std::time::Duration;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// Up to `size` connections, shared by cloning.

@@ -177,14 +177,18 @@ impl Store {
         let tx = self.begin_for(tenant).await?;
         let settings = tx.query_opt("SELECT require_signatures FROM tenants WHERE tenant_id = $1", &[&tenant]).await?;
         let rows = tx
-            .query("SELECT key_id, public_key FROM publisher_keys WHERE tenant_id = $1 AND revoked_at IS NULL", &[&tenant])
+            .query(
+                "SELECT key_id, public_key FROM publisher_keys WHERE tenant_id = $1 AND revoked_at IS NULL",
+                &[&tenant],
+            )
             .await?;
         tx.commit().await?;
         let require_signatures = settings.ok_or(StoreError::UnknownTenant)?.get(0);
         let mut active_keys = HashMap::new();
         for row in rows {
             let raw: &[u8] = row.get(1);
-            let key = parse_public_key(raw).map_err(|_| StoreError::Corrupt("a stored publisher key is invalid".into()))?;
+            let key =
+                parse_public_key(raw).map_err(|_| StoreError::Corrupt("a stored publisher key is invalid".into()))?;
             active_keys.insert(row.get::<_, String>(0), key);
         }
         let policy = Arc::new(PublisherPolicy { require_signatures, active_keys });

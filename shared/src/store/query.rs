@@ -113,7 +113,8 @@ impl Store {
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> Result<EventStats, StoreError> {
-        const SQL: &str = "SELECT GROUPING(action), GROUPING(outcome), GROUPING(severity), action, outcome, severity, count(*)
+        const SQL: &str =
+            "SELECT GROUPING(action), GROUPING(outcome), GROUPING(severity), action, outcome, severity, count(*)
                FROM events
               WHERE tenant_id = $1 AND occurred_at >= $2 AND occurred_at < $3
               GROUP BY GROUPING SETS ((action), (outcome), (severity), ())";

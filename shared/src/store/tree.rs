@@ -51,7 +51,10 @@ impl Store {
     /// Opens a read-only transaction acting for `tenant`; returns it with the node-fetching
     /// statement and the tenant's current size. (A plain method rather than a closure-taking one:
     /// futures of async closures cannot yet be shown `Send`, which the HTTP handlers need.)
-    async fn begin_tree(&mut self, tenant: Uuid) -> Result<(tokio_postgres::Transaction<'_>, Statement, u64), StoreError> {
+    async fn begin_tree(
+        &mut self,
+        tenant: Uuid,
+    ) -> Result<(tokio_postgres::Transaction<'_>, Statement, u64), StoreError> {
         self.recover().await?;
         let [fetch] = self.prepared([FETCH_NODES]).await?;
         let tx = self.client.build_transaction().read_only(true).start().await?;

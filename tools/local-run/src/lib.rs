@@ -67,7 +67,10 @@ pub async fn gateway(env: &HashMap<String, String>, sdk: &SdkConfig) -> Result<G
 }
 
 /// Runs the checkpointer once (tests call it instead of waiting for the schedule).
-pub async fn checkpoint_once(env: &HashMap<String, String>, sdk: &SdkConfig) -> Result<shared::service::checkpoint::ScheduledRun> {
+pub async fn checkpoint_once(
+    env: &HashMap<String, String>,
+    sdk: &SdkConfig,
+) -> Result<shared::service::checkpoint::ScheduledRun> {
     let lookup = |name: &str| env.get(name).cloned();
     let mut e = Env::with_lookup(lookup);
     let database = shared::config::DatabaseSettings::from_env(&mut e);

@@ -7,13 +7,13 @@
 
 use anyhow::{bail, Context, Result};
 use local_run::create_platform_key;
-use localstack::bootstrap::{bootstrap, CHECKPOINT_KEY_ALIAS};
 use local_run::{function_env, gateway, run_checkpointer_schedule};
-use std::time::Duration;
+use localstack::bootstrap::{bootstrap, CHECKPOINT_KEY_ALIAS};
 use localstack::moto::{Moto, ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY};
 use localstack::postgres::Postgres;
 use localstack::process::workspace_root;
 use shared::store::migrate::{ensure_service_login, migrate};
+use std::time::Duration;
 
 const DATABASE: &str = "audit";
 const SERVICE_USER: &str = "audit_app";
@@ -35,7 +35,10 @@ async fn main() -> Result<()> {
         match arg.as_str() {
             "--reset" => reset = true,
             "--port" => {
-                port = args.next().and_then(|p| p.parse().ok()).with_context(|| format!("--port needs a number\n{USAGE}"))?
+                port = args
+                    .next()
+                    .and_then(|p| p.parse().ok())
+                    .with_context(|| format!("--port needs a number\n{USAGE}"))?
             }
             "-h" | "--help" => {
                 println!("{USAGE}");

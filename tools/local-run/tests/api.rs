@@ -23,7 +23,8 @@ async fn appended_event_is_readable_provable_and_its_receipt_verifies() -> anyho
     let writer = stack.key(&admin, &["events:write"]).await?;
     let reader = stack.key(&admin, &["events:read"]).await?;
 
-    let sent = json!({ "action": "user.login", "actor": { "id": "ada" }, "resource": { "type": "session", "id": "s1" } });
+    let sent =
+        json!({ "action": "user.login", "actor": { "id": "ada" }, "resource": { "type": "session", "id": "s1" } });
     let reply = stack.call(Method::POST, "/v1/events", Some(&writer), Some(&sent)).await?;
     assert_eq!(reply.status, StatusCode::CREATED, "{reply:?}");
     let id = reply.body["id"].as_str().unwrap().to_owned();
@@ -73,7 +74,8 @@ async fn checkpoints_are_signed_and_verify_with_the_published_key() -> anyhow::R
     let stack = Stack::start().await?;
     let (tenant, admin) = stack.tenant("acme").await?;
     for i in 0..5 {
-        let r = stack.call(Method::POST, "/v1/events", Some(&admin), Some(&event("doc.read", &format!("u{i}")))).await?;
+        let r =
+            stack.call(Method::POST, "/v1/events", Some(&admin), Some(&event("doc.read", &format!("u{i}")))).await?;
         assert_eq!(r.status, StatusCode::CREATED);
     }
     let missing = stack.call(Method::GET, "/v1/checkpoints/latest", Some(&admin), None).await?;
@@ -84,7 +86,8 @@ async fn checkpoints_are_signed_and_verify_with_the_published_key() -> anyhow::R
     assert_eq!(latest.status, StatusCode::OK, "{latest:?}");
     let key = stack.call(Method::GET, "/v1/checkpoints/public-key", Some(&admin), None).await?;
     let der = base64::engine::general_purpose::STANDARD.decode(key.body["public_key"].as_str().unwrap())?;
-    let verified = checkpoint::verify(latest.body["note"].as_str().unwrap(), key.body["key_name"].as_str().unwrap(), &der)?;
+    let verified =
+        checkpoint::verify(latest.body["note"].as_str().unwrap(), key.body["key_name"].as_str().unwrap(), &der)?;
     let size = latest.body["tree_size"].as_u64().unwrap();
     assert_eq!(verified.size, size);
     assert_eq!(verified.origin, key.body["origin"].as_str().unwrap());
@@ -131,7 +134,9 @@ async fn requests_without_a_valid_key_never_reach_a_function() -> anyhow::Result
 async fn a_revoked_key_is_refused() -> anyhow::Result<()> {
     let stack = Stack::start().await?;
     let (_, admin) = stack.tenant("acme").await?;
-    let created = stack.call(Method::POST, "/v1/keys", Some(&admin), Some(&json!({ "name": "w", "scopes": ["events:read"] }))).await?;
+    let created = stack
+        .call(Method::POST, "/v1/keys", Some(&admin), Some(&json!({ "name": "w", "scopes": ["events:read"] })))
+        .await?;
     let secret = created.body["secret"].as_str().unwrap().to_owned();
     let key_id = created.body["key"]["key_id"].as_str().unwrap().to_owned();
     assert_eq!(stack.call(Method::GET, "/v1/events", Some(&secret), None).await?.status, StatusCode::OK);
@@ -223,8 +228,10 @@ async fn a_batch_is_appended_in_order_with_one_receipt_each() -> anyhow::Result<
         assert_eq!(a["seq"].as_u64().unwrap(), first + i as u64);
         assert_eq!(a["receipt"]["seq"], a["seq"]);
     }
-    let listed = stack.call(Method::GET, "/v1/events?action=bulk.import&order=asc&limit=1000", Some(&key), None).await?;
-    let actors: Vec<&str> = listed.body["events"].as_array().unwrap().iter().map(|e| e["event"]["actor"]["id"].as_str().unwrap()).collect();
+    let listed =
+        stack.call(Method::GET, "/v1/events?action=bulk.import&order=asc&limit=1000", Some(&key), None).await?;
+    let actors: Vec<&str> =
+        listed.body["events"].as_array().unwrap().iter().map(|e| e["event"]["actor"]["id"].as_str().unwrap()).collect();
     let expected: Vec<String> = (0..50).map(|i| format!("u{i}")).collect();
     assert_eq!(actors, expected);
     Ok(())

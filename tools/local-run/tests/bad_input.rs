@@ -18,16 +18,76 @@ fn bad_events() -> Vec<(&'static str, Value, u16, &'static str, &'static str)> {
         ("missing action", json!({ "actor": { "id": "u" } }), 400, "invalid_request", "action"),
         ("missing actor", json!({ "action": "a.b" }), 400, "invalid_request", "actor"),
         ("wrong type", json!({ "action": 5, "actor": { "id": "u" } }), 400, "invalid_request", "action"),
-        ("unknown outcome", json!({ "action": "a", "actor": { "id": "u" }, "outcome": "maybe" }), 400, "invalid_request", "outcome"),
-        ("unknown severity", json!({ "action": "a", "actor": { "id": "u" }, "severity": "extreme" }), 400, "invalid_request", "severity"),
-        ("unknown field", json!({ "action": "a", "actor": { "id": "u" }, "colour": "red" }), 400, "invalid_request", "colour"),
-        ("body tenant_id", json!({ "action": "a", "actor": { "id": "u" }, "tenant_id": "x" }), 400, "invalid_request", "tenant_id"),
-        ("bad time", json!({ "action": "a", "actor": { "id": "u" }, "occurred_at": "yesterday" }), 400, "invalid_request", "occurred_at"),
-        ("time without zone", json!({ "action": "a", "actor": { "id": "u" }, "occurred_at": "2026-01-01T00:00:00" }), 400, "invalid_request", "occurred_at"),
-        ("deep metadata", json!({ "action": "a", "actor": { "id": "u" }, "metadata": deep }), 400, "invalid_request", "metadata"),
-        ("oversize event", json!({ "action": "a", "actor": { "id": "u" }, "metadata": { "blob": big } }), 400, "invalid_request", "bytes"),
-        ("unsafe integer", json!({ "action": "a", "actor": { "id": "u" }, "metadata": { "n": 9007199254740993u64 } }), 400, "invalid_request", "metadata"),
-        ("signature with unknown key", json!({ "action": "a", "actor": { "id": "u" }, "outcome": "success", "occurred_at": "2026-01-01T10:00:00Z", "signature": { "key_id": "nope", "alg": "ed25519", "sig": "AAAA" } }), 400, "invalid_request", "signature"),
+        (
+            "unknown outcome",
+            json!({ "action": "a", "actor": { "id": "u" }, "outcome": "maybe" }),
+            400,
+            "invalid_request",
+            "outcome",
+        ),
+        (
+            "unknown severity",
+            json!({ "action": "a", "actor": { "id": "u" }, "severity": "extreme" }),
+            400,
+            "invalid_request",
+            "severity",
+        ),
+        (
+            "unknown field",
+            json!({ "action": "a", "actor": { "id": "u" }, "colour": "red" }),
+            400,
+            "invalid_request",
+            "colour",
+        ),
+        (
+            "body tenant_id",
+            json!({ "action": "a", "actor": { "id": "u" }, "tenant_id": "x" }),
+            400,
+            "invalid_request",
+            "tenant_id",
+        ),
+        (
+            "bad time",
+            json!({ "action": "a", "actor": { "id": "u" }, "occurred_at": "yesterday" }),
+            400,
+            "invalid_request",
+            "occurred_at",
+        ),
+        (
+            "time without zone",
+            json!({ "action": "a", "actor": { "id": "u" }, "occurred_at": "2026-01-01T00:00:00" }),
+            400,
+            "invalid_request",
+            "occurred_at",
+        ),
+        (
+            "deep metadata",
+            json!({ "action": "a", "actor": { "id": "u" }, "metadata": deep }),
+            400,
+            "invalid_request",
+            "metadata",
+        ),
+        (
+            "oversize event",
+            json!({ "action": "a", "actor": { "id": "u" }, "metadata": { "blob": big } }),
+            400,
+            "invalid_request",
+            "bytes",
+        ),
+        (
+            "unsafe integer",
+            json!({ "action": "a", "actor": { "id": "u" }, "metadata": { "n": 9007199254740993u64 } }),
+            400,
+            "invalid_request",
+            "metadata",
+        ),
+        (
+            "signature with unknown key",
+            json!({ "action": "a", "actor": { "id": "u" }, "outcome": "success", "occurred_at": "2026-01-01T10:00:00Z", "signature": { "key_id": "nope", "alg": "ed25519", "sig": "AAAA" } }),
+            400,
+            "invalid_request",
+            "signature",
+        ),
         ("not an object", json!([1, 2]), 400, "invalid_request", ""),
     ]
 }
@@ -62,11 +122,23 @@ async fn rejects_malformed_bodies() -> anyhow::Result<()> {
     let cases: Vec<(&str, &str, Vec<u8>, u16, &str)> = vec![
         ("invalid JSON", "application/json", b"{\"action\": ".to_vec(), 400, "invalid_json"),
         ("trailing garbage", "application/json", b"{} {}".to_vec(), 400, "invalid_json"),
-        ("bad UTF-8", "application/json", b"{\"action\":\"\xff\xfe\",\"actor\":{\"id\":\"u\"}}".to_vec(), 400, "invalid_json"),
+        (
+            "bad UTF-8",
+            "application/json",
+            b"{\"action\":\"\xff\xfe\",\"actor\":{\"id\":\"u\"}}".to_vec(),
+            400,
+            "invalid_json",
+        ),
         ("empty body", "application/json", Vec::new(), 400, "invalid_json"),
         ("not JSON content type", "text/plain", b"{}".to_vec(), 415, "unsupported_media_type"),
         ("body over 6 MB", "application/json", vec![b' '; 6 * 1024 * 1024 + 1], 413, "payload_too_large"),
-        ("nesting beyond the parser's limit", "application/json", format!("{}{}", "[".repeat(200), "]".repeat(200)).into_bytes(), 400, "invalid_json"),
+        (
+            "nesting beyond the parser's limit",
+            "application/json",
+            format!("{}{}", "[".repeat(200), "]".repeat(200)).into_bytes(),
+            400,
+            "invalid_json",
+        ),
     ];
     for (what, content_type, body, status, code) in cases {
         let reply = stack.call_raw(Method::POST, "/v1/events", &key, content_type, body).await?;
@@ -79,7 +151,8 @@ async fn rejects_malformed_bodies() -> anyhow::Result<()> {
     assert!(reply.body["error"]["message"].as_str().unwrap().contains("1001"));
     let empty = stack.call(Method::POST, "/v1/events/batch", Some(&key), Some(&json!({ "events": [] }))).await?;
     assert_eq!(empty.status, StatusCode::BAD_REQUEST);
-    let unknown = stack.call(Method::POST, "/v1/events/batch", Some(&key), Some(&json!({ "events": [], "x": 1 }))).await?;
+    let unknown =
+        stack.call(Method::POST, "/v1/events/batch", Some(&key), Some(&json!({ "events": [], "x": 1 }))).await?;
     assert_eq!(unknown.status, StatusCode::BAD_REQUEST);
     let bad_idem = stack
         .http

@@ -20,7 +20,7 @@ fn unsigned(action: &str) -> Value {
 
 /// Signs `event` as a publisher would: over the canonical form of the normalised event.
 fn sign(event: &Value, key_id: &str, key: &SigningKey) -> Value {
-    let normalised = parse_event_value(event).unwrap().validate(chrono::Utc::now()).unwrap();
+    let normalised = parse_event_value(event).expect("parses").validate(chrono::Utc::now()).expect("valid");
     let sig = key.sign(&signing_bytes(&normalised));
     let mut signed = event.clone();
     signed["signature"] = json!({ "key_id": key_id, "alg": "ed25519", "sig": STANDARD.encode(sig.to_bytes()) });
@@ -50,7 +50,8 @@ async fn required_signatures_admit_only_valid_signatures_from_active_keys() -> a
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "{r:?}");
     assert!(r.body["error"]["message"].as_str().unwrap().contains("signature"));
 
-    let on = stack.call(Method::PATCH, "/v1/settings", Some(&admin), Some(&json!({ "require_signatures": true }))).await?;
+    let on =
+        stack.call(Method::PATCH, "/v1/settings", Some(&admin), Some(&json!({ "require_signatures": true }))).await?;
     assert_eq!(on.status, StatusCode::OK, "{on:?}");
     assert_eq!(on.body["require_signatures"], true);
 
@@ -81,15 +82,23 @@ async fn required_signatures_admit_only_valid_signatures_from_active_keys() -> a
     let revoked = stack.call(Method::DELETE, "/v1/signing-keys/billing-1", Some(&admin), None).await?;
     assert_eq!(revoked.status, StatusCode::OK, "{revoked:?}");
     assert!(revoked.body["revoked_at"].is_string());
-    let r = stack.call(Method::POST, "/v1/events", Some(&admin), Some(&sign(&unsigned("a.seven"), "billing-1", &key))).await?;
+    let r = stack
+        .call(Method::POST, "/v1/events", Some(&admin), Some(&sign(&unsigned("a.seven"), "billing-1", &key)))
+        .await?;
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "{r:?}");
 
     // Every administrative change above is itself in the log.
     let listed = stack.call(Method::GET, "/v1/events?action=audit_log.*&order=asc", Some(&admin), None).await?;
-    let actions: Vec<&str> = listed.body["events"].as_array().unwrap().iter().map(|e| e["event"]["action"].as_str().unwrap()).collect();
+    let actions: Vec<&str> =
+        listed.body["events"].as_array().unwrap().iter().map(|e| e["event"]["action"].as_str().unwrap()).collect();
     assert_eq!(
         actions,
-        ["audit_log.tenant.created", "audit_log.signing_key.registered", "audit_log.settings.updated", "audit_log.signing_key.revoked"]
+        [
+            "audit_log.tenant.created",
+            "audit_log.signing_key.registered",
+            "audit_log.settings.updated",
+            "audit_log.signing_key.revoked"
+        ]
     );
     Ok(())
 }

@@ -64,7 +64,14 @@ impl Stack {
     }
 
     /// Sends raw bytes with a content type.
-    pub async fn call_raw(&self, method: Method, path: &str, key: &str, content_type: &str, body: Vec<u8>) -> Result<Reply> {
+    pub async fn call_raw(
+        &self,
+        method: Method,
+        path: &str,
+        key: &str,
+        content_type: &str,
+        body: Vec<u8>,
+    ) -> Result<Reply> {
         let request = self
             .http
             .request(method, format!("{}{path}", self.base))
@@ -76,7 +83,8 @@ impl Stack {
 
     /// Creates a tenant; returns its id and admin key.
     pub async fn tenant(&self, name: &str) -> Result<(String, String)> {
-        let reply = self.call(Method::POST, "/v1/tenants", Some(&self.platform_key), Some(&json!({ "name": name }))).await?;
+        let reply =
+            self.call(Method::POST, "/v1/tenants", Some(&self.platform_key), Some(&json!({ "name": name }))).await?;
         anyhow::ensure!(reply.status == StatusCode::CREATED, "creating a tenant: {reply:?}");
         let id = reply.body["tenant_id"].as_str().context("tenant_id")?.to_owned();
         let key = reply.body["api_key"]["secret"].as_str().context("secret")?.to_owned();
@@ -85,7 +93,9 @@ impl Stack {
 
     /// Creates a key with `scopes` using an admin key.
     pub async fn key(&self, admin: &str, scopes: &[&str]) -> Result<String> {
-        let reply = self.call(Method::POST, "/v1/keys", Some(admin), Some(&json!({ "name": "test", "scopes": scopes }))).await?;
+        let reply = self
+            .call(Method::POST, "/v1/keys", Some(admin), Some(&json!({ "name": "test", "scopes": scopes })))
+            .await?;
         anyhow::ensure!(reply.status == StatusCode::CREATED, "creating a key: {reply:?}");
         Ok(reply.body["secret"].as_str().context("secret")?.to_owned())
     }
@@ -110,7 +120,8 @@ impl Reply {
         let status = response.status();
         let headers = response.headers().clone();
         let bytes = response.bytes().await?;
-        let body = if bytes.is_empty() { Value::Null } else { serde_json::from_slice(&bytes).context("reply is not JSON")? };
+        let body =
+            if bytes.is_empty() { Value::Null } else { serde_json::from_slice(&bytes).context("reply is not JSON")? };
         Ok(Reply { status, headers, body })
     }
 
