@@ -16,7 +16,7 @@ use aws_sdk_dynamodb::primitives::Blob as DynamoBlob;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use aws_sdk_kms::primitives::Blob;
 use aws_sdk_kms::types::MacAlgorithmSpec;
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, SecondsFormat, SubsecRound, Utc};
 use rand::RngCore;
 use serde::Serialize;
 use std::collections::HashMap;
@@ -187,8 +187,9 @@ impl ApiKeyStore {
             tenant_id: tenant,
             name: name.to_owned(),
             scopes,
-            created_at: Utc::now(),
-            expires_at,
+            // Stored with microseconds, so a record read back equals the one returned here.
+            created_at: Utc::now().trunc_subsecs(6),
+            expires_at: expires_at.map(|t| t.trunc_subsecs(6)),
             revoked_at: None,
         };
         let mut item = HashMap::from([

@@ -91,3 +91,12 @@ impl TestDb {
 pub fn event(action: &str, actor: &str) -> serde_json::Value {
     serde_json::json!({ "action": action, "actor": { "id": actor }, "metadata": { "n": 1 } })
 }
+
+/// The local AWS endpoint with the service's resources, bootstrapped once per test process (the
+/// bootstrap is idempotent but not safe to run concurrently with itself).
+pub async fn aws() -> Result<(aws_config::SdkConfig, &'static localstack::bootstrap::Resources)> {
+    static RESOURCES: tokio::sync::OnceCell<localstack::bootstrap::Resources> = tokio::sync::OnceCell::const_new();
+    let sdk = localstack::moto::Moto::shared()?.sdk_config();
+    let resources = RESOURCES.get_or_try_init(|| localstack::bootstrap::bootstrap(&sdk)).await?;
+    Ok((sdk, resources))
+}

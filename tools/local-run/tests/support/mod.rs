@@ -9,8 +9,6 @@ pub mod db;
 use anyhow::{Context, Result};
 use aws_config::SdkConfig;
 use local_run::create_platform_key;
-use localstack::bootstrap::{bootstrap, Resources};
-use localstack::moto::Moto;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use std::collections::HashMap;
@@ -24,18 +22,11 @@ pub struct Stack {
     pub http: reqwest::Client,
 }
 
-async fn resources(sdk: &SdkConfig) -> Result<&'static Resources> {
-    static RESOURCES: tokio::sync::OnceCell<Resources> = tokio::sync::OnceCell::const_new();
-    RESOURCES.get_or_try_init(|| bootstrap(sdk)).await
-}
-
 impl Stack {
     /// Starts a stack whose authorizer caches decisions for `cache_seconds`.
     pub async fn start_with_cache(cache_seconds: u64) -> Result<Stack> {
         let db = db::TestDb::new().await?;
-        let moto = Moto::shared()?;
-        let sdk = moto.sdk_config();
-        let resources = resources(&sdk).await?;
+        let (sdk, resources) = db::aws().await?;
         let mut env = local_run::function_env(&db.app_url(), resources);
         env.insert("AUTHORIZER_CACHE_SECONDS".into(), cache_seconds.to_string());
         env.insert("PUBLISHER_POLICY_CACHE_SECONDS".into(), cache_seconds.to_string());
