@@ -111,6 +111,12 @@ impl Store {
         })
     }
 
+    /// The server process serving this connection (for diagnostics and tests).
+    pub async fn backend_pid(&mut self) -> Result<i32, StoreError> {
+        self.recover().await?;
+        Ok(self.client.query_one("SELECT pg_backend_pid()", &[]).await?.get(0))
+    }
+
     /// True once the connection has broken; the owner should connect again.
     pub fn is_closed(&self) -> bool {
         self.client.is_closed()
