@@ -142,6 +142,31 @@ impl Postgres {
         format!("{prefix}'{}' -D '{}' -m fast -w stop", pg_ctl.display(), self.data_dir.display())
     }
 
+    /// Turns TLS on with this server certificate and key (PEM), for tests of TLS connections.
+    /// Plaintext connections stay allowed; clients decide with `sslmode`.
+    pub async fn enable_tls(&self, cert_pem: &str, key_pem: &str) -> Result<()> {
+        let cert = self.data_dir.join("server.crt");
+        let key = self.data_dir.join("server.key");
+        std::fs::write(&cert, cert_pem)?;
+        std::fs::write(&key, key_pem)?;
+        std::fs::set_permissions(&key, std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
+        if self.as_postgres_user {
+            run_checked(Command::new("chown").arg("postgres:postgres").arg(&cert).arg(&key), "chown")?;
+        }
+        let admin = self.connect_superuser("postgres").await?;
+        admin.batch_execute("ALTER SYSTEM SET ssl = on").await?;
+        admin.batch_execute("SELECT pg_reload_conf()").await?;
+        // The reload is asynchronous; wait until the server reports TLS on.
+        for _ in 0..50 {
+            let on: String = admin.query_one("SHOW ssl", &[]).await?.get(0);
+            if on == "on" {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        anyhow::bail!("PostgreSQL did not turn TLS on:\n{}", std::fs::read_to_string(self.data_dir.join("server.log")).unwrap_or_default())
+    }
+
     /// Stops the server now (the watchdog would otherwise do it at exit).
     pub fn stop(&self) -> Result<()> {
         run_checked(Command::new("sh").arg("-c").arg(self.stop_command()), "pg_ctl stop")

@@ -117,6 +117,13 @@ impl Store {
         Ok(self.client.query_one("SELECT pg_backend_pid()", &[]).await?.get(0))
     }
 
+    /// Whether this connection is encrypted, as the server sees it.
+    pub async fn tls_in_use(&mut self) -> Result<bool, StoreError> {
+        self.recover().await?;
+        let row = self.client.query_one("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()", &[]).await?;
+        Ok(row.get(0))
+    }
+
     /// True once the connection has broken; the owner should connect again.
     pub fn is_closed(&self) -> bool {
         self.client.is_closed()
