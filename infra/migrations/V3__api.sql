@@ -50,3 +50,19 @@ CREATE INDEX events_by_occurred ON events (tenant_id, occurred_at);
 -- stored event (action, actor, resource, source, metadata values), not its member names. An
 -- expression index, so erased content (NULL) simply drops out and nothing is stored twice.
 CREATE INDEX events_text ON events USING gin (jsonb_to_tsvector('simple', content::jsonb, '["string"]'));
+
+-- Row-level security evaluates a policy before any condition whose operator is not leakproof,
+-- and the text-match operator (@@) is not, so under the policy the index above could never be
+-- used: every row of the tenant would be parsed. This function runs the match as the owner, with
+-- the tenant taken from the same transaction setting the policies use, so it returns nothing
+-- when no tenant is set and only the current tenant's rows otherwise.
+CREATE FUNCTION audit_text_search(query text) RETURNS TABLE (seq bigint)
+    LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public
+    AS $$
+    SELECT e.seq
+      FROM events e
+     WHERE e.tenant_id = audit_current_tenant()
+       AND jsonb_to_tsvector('simple', e.content::jsonb, '["string"]') @@ websearch_to_tsquery('simple', query)
+    $$;
+REVOKE ALL ON FUNCTION audit_text_search(text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION audit_text_search(text) TO audit_service;

@@ -164,7 +164,10 @@ impl Postgres {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        anyhow::bail!("PostgreSQL did not turn TLS on:\n{}", std::fs::read_to_string(self.data_dir.join("server.log")).unwrap_or_default())
+        anyhow::bail!(
+            "PostgreSQL did not turn TLS on:\n{}",
+            std::fs::read_to_string(self.data_dir.join("server.log")).unwrap_or_default()
+        )
     }
 
     /// Stops the server now (the watchdog would otherwise do it at exit).

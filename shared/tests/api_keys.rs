@@ -100,7 +100,10 @@ async fn platform_keys_have_no_tenant_and_only_the_platform_scope() -> anyhow::R
         store.create(Some(Uuid::now_v7()), "x", &[Scope::Platform], None).await,
         Err(ApiKeyError::InvalidInput(_))
     ));
-    assert!(matches!(store.create(None, "x", &[Scope::Platform, Scope::Admin], None).await, Err(ApiKeyError::InvalidInput(_))));
+    assert!(matches!(
+        store.create(None, "x", &[Scope::Platform, Scope::Admin], None).await,
+        Err(ApiKeyError::InvalidInput(_))
+    ));
     Ok(())
 }
 

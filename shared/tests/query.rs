@@ -55,7 +55,10 @@ async fn each_filter_selects_exactly_its_events() -> anyhow::Result<()> {
     assert_eq!(actions(&mut store, tenant, &with(&[("action", "user.*")])).await, ["user.login", "user.logout"]);
     assert_eq!(actions(&mut store, tenant, &with(&[("action", "user_*")])).await, ["user_login"]);
     assert_eq!(actions(&mut store, tenant, &with(&[("actor_id", "bob")])).await, ["user_login", "doc.read"]);
-    assert_eq!(actions(&mut store, tenant, &with(&[("resource_type", "doc"), ("resource_id", "d1")])).await, ["doc.read"]);
+    assert_eq!(
+        actions(&mut store, tenant, &with(&[("resource_type", "doc"), ("resource_id", "d1")])).await,
+        ["doc.read"]
+    );
     assert_eq!(actions(&mut store, tenant, &with(&[("outcome", "denied")])).await, ["user_login"]);
     assert_eq!(actions(&mut store, tenant, &with(&[("severity", "low")])).await, ["user.login"]);
     assert_eq!(actions(&mut store, tenant, &with(&[("source", "web")])).await, ["user_login"]);
@@ -65,7 +68,10 @@ async fn each_filter_selects_exactly_its_events() -> anyhow::Result<()> {
     );
     assert_eq!(actions(&mut store, tenant, &with(&[("q", "invoice")])).await, ["doc.read"]);
     assert_eq!(actions(&mut store, tenant, &with(&[("q", "ada")])).await, ["user.login", "user.logout"]);
-    assert_eq!(actions(&mut store, tenant, &with(&[("actor_id", "ada"), ("outcome", "success")])).await, ["user.login", "user.logout"]);
+    assert_eq!(
+        actions(&mut store, tenant, &with(&[("actor_id", "ada"), ("outcome", "success")])).await,
+        ["user.login", "user.logout"]
+    );
     // Newest first by default.
     assert_eq!(actions(&mut store, tenant, &[("actor_id", "bob")]).await, ["doc.read", "user_login"]);
     for value in ["' OR 1=1 --", "%", "_", "\\", "ada' --"] {
@@ -172,7 +178,10 @@ async fn the_pool_replaces_a_connection_the_server_killed() -> anyhow::Result<()
     let tenant = pool.get().await?.create_tenant("t").await?;
     let admin = db.superuser().await?;
     admin
-        .execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND usename = $2", &[&db.name, &support::APP_USER])
+        .execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND usename = $2",
+            &[&db.name, &support::APP_USER],
+        )
         .await?;
     // The first use after the kill may fail (the store only learns of the loss then); the pool
     // then drops that store and the next request gets a fresh connection.

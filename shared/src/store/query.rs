@@ -77,20 +77,23 @@ impl Store {
         if let Some(v) = f.to {
             bind("e.occurred_at < ?", Box::new(v), &mut params);
         }
-        if let Some(q) = &f.q {
-            bind(
-                "jsonb_to_tsvector('simple', e.content::jsonb, '[\"string\"]') @@ websearch_to_tsquery('simple', ?)",
-                Box::new(q.clone()),
-                &mut params,
-            );
-        }
         if let Some(c) = query.cursor {
             let op = if c.order == Order::Asc { "e.seq > ?" } else { "e.seq < ?" };
             bind(op, Box::new(to_i64(c.last_seq)?), &mut params);
         }
+        // Full text: the matches come from the GIN index first (through `audit_text_search`, see
+        // V3 for why a function), then the page is taken from those in seq order. The price: a
+        // very common term reads all its matches (OpenSearch, when configured, serves those).
+        let mut with = String::new();
+        if let Some(q) = &f.q {
+            params.push(Box::new(q.clone()));
+            with = format!("WITH text_matches AS MATERIALIZED (SELECT seq FROM audit_text_search(${}))", params.len());
+            conditions.push("e.seq IN (SELECT seq FROM text_matches)".to_owned());
+        }
         let direction = if query.order == Order::Asc { "ASC" } else { "DESC" };
         let sql = format!(
-            "SELECT c.tenant_id, c.seq, c.event_id, c.received_at, c.content_digest, c.leaf_hash, c.chain_hash, e.content, e.salt
+            "{with}
+             SELECT c.tenant_id, c.seq, c.event_id, c.received_at, c.content_digest, c.leaf_hash, c.chain_hash, e.content, e.salt
                FROM (SELECT * FROM events e WHERE {} ORDER BY e.seq {direction} LIMIT {}) e
                JOIN chain_entries c ON c.tenant_id = e.tenant_id AND c.seq = e.seq
               ORDER BY e.seq {direction}",

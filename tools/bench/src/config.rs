@@ -17,7 +17,9 @@ usage: bench [options]
   --tenants N           also run the batches with N writers on N tenants; 1 skips (BENCH_TENANTS, 2)
   --copy N              rows in the COPY baseline                              (BENCH_COPY, = --batched)
   --verify-events N     events in the tenant whose chain is verified           (BENCH_VERIFY_EVENTS, 5000000)
-  --only S              run only scenario S: appends or verify                 (BENCH_ONLY, both)
+  --api-events N        events in the tenant the API is timed on               (BENCH_API_EVENTS, 10000000)
+  --api-requests N      timed requests per request shape                       (BENCH_API_REQUESTS, 500)
+  --only S              run only scenario S: appends, verify or api            (BENCH_ONLY, all)
   -h, --help            this text";
 
 /// The benchmark's knobs.
@@ -30,25 +32,32 @@ pub struct Config {
     pub tenants: usize,
     pub copy_events: usize,
     pub verify_events: usize,
+    pub api_events: usize,
+    pub api_requests: usize,
     pub scenarios: Scenarios,
 }
 
 /// Which scenarios run: the appends (with their COPY baseline and client-side share), the
-/// verification of a filled tenant, or both.
+/// verification of a filled tenant, the HTTP API, or all.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scenarios {
-    Both,
+    All,
     Appends,
     Verify,
+    Api,
 }
 
 impl Scenarios {
     pub fn appends(self) -> bool {
-        self != Scenarios::Verify
+        matches!(self, Scenarios::All | Scenarios::Appends)
     }
 
     pub fn verify(self) -> bool {
-        self != Scenarios::Appends
+        matches!(self, Scenarios::All | Scenarios::Verify)
+    }
+
+    pub fn api(self) -> bool {
+        matches!(self, Scenarios::All | Scenarios::Api)
     }
 }
 
@@ -78,22 +87,40 @@ impl Config {
             tenants: number(lookup("--tenants", "BENCH_TENANTS"), 2, "--tenants")?,
             copy_events: number(lookup("--copy", "BENCH_COPY"), batched_events, "--copy")?,
             verify_events: number(lookup("--verify-events", "BENCH_VERIFY_EVENTS"), 5_000_000, "--verify-events")?,
+            api_events: number(lookup("--api-events", "BENCH_API_EVENTS"), 10_000_000, "--api-events")?,
+            api_requests: number(lookup("--api-requests", "BENCH_API_REQUESTS"), 500, "--api-requests")?,
             scenarios: match lookup("--only", "BENCH_ONLY").as_deref().map(str::trim) {
-                None | Some("") => Scenarios::Both,
+                None | Some("") => Scenarios::All,
                 Some("appends") => Scenarios::Appends,
                 Some("verify") => Scenarios::Verify,
-                Some(other) => bail!("--only: {other:?} is not a scenario (appends or verify)"),
+                Some("api") => Scenarios::Api,
+                Some(other) => bail!("--only: {other:?} is not a scenario (appends, verify or api)"),
             },
         };
-        if config.writers == 0 || config.tenants == 0 || config.verify_events == 0 {
-            bail!("--writers, --tenants and --verify-events must be at least 1");
+        if config.writers == 0
+            || config.tenants == 0
+            || config.verify_events == 0
+            || config.api_events < 1000
+            || config.api_requests == 0
+        {
+            bail!("--writers, --tenants, --verify-events and --api-requests must be at least 1, --api-events at least 1000");
         }
         Ok(Some(config))
     }
 }
 
-const FLAGS: [&str; 8] =
-    ["--writers", "--single", "--batched", "--batch-sizes", "--tenants", "--copy", "--verify-events", "--only"];
+const FLAGS: [&str; 10] = [
+    "--writers",
+    "--single",
+    "--batched",
+    "--batch-sizes",
+    "--tenants",
+    "--copy",
+    "--verify-events",
+    "--api-events",
+    "--api-requests",
+    "--only",
+];
 
 fn number<T: FromStr>(value: Option<String>, default: T, name: &str) -> Result<T> {
     match value {

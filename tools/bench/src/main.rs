@@ -17,9 +17,13 @@
 //!   with five million events, beside a `COPY` of the same rows by the same query: how close
 //!   verification comes to reading the bytes (see `verification`).
 //!
+//! - the HTTP API through the local gateway on a tenant of ten million events: latency of each
+//!   filtered page, of a proof and of appends, beside the same page read by SQL alone (see `api`).
+//!
 //! Targets are printed beside the figures, never asserted. Sizes come from flags or `BENCH_*`
 //! variables (`bench --help`); `scripts/bench` runs a release build.
 
+mod api;
 mod appends;
 mod client_side;
 mod config;
@@ -48,13 +52,19 @@ fn main() -> Result<()> {
     let started = Instant::now();
     let pg = Postgres::start_throwaway().context("starting a throwaway PostgreSQL (run scripts/setup first)")?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting tokio")?;
-    let (setting, rows, verification) = runtime.block_on(run(&config, &pg))?;
+    let (setting, rows, verification, api) = runtime.block_on(run(&config, &pg))?;
     report::print(&setting, &rows, verification.as_ref(), started.elapsed());
+    if let Some(api) = &api {
+        api::print(api);
+    }
     Ok(())
 }
 
 /// Runs the chosen scenarios in turn, each in a database of its own.
-async fn run(config: &Config, pg: &Postgres) -> Result<(Setting, Vec<Row>, Option<Verification>)> {
+async fn run(
+    config: &Config,
+    pg: &Postgres,
+) -> Result<(Setting, Vec<Row>, Option<Verification>, Option<api::ApiBench>)> {
     let pool = Arc::new(Pool::new());
     let setting = setting(pg, &pool).await?;
     let rows = if config.scenarios.appends() { append_rows(config, pg, &pool).await? } else { Vec::new() };
@@ -65,7 +75,14 @@ async fn run(config: &Config, pg: &Postgres) -> Result<(Setting, Vec<Row>, Optio
     } else {
         None
     };
-    Ok((setting, rows, verification))
+    let api = if config.scenarios.api() {
+        eprintln!("running: the HTTP API on one tenant ({} events)", config.api_events);
+        let db = BenchDb::migrated(pg, "bench_api").await?;
+        Some(api::run(&db, &pool, config.api_events, config.api_requests).await.context("running the API benchmark")?)
+    } else {
+        None
+    };
+    Ok((setting, rows, verification, api))
 }
 
 /// The append scenarios, their COPY baseline and the client-side share.

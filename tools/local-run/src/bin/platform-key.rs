@@ -17,7 +17,9 @@ async fn main() -> Result<()> {
     let settings = ApiKeySettings::from_env(&mut env);
     env.finish()?;
     let sdk = shared::aws::load_config().await;
-    let key = ApiKeyStore::new(&sdk, &settings.table, &settings.mac_key_id).create(None, &name, &[Scope::Platform], None).await?;
+    let key = ApiKeyStore::new(&sdk, &settings.table, &settings.mac_key_id)
+        .create(None, &name, &[Scope::Platform], None)
+        .await?;
     println!("key id  {}", key.record.key_id);
     println!("secret  {}   (shown once; store it in your secret manager)", key.secret);
     Ok(())
