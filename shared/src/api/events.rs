@@ -7,6 +7,7 @@ use super::state::ApiState;
 use super::views::{AppendedView, EntryView};
 use crate::auth::Scope;
 use crate::chain::receipt::ReceiptPayload;
+use crate::metrics::{self, Unit};
 use crate::service::ingest::{ingest, Request};
 use crate::service::query::{event_stats, list_events, EventQuery, EventStats, StatsQuery};
 use crate::store::append::AppendResult;
@@ -35,10 +36,12 @@ pub async fn append_one(
     JsonBody(event): JsonBody<Value>,
 ) -> Result<(StatusCode, HeaderMap, Json<AppendedView>), ApiError> {
     let tenant = caller.tenant_with(Scope::EventsWrite)?;
+    let started = std::time::Instant::now();
     let result = {
         let mut store = state.store.get().await?;
         ingest(&mut store, tenant, Request::One(&event), key.as_deref()).await?
     };
+    record_append(&result, started);
     let mut views = acknowledge(&state, tenant, &result).await?;
     let view = views.pop().ok_or_else(|| ApiError::internal("append returned no entry", &"empty result"))?;
     Ok((StatusCode::CREATED, replay_headers(&result), Json(view)))
@@ -52,10 +55,12 @@ pub async fn append_batch(
     JsonBody(body): JsonBody<BatchBody>,
 ) -> Result<(StatusCode, HeaderMap, Json<Value>), ApiError> {
     let tenant = caller.tenant_with(Scope::EventsWrite)?;
+    let started = std::time::Instant::now();
     let result = {
         let mut store = state.store.get().await?;
         ingest(&mut store, tenant, Request::Batch(&body.events), key.as_deref()).await?
     };
+    record_append(&result, started);
     let views = acknowledge(&state, tenant, &result).await?;
     let body = json!({ "count": views.len(), "tree_size": result.tree_size, "events": views });
     Ok((StatusCode::CREATED, replay_headers(&result), Json(body)))
@@ -80,6 +85,19 @@ async fn acknowledge(state: &ApiState, tenant: Uuid, result: &AppendResult) -> R
             AppendedView::new(a, receipt)
         })
         .collect())
+}
+
+/// Metrics of one append: events written (replays write none) and the append's latency.
+fn record_append(result: &AppendResult, started: std::time::Instant) {
+    let written = if result.replayed { 0 } else { result.entries.len() };
+    metrics::emit(
+        &[
+            ("EventsAppended", written as f64, Unit::Count),
+            ("AppendLatency", started.elapsed().as_secs_f64() * 1e3, Unit::Milliseconds),
+        ],
+        &[("Function", "ingest")],
+    );
+    tracing::info!(events = written, replayed = result.replayed, tree_size = result.tree_size, "appended");
 }
 
 fn replay_headers(result: &AppendResult) -> HeaderMap {

@@ -5,6 +5,7 @@ use super::error::ApiError;
 use super::extract::{Authenticated, OptionalJsonBody};
 use super::state::ApiState;
 use crate::auth::Scope;
+use crate::metrics::{self, Unit};
 use crate::service::verify::{verify_range, CheckpointKey, VerifyReport};
 use axum::extract::State;
 use axum::Json;
@@ -44,6 +45,13 @@ pub async fn verify(
     }
     let key = CheckpointKey { name: key_name, spki_der };
     let report = verify_range(&mut store, tenant, from, Some(to), Some(key)).await?;
+    metrics::emit(
+        &[
+            ("EntriesVerified", report.verified as f64, Unit::Count),
+            ("VerificationFailures", f64::from(u8::from(!report.ok)), Unit::Count),
+        ],
+        &[("Function", "verify")],
+    );
     if !report.ok {
         tracing::error!(
             alert = true,
