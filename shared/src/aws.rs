@@ -16,3 +16,9 @@ use aws_config::{BehaviorVersion, SdkConfig};
 pub async fn load_config() -> SdkConfig {
     aws_config::defaults(BehaviorVersion::latest()).load().await
 }
+
+/// The AWS error code of a failed call (`ThrottlingException`, ...), or its text when it has
+/// none (a network failure). Never request contents.
+pub(crate) fn error_code<E: aws_sdk_kms::error::ProvideErrorMetadata + std::fmt::Display>(e: &E) -> String {
+    e.code().map(str::to_owned).unwrap_or_else(|| e.to_string())
+}

@@ -90,3 +90,13 @@ pub async fn store_pool(settings: &DatabaseSettings, sdk: &SdkConfig) -> Result<
     Ok(StorePool::new(config, settings.pool_size)
         .with_policy_ttl(std::time::Duration::from_secs(settings.policy_cache_seconds)))
 }
+
+/// The whole `main` of an HTTP function: logging, settings for its routes, clients, then the
+/// Lambda runtime loop serving `functions`' routes of [`crate::api::ROUTES`].
+pub async fn serve_api(functions: &[Function]) -> Result<(), lambda_http::Error> {
+    init_tracing();
+    let settings = ApiSettings::from_env(functions, Env::from_process())?;
+    let sdk = crate::aws::load_config().await;
+    let state = api_state(&settings, &sdk).await?;
+    lambda_http::run(crate::api::router(state, functions)).await
+}

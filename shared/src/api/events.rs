@@ -6,6 +6,7 @@ use super::extract::{path_uuid, Authenticated, IdempotencyKey, JsonBody, QueryPa
 use super::state::ApiState;
 use super::views::{AppendedView, EntryView};
 use crate::auth::Scope;
+use crate::aws::receipt_keys::ReceiptSigner;
 use crate::chain::receipt::ReceiptPayload;
 use crate::metrics::{self, Unit};
 use crate::service::ingest::{ingest, Request};
@@ -36,13 +37,16 @@ pub async fn append_one(
     JsonBody(event): JsonBody<Value>,
 ) -> Result<(StatusCode, HeaderMap, Json<AppendedView>), ApiError> {
     let tenant = caller.tenant_with(Scope::EventsWrite)?;
+    // The receipt key is ready before anything is written: an event is never appended without
+    // a receipt to return for it.
+    let signer = state.receipts()?.signer().await?;
     let started = std::time::Instant::now();
     let result = {
         let mut store = state.store.get().await?;
         ingest(&mut store, tenant, Request::One(&event), key.as_deref()).await?
     };
     record_append(&result, started);
-    let mut views = acknowledge(&state, tenant, &result).await?;
+    let mut views = acknowledge(signer, tenant, &result);
     let view = views.pop().ok_or_else(|| ApiError::internal("append returned no entry", &"empty result"))?;
     Ok((StatusCode::CREATED, replay_headers(&result), Json(view)))
 }
@@ -55,22 +59,24 @@ pub async fn append_batch(
     JsonBody(body): JsonBody<BatchBody>,
 ) -> Result<(StatusCode, HeaderMap, Json<Value>), ApiError> {
     let tenant = caller.tenant_with(Scope::EventsWrite)?;
+    // The receipt key is ready before anything is written: an event is never appended without
+    // a receipt to return for it.
+    let signer = state.receipts()?.signer().await?;
     let started = std::time::Instant::now();
     let result = {
         let mut store = state.store.get().await?;
         ingest(&mut store, tenant, Request::Batch(&body.events), key.as_deref()).await?
     };
     record_append(&result, started);
-    let views = acknowledge(&state, tenant, &result).await?;
+    let views = acknowledge(signer, tenant, &result);
     let body = json!({ "count": views.len(), "tree_size": result.tree_size, "events": views });
     Ok((StatusCode::CREATED, replay_headers(&result), Json(body)))
 }
 
 /// Signs a receipt for each appended entry. The receipt key is an in-memory Ed25519 key, so this
 /// costs no KMS call per event.
-async fn acknowledge(state: &ApiState, tenant: Uuid, result: &AppendResult) -> Result<Vec<AppendedView>, ApiError> {
-    let signer = state.receipts()?.signer().await?;
-    Ok(result
+fn acknowledge(signer: &ReceiptSigner, tenant: Uuid, result: &AppendResult) -> Vec<AppendedView> {
+    result
         .entries
         .iter()
         .map(|a| {
@@ -84,7 +90,7 @@ async fn acknowledge(state: &ApiState, tenant: Uuid, result: &AppendResult) -> R
             });
             AppendedView::new(a, receipt)
         })
-        .collect())
+        .collect()
 }
 
 /// Metrics of one append: events written (replays write none) and the append's latency.

@@ -54,7 +54,7 @@ pub enum ApiKeyError {
 }
 
 fn aws<E: ProvideErrorMetadata + fmt::Display>(operation: &'static str) -> impl Fn(E) -> ApiKeyError {
-    move |e| ApiKeyError::Aws { operation, message: e.code().map(str::to_owned).unwrap_or_else(|| e.to_string()) }
+    move |e| ApiKeyError::Aws { operation, message: super::error_code(&e) }
 }
 
 /// A key as listed: never the secret or its MAC.

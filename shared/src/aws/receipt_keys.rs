@@ -38,7 +38,7 @@ pub enum ReceiptKeyError {
 }
 
 fn aws<E: ProvideErrorMetadata + fmt::Display>(operation: &'static str) -> impl Fn(E) -> ReceiptKeyError {
-    move |e| ReceiptKeyError::Aws { operation, message: e.code().map(str::to_owned).unwrap_or_else(|| e.to_string()) }
+    move |e| ReceiptKeyError::Aws { operation, message: super::error_code(&e) }
 }
 
 /// A receipt public key as published.

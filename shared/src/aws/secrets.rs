@@ -2,7 +2,6 @@
 //! form RDS-managed secrets take). Read once per function instance; the password is never logged.
 
 use aws_config::SdkConfig;
-use aws_sdk_secretsmanager::error::ProvideErrorMetadata;
 use serde::Deserialize;
 use std::fmt;
 
@@ -38,7 +37,7 @@ pub async fn database_credentials(config: &SdkConfig, arn: &str) -> Result<Datab
         .secret_id(arn)
         .send()
         .await
-        .map_err(|e| SecretError::Aws(e.code().map(str::to_owned).unwrap_or_else(|| e.to_string())))?;
+        .map_err(|e| SecretError::Aws(super::error_code(&e)))?;
     let text = out.secret_string().ok_or(SecretError::Malformed)?;
     serde_json::from_str(text).map_err(|_| SecretError::Malformed)
 }
