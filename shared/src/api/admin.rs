@@ -110,6 +110,30 @@ pub async fn create_key(
     JsonBody(body): JsonBody<CreateKeyBody>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let tenant = caller.tenant_with(Scope::Admin)?;
+    issue_key(&state, &caller, tenant, body).await
+}
+
+/// `POST /v1/tenants/{id}/keys` (platform keys): a key for an existing tenant, for when a tenant
+/// has lost every admin key. Recorded in the tenant's chain like any key creation.
+pub async fn create_tenant_key(
+    State(state): State<ApiState>,
+    caller: Authenticated,
+    Path(tenant): Path<String>,
+    JsonBody(body): JsonBody<CreateKeyBody>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    caller.require(Scope::Platform)?;
+    let tenant = super::extract::path_uuid(&tenant, "tenant")?;
+    // The tenant must exist: its settings row is read acting for it.
+    state.store.get().await?.tenant_settings(tenant).await.map_err(|e| super::events::not_found_as(e, "tenant"))?;
+    issue_key(&state, &caller, tenant, body).await
+}
+
+async fn issue_key(
+    state: &ApiState,
+    caller: &Authenticated,
+    tenant: Uuid,
+    body: CreateKeyBody,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
     check_name("name", &body.name)?;
     if body.scopes.is_empty() {
         return Err(ValidationError::new("scopes", "must name at least one scope").into());
@@ -122,7 +146,7 @@ pub async fn create_key(
     }
     let keys = state.api_keys()?;
     let key = keys.create(Some(tenant), &body.name, &body.scopes, body.expires_at).await?;
-    if let Err(e) = record(&state, tenant, &caller, "audit_log.api_key.created", "api_key", &key.record.key_id).await {
+    if let Err(e) = record(state, tenant, caller, "audit_log.api_key.created", "api_key", &key.record.key_id).await {
         // An unrecorded key must not stay usable.
         if let Err(revoke) = keys.revoke(tenant, &key.record.key_id).await {
             tracing::error!(%tenant, key_id = %key.record.key_id, error = %revoke, "revoking an unrecorded key failed");
@@ -147,9 +171,9 @@ pub async fn revoke_key(
     Path(key_id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let tenant = caller.tenant_with(Scope::Admin)?;
-    let record_ = state.api_keys()?.revoke(tenant, &key_id).await?;
+    let revoked = state.api_keys()?.revoke(tenant, &key_id).await?;
     record(&state, tenant, &caller, "audit_log.api_key.revoked", "api_key", &key_id).await?;
-    Ok(Json(json!({ "key": record_ })))
+    Ok(Json(json!({ "key": revoked })))
 }
 
 #[derive(Debug, Deserialize)]

@@ -158,7 +158,7 @@ pub async fn stats(
 /// Names the missing thing in a store's not-found.
 pub(super) fn not_found_as(err: crate::store::StoreError, what: &str) -> ApiError {
     match err {
-        crate::store::StoreError::NotFound => ApiError::not_found(what),
+        crate::store::StoreError::NotFound | crate::store::StoreError::UnknownTenant => ApiError::not_found(what),
         err => err.into(),
     }
 }

@@ -87,7 +87,8 @@ async fn main() -> Result<()> {
     );
     println!("  API            http://127.0.0.1:{port}   (checkpoints signed every {}s)", CHECKPOINT_PERIOD.as_secs());
     println!("  platform key   {platform_key}");
-    println!("                 (new on every start: the local AWS endpoint keeps no state between runs)");
+    println!("                 (new on every start: the local AWS endpoint keeps no state between runs;");
+    println!("                 POST /v1/tenants/<id>/keys with it issues keys for tenants of earlier runs)");
     println!();
     println!("  Create a tenant and its first admin key:");
     println!("    curl -s -X POST http://127.0.0.1:{port}/v1/tenants -H 'Authorization: Bearer {platform_key}' \\");

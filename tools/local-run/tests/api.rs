@@ -253,3 +253,31 @@ async fn stats_count_by_action_outcome_and_severity() -> anyhow::Result<()> {
     assert_eq!(stats.body["by_severity"]["high"], 4);
     Ok(())
 }
+
+#[tokio::test]
+async fn a_platform_key_issues_a_key_for_an_existing_tenant_only() -> anyhow::Result<()> {
+    let stack = Stack::start().await?;
+    let (tenant, admin) = stack.tenant("acme").await?;
+    let body = json!({ "name": "recovered", "scopes": ["admin", "events:read"] });
+    let issued =
+        stack.call(Method::POST, &format!("/v1/tenants/{tenant}/keys"), Some(&stack.platform_key), Some(&body)).await?;
+    assert_eq!(issued.status, StatusCode::CREATED, "{issued:?}");
+    let key = issued.body["secret"].as_str().unwrap();
+    assert_eq!(issued.body["key"]["tenant_id"], tenant);
+    assert_eq!(stack.call(Method::GET, "/v1/keys", Some(key), None).await?.status, StatusCode::OK);
+
+    let unknown = uuid::Uuid::now_v7();
+    let missing = stack
+        .call(Method::POST, &format!("/v1/tenants/{unknown}/keys"), Some(&stack.platform_key), Some(&body))
+        .await?;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND, "{missing:?}");
+    let not_platform =
+        stack.call(Method::POST, &format!("/v1/tenants/{tenant}/keys"), Some(&admin), Some(&body)).await?;
+    assert_eq!(not_platform.status, StatusCode::FORBIDDEN);
+    let platform_scope = json!({ "name": "x", "scopes": ["platform"] });
+    let refused = stack
+        .call(Method::POST, &format!("/v1/tenants/{tenant}/keys"), Some(&stack.platform_key), Some(&platform_scope))
+        .await?;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST);
+    Ok(())
+}

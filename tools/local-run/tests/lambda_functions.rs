@@ -35,6 +35,7 @@ const CASES: &[(&str, Expect)] = &[
     ("query/checkpoint-at.json", Expect::Status(200)),
     ("verify/verify-all.json", Expect::Status(200)),
     ("admin/create-tenant.json", Expect::Status(201)),
+    ("admin/create-tenant-key.json", Expect::Status(201)),
     ("admin/create-key.json", Expect::Status(201)),
     ("admin/list-keys.json", Expect::Status(200)),
     ("admin/revoke-key.json", Expect::Status(404)),
