@@ -1,5 +1,6 @@
 //! The audit log's shared crate. Modules are listed in reading order: the pure chain core first,
-//! then the adapters for PostgreSQL and AWS, then the use cases built on them.
+//! then the adapters for PostgreSQL and AWS, then the use cases built on them, then the HTTP layer
+//! and the start-up every function shares.
 pub mod chain;
 pub mod auth;
 pub mod signer;
