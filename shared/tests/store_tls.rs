@@ -46,6 +46,9 @@ async fn connects_over_tls_only_to_a_server_the_configured_ca_vouches_for() -> a
 
     let mut store = Store::connect_with(&config(&pg, "localhost", "require", Some(&right))).await?;
     assert!(uses_tls(&mut store).await?, "the connection is not encrypted");
+    // libpq's strictest mode is accepted and means the same.
+    let mut store = Store::connect_with(&config(&pg, "localhost", "verify-full", Some(&right))).await?;
+    assert!(uses_tls(&mut store).await?);
 
     let wrong = ca()?;
     let err = Store::connect_with(&config(&pg, "localhost", "require", Some(&wrong))).await.expect_err("wrong CA");
@@ -62,6 +65,7 @@ async fn require_refuses_a_server_without_tls() -> anyhow::Result<()> {
     let pg = Postgres::start_throwaway()?;
     let right = ca()?;
     Store::connect_with(&config(&pg, "localhost", "require", Some(&right))).await.expect_err("plaintext server");
+    Store::connect_with(&config(&pg, "localhost", "verify-full", Some(&right))).await.expect_err("plaintext server");
     // `disable` is plaintext, for loopback use.
     let mut store = Store::connect_with(&config(&pg, "localhost", "disable", None)).await?;
     assert!(!uses_tls(&mut store).await?);

@@ -37,6 +37,9 @@ pub enum FaultKind {
     CheckpointMismatch { checkpoint_size: u64 },
     /// The latest signed checkpoint itself does not verify with the checkpoint key.
     CheckpointInvalid { checkpoint_size: u64, reason: String },
+    /// The chain hash before an already verified position is no longer the one recorded when it
+    /// was verified: the verified part of the chain was rewritten.
+    VerifiedPrefixChanged { verified_size: u64 },
 }
 
 impl FaultKind {
@@ -59,6 +62,9 @@ impl FaultKind {
             Self::CheckpointMismatch { checkpoint_size } => {
                 format!("the entries up to here do not give the root signed at tree size {checkpoint_size}")
             }
+            Self::VerifiedPrefixChanged { verified_size } => format!(
+                "the first {verified_size} entries no longer end in the chain hash recorded when they were verified"
+            ),
         }
     }
 }

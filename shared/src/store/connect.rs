@@ -1,9 +1,10 @@
 //! Opening connections, with TLS. The connection string's `sslmode` decides: `disable` connects in
-//! plaintext (the local run and tests, on loopback); `prefer` and `require` use TLS, and then the
-//! server certificate is always verified, chain and host name, against the Mozilla roots (RDS
-//! Proxy's certificates chain to Amazon's public CAs) plus any CA certificates configured (the
-//! RDS CA bundle, for a direct RDS connection). `require` refuses a server without TLS, so a
-//! deployment with `sslmode=require` never sends credentials or events in plaintext.
+//! plaintext (the local run and tests, on loopback); `prefer` uses TLS when the server offers it
+//! and plaintext otherwise; `require` (and libpq's `verify-ca` and `verify-full`, read as
+//! `require`) refuses a server without TLS. Whenever TLS is used the server certificate is
+//! verified, chain and host name, against the Mozilla roots (RDS Proxy's certificates chain to
+//! Amazon's public CAs) plus any CA certificates configured (the RDS CA bundle, for a direct RDS
+//! connection): there is no unverified TLS.
 
 use super::StoreError;
 use rustls::pki_types::pem::PemObject;
@@ -42,7 +43,11 @@ impl DbConfig {
     }
 
     fn parsed(&self) -> Result<Config, StoreError> {
-        let mut config = Config::from_str(&self.url)
+        // tokio-postgres knows disable, prefer and require; libpq's stricter modes mean what
+        // `require` already does here (full verification), so operators' habits work as written.
+        let url =
+            self.url.replace("sslmode=verify-full", "sslmode=require").replace("sslmode=verify-ca", "sslmode=require");
+        let mut config = Config::from_str(&url)
             .map_err(|e| StoreError::Config(format!("DATABASE_URL is not a valid connection string: {e}")))?;
         if let Some(user) = &self.user {
             config.user(user);

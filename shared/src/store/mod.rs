@@ -15,6 +15,7 @@ pub mod migrate;
 pub mod read;
 pub mod tenants;
 pub mod tree;
+pub mod verification;
 
 use crate::chain::hash::{Hash, HashParseError};
 use crate::chain::merkle::MerkleError;

@@ -86,6 +86,10 @@ impl Store {
         name: &str,
         public_key: &[u8],
     ) -> Result<PublisherKey, StoreError> {
+        let name_ok = (1..=200).contains(&name.chars().count()) && !name.chars().any(char::is_control);
+        if !name_ok {
+            return Err(invalid("name", "must be 1 to 200 characters, no control characters"));
+        }
         let key = parse_public_key(public_key)
             .map_err(|_| invalid("public_key", "must be a 32-byte Ed25519 public key (standard base64)"))?;
         let key_id = match key_id {

@@ -15,6 +15,8 @@ use shared::config::Env;
 use shared::runtime::{api_state, store_pool, ApiSettings};
 use shared::service::authorizer::Authorizer;
 use shared::service::checkpoint::run_scheduled;
+use shared::service::verify::{run_scheduled_verifier, CheckpointKey};
+use shared::signer::CheckpointSigner;
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -79,6 +81,28 @@ pub async fn checkpoint_once(
     let pool = store_pool(&database, sdk).await?;
     let signer = KmsSigner::from_config(sdk, &checkpoint.key_id, &checkpoint.origin).await?;
     Ok(run_scheduled(&pool, &signer, &checkpoint.origin, 1000).await?)
+}
+
+/// Runs the scheduled verifier every `period`, as the EventBridge schedule does in AWS. Runs
+/// until the task is aborted.
+pub async fn run_verifier_schedule(env: HashMap<String, String>, sdk: SdkConfig, period: Duration) -> Result<()> {
+    let lookup = |name: &str| env.get(name).cloned();
+    let mut e = Env::with_lookup(lookup);
+    let database = shared::config::DatabaseSettings::from_env(&mut e);
+    let checkpoint = shared::config::CheckpointSettings::from_env(&mut e);
+    e.finish()?;
+    let pool = store_pool(&database, &sdk).await?;
+    let key = KmsSigner::from_config(&sdk, &checkpoint.key_id, &checkpoint.origin)
+        .await
+        .context("loading the checkpoint key")?;
+    let mut ticker = tokio::time::interval(period);
+    loop {
+        ticker.tick().await;
+        let key = CheckpointKey { name: key.key_name(), spki_der: key.public_key_der() };
+        if let Err(e) = run_scheduled_verifier(&pool, Some(key), 1000).await {
+            tracing::warn!(error = %e, "scheduled verification failed");
+        }
+    }
 }
 
 /// Runs the checkpointer every `period`, as the EventBridge schedule does in AWS. Runs until the

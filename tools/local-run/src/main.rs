@@ -7,7 +7,7 @@
 
 use anyhow::{bail, Context, Result};
 use local_run::create_platform_key;
-use local_run::{function_env, gateway, run_checkpointer_schedule};
+use local_run::{function_env, gateway, run_checkpointer_schedule, run_verifier_schedule};
 use localstack::bootstrap::{bootstrap, CHECKPOINT_KEY_ALIAS};
 use localstack::moto::{Moto, ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY};
 use localstack::postgres::Postgres;
@@ -22,6 +22,8 @@ const USAGE: &str = "usage: scripts/local [--reset] [--port N]
   --port N  serve the API on 127.0.0.1:N (default 3000)";
 /// How often the local run signs checkpoints (the template's schedule is every minute).
 const CHECKPOINT_PERIOD: Duration = Duration::from_secs(5);
+/// How often the local run verifies new entries (the template's schedule is every 5 minutes).
+const VERIFY_PERIOD: Duration = Duration::from_secs(30);
 
 #[tokio::main]
 async fn main() -> Result<()> {
@@ -75,6 +77,7 @@ async fn main() -> Result<()> {
     let app = gateway(&env, &sdk).await?.into_router();
     let server = tokio::spawn(async move { axum::serve(listener, app).await });
     let checkpointer = tokio::spawn(run_checkpointer_schedule(env.clone(), sdk.clone(), CHECKPOINT_PERIOD));
+    let verifier = tokio::spawn(run_verifier_schedule(env.clone(), sdk.clone(), VERIFY_PERIOD));
 
     println!();
     println!("The local stack is up. Ctrl-C stops everything.");
@@ -85,7 +88,11 @@ async fn main() -> Result<()> {
         "  KMS key        {CHECKPOINT_KEY_ALIAS} = {} (checkpoint signing, ECC_NIST_P256)",
         resources.checkpoint_key_id
     );
-    println!("  API            http://127.0.0.1:{port}   (checkpoints signed every {}s)", CHECKPOINT_PERIOD.as_secs());
+    println!(
+        "  API            http://127.0.0.1:{port}   (checkpoints signed every {}s, new entries verified every {}s)",
+        CHECKPOINT_PERIOD.as_secs(),
+        VERIFY_PERIOD.as_secs()
+    );
     println!("  platform key   {platform_key}");
     println!("                 (new on every start: the local AWS endpoint keeps no state between runs;");
     println!("                 POST /v1/tenants/<id>/keys with it issues keys for tenants of earlier runs)");
@@ -100,6 +107,7 @@ async fn main() -> Result<()> {
     println!("stopping");
     server.abort();
     checkpointer.abort();
+    verifier.abort();
     drop(moto);
     pg.stop()?;
     Ok(())

@@ -32,6 +32,7 @@ const CASES: &[(&str, Expect)] = &[
     ("query/receipt-public-key.json", Expect::Status(200)),
     ("query/stats.json", Expect::Status(200)),
     ("checkpointer/schedule.json", Expect::Field("signed")),
+    ("verifier/schedule.json", Expect::Field("entries")),
     ("query/checkpoint-at.json", Expect::Status(200)),
     ("verify/verify-all.json", Expect::Status(200)),
     ("admin/create-tenant.json", Expect::Status(201)),
