@@ -15,7 +15,7 @@ use shared::service::checkpoint::{
     checkpoint_tenant, run_checkpointer, tenant_origin, CheckpointOutcome, CheckpointingError,
 };
 use shared::service::ingest::{ingest, Request};
-use shared::service::verify::{verify_range, CheckpointKey};
+use shared::service::verify::{verify_incrementally, verify_range, CheckpointKey};
 use support::{event, TestDb};
 
 const PREFIX: &str = "audit.example.com/tenants";
@@ -267,4 +267,29 @@ async fn a_tampered_checkpoint_note_is_reported() {
     let r = verify_range(&mut store, t, 0, None, Some(key)).await.expect("verify");
     assert!(!r.ok);
     assert!(matches!(r.fault, Some(FaultKind::CheckpointInvalid { checkpoint_size: 2, .. })), "{r:?}");
+}
+
+#[tokio::test]
+async fn the_incremental_verifier_checks_the_signed_root_against_the_stored_tree() {
+    let db = TestDb::new().await.expect("db");
+    let (signer, public_der) = kms_signer().await;
+    let key = CheckpointKey { name: KEY_NAME, spki_der: &public_der };
+    let mut store = db.store().await.expect("store");
+    let t = store.create_tenant("t").await.expect("t");
+    append(&mut store, t, 2).await;
+    assert!(verify_incrementally(&mut store, t, Some(key)).await.expect("verify").ok);
+    append(&mut store, t, 4).await;
+    checkpoint_tenant(&mut store, &signer, PREFIX, t).await.expect("checkpoint");
+
+    // Seq 4 (actor u2) is forged and every later hash and every node recomputed. The verified
+    // part (seqs 0 and 1) still ends in the recorded chain hash and the entries after it all
+    // check, so only the signed root can tell.
+    rewrite_history(&db, t, 4).await;
+    append(&mut store, t, 1).await;
+    let without_key = verify_range(&mut store, t, 2, None, None).await.expect("verify");
+    assert!(without_key.ok, "the recomputed entries check by themselves: {without_key:?}");
+    let caught = verify_incrementally(&mut store, t, Some(key)).await.expect("verify");
+    assert!(!caught.ok);
+    assert_eq!(caught.fault, Some(FaultKind::CheckpointMismatch { checkpoint_size: 6 }), "{caught:?}");
+    assert_eq!(caught.checkpoint_size, Some(6));
 }

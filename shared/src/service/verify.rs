@@ -75,24 +75,17 @@ pub async fn verify_range(
     let mut verifier = ChainVerifier::new(tenant, from, prev);
     let mut checkpoint_size = None;
     if from == 0 {
-        if let Some(cp) = store.latest_checkpoint(tenant).await? {
-            let signed = match key {
-                Some(k) => match checkpoint::verify(&cp.note, k.name, k.spki_der) {
-                    Ok(c) if c.size == cp.tree_size => (c.size, c.root),
-                    outcome => {
-                        let reason =
-                            outcome.map_or_else(|e| e.to_string(), |_| "its size differs from the stored size".into());
-                        let kind = FaultKind::CheckpointInvalid { checkpoint_size: cp.tree_size, reason };
-                        return Ok(report(Some(Fault { seq: cp.tree_size, kind }), 0, 0, Some(cp.tree_size)));
-                    }
-                },
-                None => (cp.tree_size, cp.root),
-            };
-            // A checkpoint beyond the requested range says nothing about it.
-            if signed.0 <= to || to == head.size {
-                verifier = verifier.with_checkpoint(signed.0, signed.1);
-                checkpoint_size = Some(signed.0);
+        match latest_signed(store, tenant, key).await? {
+            Err(fault) => {
+                let size = fault.seq;
+                return Ok(report(Some(fault), 0, 0, Some(size)));
             }
+            // A checkpoint beyond the requested range says nothing about it.
+            Ok(Some((size, root))) if size <= to || to == head.size => {
+                verifier = verifier.with_checkpoint(size, root);
+                checkpoint_size = Some(size);
+            }
+            Ok(_) => {}
         }
     }
     let scanned = store
@@ -116,6 +109,28 @@ pub async fn verify_range(
     })
 }
 
+/// The size and root of the tenant's latest checkpoint, taken from its note verified with `key`
+/// (as stored when no key is given); a fault if the note does not verify or disagrees with the
+/// stored size.
+async fn latest_signed(
+    store: &mut Store,
+    tenant: Uuid,
+    key: Option<CheckpointKey<'_>>,
+) -> Result<Result<Option<(u64, Hash)>, Fault>, StoreError> {
+    let Some(cp) = store.latest_checkpoint(tenant).await? else { return Ok(Ok(None)) };
+    let Some(k) = key else { return Ok(Ok(Some((cp.tree_size, cp.root)))) };
+    Ok(match checkpoint::verify(&cp.note, k.name, k.spki_der) {
+        Ok(c) if c.size == cp.tree_size => Ok(Some((c.size, c.root))),
+        outcome => {
+            let reason = outcome.map_or_else(|e| e.to_string(), |_| "its size differs from the stored size".into());
+            Err(Fault {
+                seq: cp.tree_size,
+                kind: FaultKind::CheckpointInvalid { checkpoint_size: cp.tree_size, reason },
+            })
+        }
+    })
+}
+
 /// One tenant's incremental verification: checks that the chain still ends, at the last verified
 /// size, in the chain hash recorded then; verifies every entry appended since (digests, leaves,
 /// links); and records the new position, or the fault. From size 0 it is a full verification,
@@ -128,26 +143,50 @@ pub async fn verify_incrementally(
     let position = store.verified_position(tenant).await?;
     let (from, recorded) = position.map_or((0, GENESIS), |p| (p.verified_size, p.chain_hash));
     let head = store.tree_head(tenant).await?;
-    let prefix_fault = if head.size < from {
-        Some(FaultKind::Truncated { expected_size: from })
+    let mut prefix_fault = if head.size < from {
+        Some(Fault { seq: head.size, kind: FaultKind::Truncated { expected_size: from } })
     } else if store.chain_hash_before(tenant, from).await? != recorded {
-        Some(FaultKind::VerifiedPrefixChanged { verified_size: from })
+        Some(Fault { seq: from, kind: FaultKind::VerifiedPrefixChanged { verified_size: from } })
     } else {
         None
     };
+    // From size 0, verify_range checks the checkpoint against the leaves it re-reads. Past that,
+    // the latest checkpoint is checked against the stored Merkle nodes: a signed root the nodes
+    // no longer give means the signed part was rewritten (even with every hash recomputed).
+    let mut checkpoint_size = None;
+    if prefix_fault.is_none() && from > 0 {
+        match latest_signed(store, tenant, key).await? {
+            Err(fault) => prefix_fault = Some(fault),
+            Ok(Some((size, root))) if size <= head.size => {
+                checkpoint_size = Some(size);
+                if store.root_at(tenant, size).await? != root {
+                    prefix_fault =
+                        Some(Fault { seq: size, kind: FaultKind::CheckpointMismatch { checkpoint_size: size } });
+                }
+            }
+            Ok(Some((size, _))) => {
+                prefix_fault = Some(Fault { seq: head.size, kind: FaultKind::Truncated { expected_size: size } })
+            }
+            Ok(None) => {}
+        }
+    }
     let report = match prefix_fault {
-        Some(kind) => VerifyReport {
+        Some(fault) => VerifyReport {
             ok: false,
             verified: 0,
             erased: 0,
-            first_bad_seq: Some(from.min(head.size)),
-            reason: Some(kind.describe()),
-            fault: Some(kind),
+            first_bad_seq: Some(fault.seq),
+            reason: Some(fault.kind.describe()),
+            fault: Some(fault.kind),
             tree_size: head.size,
             root: head.root,
-            checkpoint_size: None,
+            checkpoint_size,
         },
-        None => verify_range(store, tenant, from, Some(head.size), key).await?,
+        None => {
+            let mut report = verify_range(store, tenant, from, Some(head.size), key).await?;
+            report.checkpoint_size = report.checkpoint_size.or(checkpoint_size);
+            report
+        }
     };
     if report.ok {
         let end = store.chain_hash_before(tenant, report.tree_size).await?;
