@@ -83,6 +83,49 @@ pub async fn checkpoint_once(
     Ok(run_scheduled(&pool, &signer, &checkpoint.origin, 1000).await?)
 }
 
+/// Records a checkpoint key change in every tenant whose latest checkpoint was signed with
+/// another key, so that their next checkpoint (signed within one schedule period) is by the
+/// current key. The local AWS endpoint loses its KMS keys between runs; without this, a restarted
+/// local run would report every idle tenant's latest checkpoint as not verifying. `owner` is a
+/// connection that sees every tenant (the local database's owner); the events are appended
+/// through the service's own path. Returns how many tenants were touched.
+pub async fn record_checkpoint_key_change(
+    owner: &tokio_postgres::Client,
+    env: &HashMap<String, String>,
+    sdk: &SdkConfig,
+) -> Result<usize> {
+    let lookup = |name: &str| env.get(name).cloned();
+    let mut e = Env::with_lookup(lookup);
+    let database = shared::config::DatabaseSettings::from_env(&mut e);
+    let checkpoint = shared::config::CheckpointSettings::from_env(&mut e);
+    e.finish()?;
+    let key = KmsSigner::from_config(sdk, &checkpoint.key_id, &checkpoint.origin).await?;
+    let key_id = shared::chain::checkpoint::key_id_ecdsa(key.public_key_der()).to_vec();
+    let rows = owner
+        .query(
+            "SELECT DISTINCT ON (tenant_id) tenant_id, key_id FROM checkpoints ORDER BY tenant_id, tree_size DESC",
+            &[],
+        )
+        .await?;
+    let stale: Vec<uuid::Uuid> =
+        rows.iter().filter(|r| r.get::<_, &[u8]>(1) != key_id.as_slice()).map(|r| r.get(0)).collect();
+    if stale.is_empty() {
+        return Ok(0);
+    }
+    let pool = store_pool(&database, sdk).await?;
+    let mut store = pool.get().await?;
+    let event = shared::service::ingest::SystemEvent {
+        action: "audit_log.checkpoint_key.changed".into(),
+        actor_id: "local-run".into(),
+        resource_type: "checkpoint_key".into(),
+        resource_id: hex::encode(&key_id),
+    };
+    for tenant in &stale {
+        shared::service::ingest::ingest_system(&mut store, *tenant, &event).await?;
+    }
+    Ok(stale.len())
+}
+
 /// Runs the scheduled verifier every `period`, as the EventBridge schedule does in AWS. Runs
 /// until the task is aborted.
 pub async fn run_verifier_schedule(env: HashMap<String, String>, sdk: SdkConfig, period: Duration) -> Result<()> {

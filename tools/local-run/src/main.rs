@@ -7,7 +7,9 @@
 
 use anyhow::{bail, Context, Result};
 use local_run::create_platform_key;
-use local_run::{function_env, gateway, run_checkpointer_schedule, run_verifier_schedule};
+use local_run::{
+    function_env, gateway, record_checkpoint_key_change, run_checkpointer_schedule, run_verifier_schedule,
+};
 use localstack::bootstrap::{bootstrap, CHECKPOINT_KEY_ALIAS};
 use localstack::moto::{Moto, ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY};
 use localstack::postgres::Postgres;
@@ -71,6 +73,7 @@ async fn main() -> Result<()> {
     let resources = bootstrap(&sdk).await.context("creating the AWS resources")?;
     let env = function_env(&pg.url(SERVICE_USER, DATABASE), &resources);
     let platform_key = create_platform_key(&sdk, &resources).await.context("creating a platform key")?;
+    let rekeyed = record_checkpoint_key_change(&owner, &env, &sdk).await.context("recording the new checkpoint key")?;
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
         .await
         .with_context(|| format!("binding 127.0.0.1:{port} (is another local run using it? try --port)"))?;
@@ -83,6 +86,9 @@ async fn main() -> Result<()> {
     println!("The local stack is up. Ctrl-C stops everything.");
     println!("  PostgreSQL     {}   (data: {})", pg.url(SERVICE_USER, DATABASE), pg_dir.display());
     println!("  migrations     {} applied now", applied.len());
+    if rekeyed > 0 {
+        println!("  checkpoint key new this run: recorded in {rekeyed} tenant(s), whose next checkpoint uses it");
+    }
     println!("  AWS endpoint   {}   (region {REGION}, credentials {ACCESS_KEY_ID}/{SECRET_ACCESS_KEY})", moto.url());
     println!(
         "  KMS key        {CHECKPOINT_KEY_ALIAS} = {} (checkpoint signing, ECC_NIST_P256)",
