@@ -5,3 +5,4 @@ pub mod query;
 pub mod checkpoint;
 pub mod verify;
 pub mod authorizer;
+pub mod partitions;

@@ -21,6 +21,7 @@ pub async fn migrate(client: &mut Client) -> Result<Vec<String>, StoreError> {
 }
 
 /// Creates any missing monthly partitions from this month to [`PARTITION_MONTHS_AHEAD`] ahead.
+/// The owner and the service role may both call it (see migration V5).
 pub async fn ensure_partitions(client: &Client) -> Result<i32, StoreError> {
     let row = client
         .query_one(

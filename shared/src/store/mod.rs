@@ -112,6 +112,12 @@ impl Store {
         })
     }
 
+    /// Creates the coming months' `events` partitions that are missing; returns how many.
+    pub async fn ensure_partitions(&mut self) -> Result<i32, StoreError> {
+        self.recover().await?;
+        migrate::ensure_partitions(&self.client).await
+    }
+
     /// The server process serving this connection (for diagnostics and tests).
     pub async fn backend_pid(&mut self) -> Result<i32, StoreError> {
         self.recover().await?;

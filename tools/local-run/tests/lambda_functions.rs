@@ -33,6 +33,7 @@ const CASES: &[(&str, Expect)] = &[
     ("query/stats.json", Expect::Status(200)),
     ("checkpointer/schedule.json", Expect::Field("signed")),
     ("verifier/schedule.json", Expect::Field("entries")),
+    ("partitions/schedule.json", Expect::Field("created")),
     ("query/checkpoint-at.json", Expect::Status(200)),
     ("verify/verify-all.json", Expect::Status(200)),
     ("admin/create-tenant.json", Expect::Status(201)),
