@@ -205,3 +205,34 @@ async fn the_pool_replaces_a_connection_the_server_killed() -> anyhow::Result<()
     assert_ne!(s1.backend_pid().await?, s2.backend_pid().await?);
     Ok(())
 }
+
+#[tokio::test]
+async fn stored_metacharacters_match_only_themselves() -> anyhow::Result<()> {
+    let db = TestDb::new().await?;
+    let mut store = db.store().await?;
+    let tenant = store.create_tenant("t").await?;
+    let odd = ["' OR 1=1 --", "100%", "a_b", "back\\slash"];
+    let events: Vec<_> = odd
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            json!({ "action": format!("odd.{i}"), "actor": { "id": v }, "resource": { "type": v, "id": v }, "source": v })
+        })
+        .chain([json!({ "action": "odd.plain", "actor": { "id": "100x" }, "resource": { "type": "axb", "id": "backslash" }, "source": "plain" })])
+        .collect();
+    append(&mut store, tenant, &events).await;
+    for (i, v) in odd.iter().enumerate() {
+        for name in ["actor_id", "resource_type", "resource_id", "source"] {
+            assert_eq!(actions(&mut store, tenant, &[(name, v)]).await, [format!("odd.{i}")], "{name}={v}");
+        }
+    }
+    // In a prefix, `_` is a character, not a wildcard (actions cannot contain `%`).
+    append(
+        &mut store,
+        tenant,
+        &[json!({ "action": "a_b.x", "actor": { "id": "u" } }), json!({ "action": "azb.x", "actor": { "id": "u" } })],
+    )
+    .await;
+    assert_eq!(actions(&mut store, tenant, &[("action", "a_*")]).await, ["a_b.x"]);
+    Ok(())
+}
