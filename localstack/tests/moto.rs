@@ -36,3 +36,25 @@ fn sdk_config_carries_endpoint_region_and_static_credentials() -> anyhow::Result
     assert!(config.credentials_provider().is_some());
     Ok(())
 }
+
+#[test]
+fn bootstrap_creates_every_resource_once_and_finds_it_again() -> anyhow::Result<()> {
+    let moto = Moto::start()?;
+    let sdk = moto.sdk_config();
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    runtime.block_on(async {
+        let first = localstack::bootstrap::bootstrap(&sdk).await?;
+        let second = localstack::bootstrap::bootstrap(&sdk).await?;
+        assert_eq!(first.checkpoint_key_id, second.checkpoint_key_id);
+        assert_eq!(first.api_key_mac_key_id, second.api_key_mac_key_id);
+        assert_eq!(first.receipt_key_kms_key_id, second.receipt_key_kms_key_id);
+        let kms = aws_sdk_kms::Client::new(&sdk);
+        let keys = kms.list_keys().send().await?;
+        assert_eq!(keys.keys().len(), 3, "a second bootstrap created keys again");
+        let tables = aws_sdk_dynamodb::Client::new(&sdk).list_tables().send().await?;
+        let mut names = tables.table_names().to_vec();
+        names.sort();
+        assert_eq!(names, [localstack::bootstrap::API_KEYS_TABLE, localstack::bootstrap::RECEIPT_KEYS_TABLE]);
+        anyhow::Ok(())
+    })
+}

@@ -130,6 +130,13 @@ mod tests {
         assert_eq!(String::from_utf8(receipt_signing_bytes(&receipt)).unwrap(), expected);
         // Ed25519 is deterministic: the same key and payload give the same receipt.
         assert_eq!(sign_receipt(&payload(), &key), receipt);
+        // Pinned values, checked against an independent Ed25519 implementation (Python's
+        // `cryptography`) over the same canonical bytes.
+        assert_eq!(receipt.key_id, "34750f98bd59fcfc");
+        assert_eq!(
+            receipt.sig,
+            "lMPq1KY0LEeqh8VzJf8TZzidjY0KVF+Wdzzd3kK/LAGIF7RByMGJySbm3CVQrrQa1YDnSbFZeu6f59dLzg/JDw=="
+        );
     }
 
     #[test]
@@ -145,6 +152,10 @@ mod tests {
             |r| r.chain_hash = "33".repeat(32),
             |r| r.received_at = "2026-11-24T10:00:00.123457Z".into(),
         ];
+        // A changed key id is refused before the signature is even checked.
+        let mut renamed = receipt.clone();
+        renamed.key_id = "0000000000000000".into();
+        assert!(matches!(verify_receipt(&renamed, &key.verifying_key()), Err(ReceiptError::WrongKey { .. })));
         for change in changes {
             let mut tampered = receipt.clone();
             change(&mut tampered);
