@@ -17,6 +17,7 @@ use shared::service::authorizer::Authorizer;
 use shared::service::checkpoint::run_scheduled;
 use shared::service::verify::{run_scheduled_verifier, CheckpointKey};
 use shared::signer::CheckpointSigner;
+use shared::store::pool::StorePool;
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -68,19 +69,27 @@ pub async fn gateway(env: &HashMap<String, String>, sdk: &SdkConfig) -> Result<G
     Ok(Gateway::new(authorizer, functions))
 }
 
+/// What the scheduled functions share: the database pool and the checkpoint key, configured from
+/// `env` as in AWS.
+async fn scheduled_clients(env: &HashMap<String, String>, sdk: &SdkConfig) -> Result<(StorePool, KmsSigner)> {
+    let mut e = Env::with_lookup(|name: &str| env.get(name).cloned());
+    let database = shared::config::DatabaseSettings::from_env(&mut e);
+    let checkpoint = shared::config::CheckpointSettings::from_env(&mut e);
+    e.finish()?;
+    let pool = store_pool(&database, sdk).await?;
+    let key = KmsSigner::from_config(sdk, &checkpoint.key_id, &checkpoint.origin)
+        .await
+        .context("loading the checkpoint key")?;
+    Ok((pool, key))
+}
+
 /// Runs the checkpointer once (tests call it instead of waiting for the schedule).
 pub async fn checkpoint_once(
     env: &HashMap<String, String>,
     sdk: &SdkConfig,
 ) -> Result<shared::service::checkpoint::ScheduledRun> {
-    let lookup = |name: &str| env.get(name).cloned();
-    let mut e = Env::with_lookup(lookup);
-    let database = shared::config::DatabaseSettings::from_env(&mut e);
-    let checkpoint = shared::config::CheckpointSettings::from_env(&mut e);
-    e.finish()?;
-    let pool = store_pool(&database, sdk).await?;
-    let signer = KmsSigner::from_config(sdk, &checkpoint.key_id, &checkpoint.origin).await?;
-    Ok(run_scheduled(&pool, &signer, &checkpoint.origin, 1000).await?)
+    let (pool, signer) = scheduled_clients(env, sdk).await?;
+    Ok(run_scheduled(&pool, &signer, signer.key_name(), 1000).await?)
 }
 
 /// Records a checkpoint key change in every tenant whose latest checkpoint was signed with
@@ -94,12 +103,7 @@ pub async fn record_checkpoint_key_change(
     env: &HashMap<String, String>,
     sdk: &SdkConfig,
 ) -> Result<usize> {
-    let lookup = |name: &str| env.get(name).cloned();
-    let mut e = Env::with_lookup(lookup);
-    let database = shared::config::DatabaseSettings::from_env(&mut e);
-    let checkpoint = shared::config::CheckpointSettings::from_env(&mut e);
-    e.finish()?;
-    let key = KmsSigner::from_config(sdk, &checkpoint.key_id, &checkpoint.origin).await?;
+    let (pool, key) = scheduled_clients(env, sdk).await?;
     let key_id = shared::chain::checkpoint::key_id_ecdsa(key.public_key_der()).to_vec();
     let rows = owner
         .query(
@@ -112,7 +116,6 @@ pub async fn record_checkpoint_key_change(
     if stale.is_empty() {
         return Ok(0);
     }
-    let pool = store_pool(&database, sdk).await?;
     let mut store = pool.get().await?;
     let event = shared::service::ingest::SystemEvent {
         action: "audit_log.checkpoint_key.changed".into(),
@@ -129,15 +132,7 @@ pub async fn record_checkpoint_key_change(
 /// Runs the scheduled verifier every `period`, as the EventBridge schedule does in AWS. Runs
 /// until the task is aborted.
 pub async fn run_verifier_schedule(env: HashMap<String, String>, sdk: SdkConfig, period: Duration) -> Result<()> {
-    let lookup = |name: &str| env.get(name).cloned();
-    let mut e = Env::with_lookup(lookup);
-    let database = shared::config::DatabaseSettings::from_env(&mut e);
-    let checkpoint = shared::config::CheckpointSettings::from_env(&mut e);
-    e.finish()?;
-    let pool = store_pool(&database, &sdk).await?;
-    let key = KmsSigner::from_config(&sdk, &checkpoint.key_id, &checkpoint.origin)
-        .await
-        .context("loading the checkpoint key")?;
+    let (pool, key) = scheduled_clients(&env, &sdk).await?;
     let mut ticker = tokio::time::interval(period);
     loop {
         ticker.tick().await;
@@ -151,19 +146,11 @@ pub async fn run_verifier_schedule(env: HashMap<String, String>, sdk: SdkConfig,
 /// Runs the checkpointer every `period`, as the EventBridge schedule does in AWS. Runs until the
 /// task is aborted.
 pub async fn run_checkpointer_schedule(env: HashMap<String, String>, sdk: SdkConfig, period: Duration) -> Result<()> {
-    let lookup = |name: &str| env.get(name).cloned();
-    let mut e = Env::with_lookup(lookup);
-    let database = shared::config::DatabaseSettings::from_env(&mut e);
-    let checkpoint = shared::config::CheckpointSettings::from_env(&mut e);
-    e.finish()?;
-    let pool = store_pool(&database, &sdk).await?;
-    let signer = KmsSigner::from_config(&sdk, &checkpoint.key_id, &checkpoint.origin)
-        .await
-        .context("loading the checkpoint key")?;
+    let (pool, signer) = scheduled_clients(&env, &sdk).await?;
     let mut ticker = tokio::time::interval(period);
     loop {
         ticker.tick().await;
-        if let Err(e) = run_scheduled(&pool, &signer, &checkpoint.origin, 1000).await {
+        if let Err(e) = run_scheduled(&pool, &signer, signer.key_name(), 1000).await {
             tracing::warn!(error = %e, "scheduled checkpoint run failed");
         }
     }
