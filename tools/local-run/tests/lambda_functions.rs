@@ -1,20 +1,34 @@
-//! Every function binary, run by `cargo lambda watch` (the Lambda runtime API emulator) with the
-//! environment `template.yaml` gives it, invoked by `cargo lambda invoke` with each sample event in
-//! `events/`, against the real local services. This is the path AWS takes: event JSON in, the
-//! runtime's response JSON out, through each function's `main`.
+//! Every function binary, run as AWS runs it: the binary polls a Lambda runtime API (the one
+//! `cargo lambda watch --only-lambda-apis` emulates) with the environment `template.yaml` gives
+//! it, and `cargo lambda invoke` sends each sample event in `events/` through that API, against
+//! the real local services. Event JSON in, the runtime's response JSON out, through each
+//! function's `main`.
+//!
+//! The test builds the function binaries itself and starts them, so nothing compiles while an
+//! invocation waits, and every wait has a limit: a function that crashes or never answers fails
+//! the test with its own log instead of hanging it.
 
 mod support;
 
 use anyhow::{bail, Context, Result};
 use localstack::moto::Moto;
-use localstack::process::{cleanup_on_exit, free_port, wait_for_port, workspace_root};
+use localstack::process::{free_port, wait_for_port, workspace_root};
 use serde_json::Value;
-use std::process::{Child, Command, Stdio};
+use std::collections::{BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
 use std::time::Duration;
+use tokio::process::{Child, Command};
 use uuid::Uuid;
 
 /// The tenant the sample events' authorizer context names.
 const SAMPLE_TENANT: &str = "01930000-0000-7000-8000-000000000001";
+
+/// How long one invocation may take, start-up of the function's clients included.
+const INVOKE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// How long building the function binaries may take on a cold build directory.
+const BUILD_TIMEOUT: Duration = Duration::from_secs(20 * 60);
 
 /// (event file, expected HTTP status, or for non-HTTP functions a JSON field that must be present)
 const CASES: &[(&str, Expect)] = &[
@@ -55,26 +69,69 @@ enum Expect {
     Field(&'static str),
 }
 
-struct Watch(Child);
-
-impl Drop for Watch {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
+/// The functions the cases name, each once.
+fn functions() -> BTreeSet<&'static str> {
+    CASES.iter().filter_map(|(file, _)| file.split('/').next()).collect()
 }
 
-fn cargo_lambda() -> Command {
+/// The build directory this test binary was built in (`<target>/debug/deps/<test>` → `<target>`).
+fn target_dir() -> Result<PathBuf> {
+    let exe = std::env::current_exe()?;
+    let target = exe.ancestors().nth(3).context("the test binary lives in <target>/<profile>/deps")?;
+    Ok(target.to_path_buf())
+}
+
+fn cargo() -> Command {
     let root = workspace_root();
     let venv_bin = root.join(".venv/bin");
     let path = format!("{}:{}", venv_bin.display(), std::env::var("PATH").unwrap_or_default());
     let mut cmd = Command::new("cargo");
-    cmd.arg("lambda").current_dir(&root).env("PATH", path);
+    cmd.current_dir(&root).env("PATH", path).stdin(Stdio::null()).kill_on_drop(true);
+    // Cargo gives this test the variables of its own package; handed on, they would change the
+    // fingerprints of build scripts that read them (ring's) and rebuild half the tree each time.
+    for (name, _) in std::env::vars_os() {
+        let name = name.to_string_lossy();
+        let per_package = ["CARGO_PKG_", "CARGO_MANIFEST_", "CARGO_CRATE_", "CARGO_BIN_", "CARGO_PRIMARY_PACKAGE"];
+        if name == "CARGO" || name == "CARGO_TARGET_TMPDIR" || per_package.iter().any(|p| name.starts_with(p)) {
+            cmd.env_remove(name.as_ref());
+        }
+    }
     cmd
 }
 
+fn tail(path: &Path) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(40)..].join("\n")
+}
+
+/// Builds the function binaries into the test's own build directory and returns it. The build
+/// asks for what `cargo test --workspace --all-targets` builds, so under the test suite it reuses
+/// that build's artifacts and only links the binaries.
+async fn build_functions(target: &Path) -> Result<PathBuf> {
+    let mut build = cargo();
+    build.args(["build", "--locked", "--quiet", "--workspace", "--all-targets", "--target-dir"]).arg(target);
+    let output = tokio::time::timeout(BUILD_TIMEOUT, build.output())
+        .await
+        .context("building the function binaries took too long")??;
+    if !output.status.success() {
+        bail!("building the function binaries failed:\n{}", String::from_utf8_lossy(&output.stderr));
+    }
+    Ok(target.join("debug"))
+}
+
+struct Running {
+    child: Child,
+    log: PathBuf,
+}
+
 #[tokio::test]
-async fn every_function_answers_its_sample_events_through_cargo_lambda() -> Result<()> {
+async fn every_function_answers_its_sample_events_through_the_lambda_runtime_api() -> Result<()> {
+    let target = target_dir()?;
+    let bin_dir = build_functions(&target).await?;
+    let logs = target.join("lambda-functions-test");
+    std::fs::create_dir_all(&logs)?;
+
     let db = support::db::TestDb::new().await?;
     let moto = Moto::shared()?;
     let sdk = moto.sdk_config();
@@ -83,36 +140,67 @@ async fn every_function_answers_its_sample_events_through_cargo_lambda() -> Resu
     store.create_tenant_with_id(Uuid::parse_str(SAMPLE_TENANT)?, "sample").await?;
     drop(store);
 
-    let mut env = local_run::function_env(&db.app_url(), &resources);
+    let mut env: HashMap<String, String> = local_run::function_env(&db.app_url(), &resources);
     env.insert("DATABASE_POOL_SIZE".into(), "1".into());
     for (k, v) in moto.env_vars() {
         env.insert(k.into(), v);
     }
-    env.insert("RUST_LOG".into(), "warn".into());
+    env.insert("RUST_LOG".into(), "info".into());
 
+    // The runtime API emulator: it starts no function itself, it only queues invocations for
+    // the binaries started below, each polling its own path as a Lambda sandbox would.
     let port = free_port()?;
-    let child = cargo_lambda()
-        .args(["watch", "--ignore-changes", "--invoke-address", "127.0.0.1", "--invoke-port", &port.to_string()])
-        // The functions inherit the emulator's environment, as in AWS they get the template's.
-        .envs(&env)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
+    let watch_log = logs.join("runtime-api.log");
+    let _runtime_api = cargo()
+        .args(["lambda", "watch", "--only-lambda-apis", "--invoke-address", "127.0.0.1"])
+        .args(["--invoke-port", &port.to_string()])
+        .stdout(std::fs::File::create(&watch_log)?)
+        .stderr(std::fs::File::create(logs.join("runtime-api.err.log"))?)
         .spawn()
         .context("starting cargo lambda watch (run scripts/setup first)")?;
-    cleanup_on_exit(&format!("kill {} 2>/dev/null", child.id()))?;
-    let _watch = Watch(child);
-    wait_for_port(port, Duration::from_secs(120), "cargo lambda watch")?;
+    wait_for_port(port, Duration::from_secs(60), "the Lambda runtime API emulator")
+        .with_context(|| tail(&logs.join("runtime-api.err.log")))?;
+
+    let mut running: HashMap<&str, Running> = HashMap::new();
+    for function in functions() {
+        let log = logs.join(format!("{function}.log"));
+        let child = Command::new(bin_dir.join(function))
+            .envs(&env)
+            .env("AWS_LAMBDA_RUNTIME_API", format!("http://127.0.0.1:{port}/.rt/{function}"))
+            .env("AWS_LAMBDA_FUNCTION_NAME", function)
+            .env("AWS_LAMBDA_FUNCTION_VERSION", "1")
+            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
+            .stdin(Stdio::null())
+            .stdout(std::fs::File::create(&log)?)
+            .stderr(std::fs::File::options().append(true).open(&log)?)
+            .kill_on_drop(true)
+            .spawn()
+            .with_context(|| format!("starting {}", bin_dir.join(function).display()))?;
+        running.insert(function, Running { child, log });
+    }
 
     let root = workspace_root();
     for (file, expect) in CASES {
         let function = file.split('/').next().context("function dir")?;
-        let output = cargo_lambda()
-            .args(["invoke", function, "--invoke-address", "127.0.0.1", "--invoke-port", &port.to_string()])
-            .args(["--output-format", "json", "--data-file"])
+        let process = running.get_mut(function).context("every case's function was started")?;
+        if let Some(status) = process.child.try_wait()? {
+            bail!("{function} exited ({status}) before {file}:\n{}", tail(&process.log));
+        }
+        let invoke = cargo()
+            .args(["lambda", "invoke", function, "--invoke-address", "127.0.0.1"])
+            .args(["--invoke-port", &port.to_string(), "--output-format", "json", "--data-file"])
             .arg(root.join("events").join(file))
-            .output()?;
+            .output();
+        let output = match tokio::time::timeout(INVOKE_TIMEOUT, invoke).await {
+            Ok(output) => output?,
+            Err(_) => bail!("{function} did not answer {file} within {INVOKE_TIMEOUT:?}:\n{}", tail(&process.log)),
+        };
         if !output.status.success() {
-            bail!("invoking {function} with {file} failed: {}", String::from_utf8_lossy(&output.stderr));
+            bail!(
+                "invoking {function} with {file} failed: {}\n{function}'s log:\n{}",
+                String::from_utf8_lossy(&output.stderr),
+                tail(&process.log)
+            );
         }
         let response: Value = serde_json::from_slice(&output.stdout)
             .with_context(|| format!("{file}: not JSON: {}", String::from_utf8_lossy(&output.stdout)))?;
@@ -129,5 +217,22 @@ async fn every_function_answers_its_sample_events_through_cargo_lambda() -> Resu
             Expect::Field(field) => assert!(response.get(*field).is_some(), "{file}: {response}"),
         }
     }
+    Ok(())
+}
+
+/// Every sample event in `events/` is one of the cases above, so none goes stale untried.
+#[test]
+fn every_sample_event_is_invoked() -> Result<()> {
+    let events = workspace_root().join("events");
+    let mut files = BTreeSet::new();
+    for dir in std::fs::read_dir(&events)? {
+        let dir = dir?;
+        for file in std::fs::read_dir(dir.path())? {
+            let file = file?;
+            files.insert(format!("{}/{}", dir.file_name().to_string_lossy(), file.file_name().to_string_lossy()));
+        }
+    }
+    let cased: BTreeSet<String> = CASES.iter().map(|(file, _)| (*file).to_owned()).collect();
+    assert_eq!(files, cased, "events/ and the cases differ");
     Ok(())
 }
