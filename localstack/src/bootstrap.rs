@@ -21,6 +21,9 @@ pub const API_KEYS_TABLE: &str = "audit-log-api-keys";
 /// The receipt keys table: partition key `pk`.
 pub const RECEIPT_KEYS_TABLE: &str = "audit-log-receipt-keys";
 
+/// The bucket the global log's checkpoints are anchored in: versioned, with Object Lock.
+pub const ANCHOR_BUCKET: &str = "audit-log-anchors";
+
 /// What the bootstrap created or found.
 #[derive(Debug, Clone)]
 pub struct Resources {
@@ -29,6 +32,7 @@ pub struct Resources {
     pub receipt_key_kms_key_id: String,
     pub api_keys_table: String,
     pub receipt_keys_table: String,
+    pub anchor_bucket: String,
 }
 
 /// Creates (or finds) every resource.
@@ -61,13 +65,30 @@ pub async fn bootstrap(config: &SdkConfig) -> Result<Resources> {
     .await?;
     ensure_table(&dynamodb, API_KEYS_TABLE, "key_id", Some(("by-tenant", "tenant_id", "created_at"))).await?;
     ensure_table(&dynamodb, RECEIPT_KEYS_TABLE, "pk", None).await?;
+    ensure_locked_bucket(&aws_sdk_s3::Client::new(config), ANCHOR_BUCKET).await?;
     Ok(Resources {
         checkpoint_key_id,
         api_key_mac_key_id,
         receipt_key_kms_key_id,
         api_keys_table: API_KEYS_TABLE.to_owned(),
         receipt_keys_table: RECEIPT_KEYS_TABLE.to_owned(),
+        anchor_bucket: ANCHOR_BUCKET.to_owned(),
     })
+}
+
+/// Creates a bucket with Object Lock enabled (which turns versioning on), unless it exists.
+/// Retention is set per object by the writer, in compliance mode.
+pub async fn ensure_locked_bucket(s3: &aws_sdk_s3::Client, name: &str) -> Result<()> {
+    if s3.head_bucket().bucket(name).send().await.is_ok() {
+        return Ok(());
+    }
+    s3.create_bucket()
+        .bucket(name)
+        .object_lock_enabled_for_bucket(true)
+        .send()
+        .await
+        .with_context(|| format!("S3 CreateBucket {name}"))?;
+    Ok(())
 }
 
 /// Creates a PAY_PER_REQUEST table with a string partition key and optionally one GSI (string

@@ -122,6 +122,24 @@ impl CheckpointSettings {
     }
 }
 
+/// The S3 bucket (Object Lock, compliance mode) the global log's checkpoints are anchored in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AnchorSettings {
+    /// `ANCHOR_BUCKET`.
+    pub bucket: String,
+    /// `ANCHOR_RETENTION_DAYS`: how long each anchor is locked (default 2557, about 7 years).
+    pub retention_days: u32,
+}
+
+impl AnchorSettings {
+    pub fn from_env<F: Fn(&str) -> Option<String>>(env: &mut Env<F>) -> Self {
+        AnchorSettings {
+            bucket: env.required("ANCHOR_BUCKET"),
+            retention_days: env.parsed("ANCHOR_RETENTION_DAYS", 2557u32),
+        }
+    }
+}
+
 /// API keys: the DynamoDB table and the KMS HMAC key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiKeySettings {

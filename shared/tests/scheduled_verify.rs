@@ -118,14 +118,14 @@ async fn the_scheduled_run_visits_only_tenants_with_new_entries() -> anyhow::Res
     append(&mut store, a, 4, "x").await;
     append(&mut store, b, 6, "x").await;
     let pool = StorePool::new(DbConfig::plain(db.app_url()), 1);
-    let run = run_scheduled_verifier(&pool, None, 100).await?;
+    let run = run_scheduled_verifier(&pool, None, None, 100).await?;
     assert_eq!((run.tenants, run.entries, run.failed), (2, 10, 0));
     assert_eq!(store.verified_position(idle).await?, None);
     // Nothing new: nothing to visit.
-    let run = run_scheduled_verifier(&pool, None, 100).await?;
+    let run = run_scheduled_verifier(&pool, None, None, 100).await?;
     assert_eq!(run.tenants, 0);
     append(&mut store, b, 1, "y").await;
-    let run = run_scheduled_verifier(&pool, None, 100).await?;
+    let run = run_scheduled_verifier(&pool, None, None, 100).await?;
     assert_eq!((run.tenants, run.entries), (1, 1));
     assert_eq!(store.verified_position(a).await?.map(|p| p.verified_size), Some(4));
     Ok(())

@@ -7,6 +7,7 @@ use super::extract::{Authenticated, JsonBody};
 use super::state::ApiState;
 use crate::auth::Scope;
 use crate::chain::event::ValidationError;
+use crate::service::global_log::GLOBAL_LOG;
 use crate::service::ingest::{ingest_system, SystemEvent};
 use crate::store::publishers::{PublisherKey, TenantSettings};
 use axum::extract::{Path, State};
@@ -123,6 +124,10 @@ pub async fn create_tenant_key(
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     caller.require(Scope::Platform)?;
     let tenant = super::extract::path_uuid(&tenant, "tenant")?;
+    // The service-wide log is written by the checkpointer alone; no key may act for it.
+    if tenant == GLOBAL_LOG {
+        return Err(ApiError::not_found("tenant"));
+    }
     // The tenant must exist: its settings row is read acting for it.
     state.store.get().await?.tenant_settings(tenant).await.map_err(|e| super::events::not_found_as(e, "tenant"))?;
     issue_key(&state, &caller, tenant, body).await

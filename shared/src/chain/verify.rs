@@ -40,6 +40,12 @@ pub enum FaultKind {
     /// The chain hash before an already verified position is no longer the one recorded when it
     /// was verified: the verified part of the chain was rewritten.
     VerifiedPrefixChanged { verified_size: u64 },
+    /// The service-wide log of tenant heads records a signed head at this tree size whose root
+    /// the tenant's tree no longer gives.
+    GlobalLogMismatch { tree_size: u64 },
+    /// The global log's checkpoint at this size differs from its S3 anchor, or the anchor of a
+    /// checkpoint signed long enough ago is missing.
+    AnchorMismatch { checkpoint_size: u64, reason: String },
 }
 
 impl FaultKind {
@@ -61,6 +67,14 @@ impl FaultKind {
             }
             Self::CheckpointMismatch { checkpoint_size } => {
                 format!("the entries up to here do not give the root signed at tree size {checkpoint_size}")
+            }
+            Self::GlobalLogMismatch { tree_size } => format!(
+                "the service-wide log records a signed head at tree size {tree_size} that these entries do not give"
+            ),
+            Self::AnchorMismatch { checkpoint_size, reason } => {
+                format!(
+                    "the global log's checkpoint at tree size {checkpoint_size} disagrees with its S3 anchor: {reason}"
+                )
             }
             Self::VerifiedPrefixChanged { verified_size } => format!(
                 "the first {verified_size} entries no longer end in the chain hash recorded when they were verified"

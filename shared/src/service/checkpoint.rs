@@ -5,10 +5,13 @@
 //! the last signed root to the new one. A failure is an alert, not a retry: someone changed
 //! history, or the store is corrupt.
 
+use crate::aws::anchors::AnchorStore;
 use crate::chain::checkpoint::{self, Checkpoint, CheckpointError};
 use crate::chain::hash::Hash;
 use crate::chain::merkle;
 use crate::metrics::{self, Unit};
+use crate::service::global_log::{record_head, GLOBAL_LOG};
+use crate::service::verify::AnchorCheckError;
 use crate::signer::{sign_checkpoint, CheckpointSigner, SignerError};
 use crate::store::checkpoints::StoredCheckpoint;
 use crate::store::pool::StorePool;
@@ -102,10 +105,19 @@ pub struct CheckpointRun {
     pub unchanged: u32,
     /// Tenants that could not be checkpointed, with the reason.
     pub failed: Vec<(Uuid, String)>,
+    /// Tenant heads recorded in the service-wide log (new ones and ones a cut-short run missed).
+    pub heads_logged: u32,
+    /// The size of the global log's latest checkpoint after the run.
+    pub global_size: Option<u64>,
 }
 
-/// Signs checkpoints for up to `max_tenants` tenants whose trees grew. One tenant's failure does
-/// not stop the others; refusals to sign are logged at error level with `alert = true`.
+/// How far back a run looks for signed heads a cut-short run did not record in the global log.
+const HEAD_CATCH_UP: chrono::TimeDelta = chrono::TimeDelta::days(1);
+
+/// Signs checkpoints for up to `max_tenants` tenants whose trees grew, records each signed head
+/// in the service-wide log, then signs the global log's own checkpoint over them. One tenant's
+/// failure does not stop the others; refusals to sign are logged at error level with
+/// `alert = true`.
 pub async fn run_checkpointer<S: CheckpointSigner>(
     store: &mut Store,
     signer: &S,
@@ -114,10 +126,14 @@ pub async fn run_checkpointer<S: CheckpointSigner>(
 ) -> Result<CheckpointRun, StoreError> {
     let mut run = CheckpointRun::default();
     for tenant in store.tenants_to_checkpoint(max_tenants).await? {
+        if tenant == GLOBAL_LOG {
+            continue;
+        }
         match checkpoint_tenant(store, signer, origin_prefix, tenant).await {
             Ok(CheckpointOutcome::Signed { tree_size, .. }) => {
                 tracing::info!(%tenant, tree_size, "checkpoint signed");
                 run.signed += 1;
+                log_head(store, &mut run, tenant, tree_size).await;
             }
             Ok(CheckpointOutcome::Unchanged { .. }) => run.unchanged += 1,
             Err(e) => {
@@ -130,7 +146,47 @@ pub async fn run_checkpointer<S: CheckpointSigner>(
             }
         }
     }
+    let since = chrono::Utc::now() - HEAD_CATCH_UP;
+    for (tenant, tree_size) in store.heads_not_logged(since, max_tenants).await? {
+        log_head(store, &mut run, tenant, tree_size).await;
+    }
+    match checkpoint_tenant(store, signer, origin_prefix, GLOBAL_LOG).await {
+        Ok(CheckpointOutcome::Signed { tree_size, .. } | CheckpointOutcome::Unchanged { tree_size }) => {
+            run.global_size = (tree_size > 0).then_some(tree_size);
+        }
+        Err(e) => {
+            tracing::error!(alert = true, error = %e, "global log checkpoint not signed");
+            run.failed.push((GLOBAL_LOG, e.to_string()));
+        }
+    }
     Ok(run)
+}
+
+/// Records the tenant's checkpoint at `tree_size` in the service-wide log; a failure is counted
+/// and left to the next run's catch-up.
+async fn log_head(store: &mut Store, run: &mut CheckpointRun, tenant: Uuid, tree_size: u64) {
+    let recorded = match store.checkpoint_at(tenant, tree_size).await {
+        Ok(checkpoint) => record_head(store, tenant, &checkpoint).await.map_err(|e| e.to_string()),
+        Err(e) => Err(e.to_string()),
+    };
+    match recorded {
+        Ok(_) => run.heads_logged += 1,
+        Err(e) => {
+            tracing::error!(%tenant, tree_size, error = %e, "head not recorded in the global log");
+            run.failed.push((tenant, e));
+        }
+    }
+}
+
+/// Writes the global log's latest checkpoint to the anchor bucket unless it is there already.
+/// Returns the anchored size.
+pub async fn anchor_latest(store: &mut Store, anchors: &AnchorStore) -> Result<Option<u64>, AnchorCheckError> {
+    let Some(latest) = store.latest_checkpoint(GLOBAL_LOG).await? else { return Ok(None) };
+    if anchors.get(latest.tree_size).await?.is_none() {
+        anchors.put(latest.tree_size, &latest.note).await?;
+        tracing::info!(tree_size = latest.tree_size, bucket = anchors.bucket(), "global checkpoint anchored");
+    }
+    Ok(Some(latest.tree_size))
 }
 
 /// What one scheduled run did, as the checkpointer function returns it.
@@ -139,19 +195,39 @@ pub struct ScheduledRun {
     pub signed: u32,
     pub unchanged: u32,
     pub failed: u32,
+    pub heads_logged: u32,
+    /// The global log checkpoint whose anchor is in S3 after the run.
+    pub anchored_size: Option<u64>,
 }
 
-/// One scheduled run: checkpoints up to `max_tenants` grown trees and emits the counts as
-/// metrics (`CheckpointsSigned`, `CheckpointFailures`; the template alarms on the latter).
+/// One scheduled run: checkpoints up to `max_tenants` grown trees, records their heads in the
+/// global log, signs and anchors the global log's checkpoint, and emits the counts as metrics
+/// (`CheckpointsSigned`, `CheckpointFailures`; the template alarms on the latter).
 pub async fn run_scheduled<S: CheckpointSigner>(
     pool: &StorePool,
     signer: &S,
     origin_prefix: &str,
+    anchors: &AnchorStore,
     max_tenants: u32,
 ) -> Result<ScheduledRun, StoreError> {
     let mut store = pool.get().await?;
     let run = run_checkpointer(&mut store, signer, origin_prefix, max_tenants).await?;
-    let summary = ScheduledRun { signed: run.signed, unchanged: run.unchanged, failed: run.failed.len() as u32 };
+    let mut failed = run.failed.len() as u32;
+    let anchored_size = match anchor_latest(&mut store, anchors).await {
+        Ok(size) => size,
+        Err(e) => {
+            tracing::error!(error = %e, "global checkpoint not anchored");
+            failed += 1;
+            None
+        }
+    };
+    let summary = ScheduledRun {
+        signed: run.signed,
+        unchanged: run.unchanged,
+        failed,
+        heads_logged: run.heads_logged,
+        anchored_size,
+    };
     metrics::emit(
         &[
             ("CheckpointsSigned", f64::from(summary.signed), Unit::Count),

@@ -63,6 +63,17 @@ pub async fn ingest_system(store: &mut Store, tenant: Uuid, event: &SystemEvent)
     append_request(store, tenant, Request::One(&value), None, false).await
 }
 
+/// Appends an event the service itself composes (a head in the service-wide log) under an
+/// idempotency key, so recording the same fact twice appends it once.
+pub(crate) async fn ingest_service_record(
+    store: &mut Store,
+    tenant: Uuid,
+    event: &Value,
+    idempotency_key: &str,
+) -> Result<AppendResult, IngestError> {
+    append_request(store, tenant, Request::One(event), Some(idempotency_key), false).await
+}
+
 /// Checks every signed event against the tenant's active publisher keys, and that each event is
 /// signed when the tenant requires it.
 async fn check_signatures(

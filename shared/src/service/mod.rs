@@ -3,6 +3,7 @@
 pub mod ingest;
 pub mod query;
 pub mod checkpoint;
+pub mod global_log;
 pub mod verify;
 pub mod authorizer;
 pub mod partitions;

@@ -4,10 +4,12 @@
 //! recomputed by whoever rewrites the database; the checkpoint's signature cannot, so with the
 //! checkpoint key a rewrite or a truncated tail is found even when every stored hash agrees.
 
+use crate::aws::anchors::{AnchorError, AnchorStore};
 use crate::chain::checkpoint;
 use crate::chain::hash::{Hash, GENESIS};
 use crate::chain::verify::{ChainVerifier, EntryRecord, Fault, FaultKind};
 use crate::metrics::{self, Unit};
+use crate::service::global_log::{check_tenant_against_global_log, GLOBAL_LOG};
 use crate::store::pool::StorePool;
 use crate::store::{Store, StoreError};
 use uuid::Uuid;
@@ -104,8 +106,58 @@ pub async fn verify_range(
     let expected_root = if from == 0 { Some(store.root_at(tenant, to).await?) } else { None };
     let result = scanned.and_then(|()| verifier.finish(Some(to), expected_root.as_ref()));
     Ok(match result {
+        // Up to the current head, the tree must also give every head the service-wide log
+        // recorded for the tenant: a tail deleted with its checkpoints is still found there.
+        Ok(v) if to == head.size => match check_tenant_against_global_log(store, tenant).await? {
+            None => report(None, v.count, v.erased, checkpoint_size),
+            Some(fault) => report(Some(fault), v.count, v.erased, checkpoint_size),
+        },
         Ok(v) => report(None, v.count, v.erased, checkpoint_size),
         Err(fault) => report(Some(fault), verified_before_fault, 0, checkpoint_size),
+    })
+}
+
+/// Why the anchor check could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum AnchorCheckError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Anchor(#[from] AnchorError),
+}
+
+/// How long a signed global checkpoint may go without its anchor before that is a fault (the
+/// checkpointer writes the anchor right after signing; a run cut short writes it on the next).
+pub const ANCHOR_GRACE: chrono::TimeDelta = chrono::TimeDelta::minutes(10);
+
+/// Checks the global log's checkpoints against their S3 anchors: the latest stored checkpoint
+/// must have an anchor with the same note byte for byte, and no anchor may exist for a larger
+/// tree than the database has signed (that would mean signed history was removed from the
+/// database). The notes' signatures are checked when the global log's chain is verified.
+pub async fn verify_anchor(store: &mut Store, anchors: &AnchorStore) -> Result<Option<Fault>, AnchorCheckError> {
+    let latest = store.latest_checkpoint(GLOBAL_LOG).await?;
+    let stored_size = latest.as_ref().map(|c| c.tree_size);
+    if let Some(anchored) = anchors.latest_after(stored_size).await? {
+        return Ok(Some(Fault {
+            seq: stored_size.unwrap_or(0),
+            kind: FaultKind::AnchorMismatch {
+                checkpoint_size: anchored,
+                reason: "it is anchored in S3 but the database has no such checkpoint".into(),
+            },
+        }));
+    }
+    let Some(checkpoint) = latest else { return Ok(None) };
+    let mismatch = |reason: &str| {
+        Some(Fault {
+            seq: checkpoint.tree_size,
+            kind: FaultKind::AnchorMismatch { checkpoint_size: checkpoint.tree_size, reason: reason.into() },
+        })
+    };
+    Ok(match anchors.get(checkpoint.tree_size).await? {
+        Some(note) if note == checkpoint.note => None,
+        Some(_) => mismatch("the anchored note differs from the stored one"),
+        None if chrono::Utc::now() - checkpoint.signed_at > ANCHOR_GRACE => mismatch("no anchor was written"),
+        None => None,
     })
 }
 
@@ -212,6 +264,7 @@ pub struct VerifierRun {
 pub async fn run_scheduled_verifier(
     pool: &StorePool,
     key: Option<CheckpointKey<'_>>,
+    anchors: Option<&AnchorStore>,
     max_tenants: u32,
 ) -> Result<VerifierRun, StoreError> {
     let mut store = pool.get().await?;
@@ -233,6 +286,19 @@ pub async fn run_scheduled_verifier(
             Err(e) => {
                 run.failed += 1;
                 tracing::error!(%tenant, error = %e, "chain verification could not run");
+            }
+        }
+    }
+    if let Some(anchors) = anchors {
+        match verify_anchor(&mut store, anchors).await {
+            Ok(None) => {}
+            Ok(Some(fault)) => {
+                run.failed += 1;
+                tracing::error!(alert = true, first_bad_seq = fault.seq, reason = %fault.kind.describe(), "global log anchor check failed");
+            }
+            Err(e) => {
+                run.failed += 1;
+                tracing::error!(error = %e, "global log anchor check could not run");
             }
         }
     }

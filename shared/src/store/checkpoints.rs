@@ -97,3 +97,21 @@ impl Store {
         Ok(rows.iter().map(|r| r.get(0)).collect())
     }
 }
+
+impl Store {
+    /// Checkpoints signed since `since` whose head is missing from the service-wide log (the
+    /// checkpointer stopped between storing and recording them), oldest first.
+    pub async fn heads_not_logged(
+        &mut self,
+        since: DateTime<Utc>,
+        max_heads: u32,
+    ) -> Result<Vec<(Uuid, u64)>, StoreError> {
+        self.recover().await?;
+        let limit = i32::try_from(max_heads).unwrap_or(i32::MAX);
+        let rows = self
+            .client
+            .query("SELECT tenant_id, tree_size FROM audit_heads_not_logged($1, $2)", &[&since, &limit])
+            .await?;
+        rows.iter().map(|r| Ok((r.get(0), seq_col(r.get(1))?))).collect()
+    }
+}

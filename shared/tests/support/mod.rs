@@ -100,3 +100,74 @@ pub async fn aws() -> Result<(aws_config::SdkConfig, &'static localstack::bootst
     let resources = RESOURCES.get_or_try_init(|| localstack::bootstrap::bootstrap(&sdk)).await?;
     Ok((sdk, resources))
 }
+
+/// Rewrites the tenant's history as an attacker with full database access would: changes the
+/// content of `forge_seq` and recomputes every digest, leaf, chain hash, Merkle node and the head,
+/// so that every stored hash agrees with every other. Only signatures cannot be redone.
+pub async fn rewrite_history(db: &TestDb, tenant: uuid::Uuid, forge_seq: i64) {
+    use shared::chain::entry::{content_digest, Entry};
+    use shared::chain::hash::{chain_link, GENESIS};
+    let su = db.superuser().await.expect("su");
+    su.batch_execute("SET session_replication_role = replica").await.expect("replica");
+    let rows = su
+        .query(
+            "SELECT c.seq, c.event_id, c.received_at, e.content, e.salt FROM chain_entries c
+               JOIN events e USING (tenant_id, seq, received_at) WHERE c.tenant_id = $1 ORDER BY c.seq",
+            &[&tenant],
+        )
+        .await
+        .expect("read");
+    let mut prev = GENESIS;
+    let mut leaves = Vec::new();
+    for row in rows {
+        let seq: i64 = row.get(0);
+        let mut content: String = row.get(3);
+        if seq == forge_seq {
+            content = content.replace("\"u2\"", "\"mallory\"");
+        }
+        let salt: Vec<u8> = row.get(4);
+        let entry = Entry {
+            tenant_id: tenant,
+            seq: seq as u64,
+            id: row.get(1),
+            received_at: row.get(2),
+            content_digest: content_digest(&salt, content.as_bytes()),
+        };
+        let leaf = entry.leaf_hash();
+        prev = chain_link(&prev, &leaf);
+        leaves.push(leaf);
+        su.execute("UPDATE events SET content = $3 WHERE tenant_id = $1 AND seq = $2", &[&tenant, &seq, &content])
+            .await
+            .expect("content");
+        su.execute(
+            "UPDATE chain_entries SET content_digest = $3, leaf_hash = $4, chain_hash = $5 WHERE tenant_id = $1 AND seq = $2",
+            &[&tenant, &seq, &entry.content_digest.0.as_slice(), &leaf.0.as_slice(), &prev.0.as_slice()],
+        )
+        .await
+        .expect("skeleton");
+    }
+    let grown = shared::chain::merkle::append(&[], 0, &leaves).expect("tree");
+    su.execute("DELETE FROM merkle_nodes WHERE tenant_id = $1", &[&tenant]).await.expect("nodes");
+    for (id, hash) in &grown.nodes {
+        su.execute(
+            "INSERT INTO merkle_nodes (tenant_id, level, idx, hash) VALUES ($1, $2, $3, $4)",
+            &[&tenant, &i16::from(id.level), &(id.index as i64), &hash.0.as_slice()],
+        )
+        .await
+        .expect("node");
+    }
+    let frontier: Vec<u8> = grown.frontier.iter().flat_map(|h| h.0).collect();
+    su.execute(
+        "UPDATE chain_heads SET chain_hash = $2, frontier = $3 WHERE tenant_id = $1",
+        &[&tenant, &prev.0.as_slice(), &frontier],
+    )
+    .await
+    .expect("head");
+    // The attacker also makes the stored checkpoint rows agree; the signed notes stay as signed.
+    su.execute(
+        "UPDATE checkpoints SET root_hash = $2 WHERE tenant_id = $1 AND tree_size = $3",
+        &[&tenant, &grown.root.0.as_slice(), &(leaves.len() as i64)],
+    )
+    .await
+    .expect("checkpoint rows");
+}

@@ -9,6 +9,7 @@ use aws_config::SdkConfig;
 use gateway::Gateway;
 use localstack::bootstrap::Resources;
 use shared::api::{router, Function};
+use shared::aws::anchors::AnchorStore;
 use shared::aws::api_keys::ApiKeyStore;
 use shared::aws::kms::KmsSigner;
 use shared::config::Env;
@@ -36,6 +37,7 @@ pub fn function_env(database_url: &str, resources: &Resources) -> HashMap<String
         ("API_KEY_MAC_KEY_ID", resources.api_key_mac_key_id.clone()),
         ("RECEIPT_KEYS_TABLE", resources.receipt_keys_table.clone()),
         ("RECEIPT_KEY_KMS_KEY_ID", resources.receipt_key_kms_key_id.clone()),
+        ("ANCHOR_BUCKET", resources.anchor_bucket.clone()),
         ("AUTHORIZER_CACHE_SECONDS", "5".to_owned()),
         ("PUBLISHER_POLICY_CACHE_SECONDS", "5".to_owned()),
     ]
@@ -69,18 +71,25 @@ pub async fn gateway(env: &HashMap<String, String>, sdk: &SdkConfig) -> Result<G
     Ok(Gateway::new(authorizer, functions))
 }
 
-/// What the scheduled functions share: the database pool and the checkpoint key, configured from
-/// `env` as in AWS.
-async fn scheduled_clients(env: &HashMap<String, String>, sdk: &SdkConfig) -> Result<(StorePool, KmsSigner)> {
+/// What the scheduled functions share: the database pool, the checkpoint key and the anchor
+/// bucket, configured from `env` as in AWS.
+struct ScheduledClients {
+    pool: StorePool,
+    key: KmsSigner,
+    anchors: AnchorStore,
+}
+
+async fn scheduled_clients(env: &HashMap<String, String>, sdk: &SdkConfig) -> Result<ScheduledClients> {
     let mut e = Env::with_lookup(|name: &str| env.get(name).cloned());
     let database = shared::config::DatabaseSettings::from_env(&mut e);
     let checkpoint = shared::config::CheckpointSettings::from_env(&mut e);
+    let anchor = shared::config::AnchorSettings::from_env(&mut e);
     e.finish()?;
     let pool = store_pool(&database, sdk).await?;
     let key = KmsSigner::from_config(sdk, &checkpoint.key_id, &checkpoint.origin)
         .await
         .context("loading the checkpoint key")?;
-    Ok((pool, key))
+    Ok(ScheduledClients { pool, key, anchors: AnchorStore::new(sdk, &anchor.bucket, anchor.retention_days) })
 }
 
 /// Runs the checkpointer once (tests call it instead of waiting for the schedule).
@@ -88,8 +97,8 @@ pub async fn checkpoint_once(
     env: &HashMap<String, String>,
     sdk: &SdkConfig,
 ) -> Result<shared::service::checkpoint::ScheduledRun> {
-    let (pool, signer) = scheduled_clients(env, sdk).await?;
-    Ok(run_scheduled(&pool, &signer, signer.key_name(), 1000).await?)
+    let c = scheduled_clients(env, sdk).await?;
+    Ok(run_scheduled(&c.pool, &c.key, c.key.key_name(), &c.anchors, 1000).await?)
 }
 
 /// Records a checkpoint key change in every tenant whose latest checkpoint was signed with
@@ -103,7 +112,7 @@ pub async fn record_checkpoint_key_change(
     env: &HashMap<String, String>,
     sdk: &SdkConfig,
 ) -> Result<usize> {
-    let (pool, key) = scheduled_clients(env, sdk).await?;
+    let ScheduledClients { pool, key, .. } = scheduled_clients(env, sdk).await?;
     let key_id = shared::chain::checkpoint::key_id_ecdsa(key.public_key_der()).to_vec();
     let rows = owner
         .query(
@@ -132,12 +141,14 @@ pub async fn record_checkpoint_key_change(
 /// Runs the scheduled verifier every `period`, as the EventBridge schedule does in AWS. Runs
 /// until the task is aborted.
 pub async fn run_verifier_schedule(env: HashMap<String, String>, sdk: SdkConfig, period: Duration) -> Result<()> {
-    let (pool, key) = scheduled_clients(&env, &sdk).await?;
-    let mut ticker = tokio::time::interval(period);
+    let c = scheduled_clients(&env, &sdk).await?;
+    // The first run waits one period, so the checkpointer has anchored a global checkpoint by
+    // the current key first (the local endpoint forgets its bucket and keys between runs).
+    let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
     loop {
         ticker.tick().await;
-        let key = CheckpointKey { name: key.key_name(), spki_der: key.public_key_der() };
-        if let Err(e) = run_scheduled_verifier(&pool, Some(key), 1000).await {
+        let key = CheckpointKey { name: c.key.key_name(), spki_der: c.key.public_key_der() };
+        if let Err(e) = run_scheduled_verifier(&c.pool, Some(key), Some(&c.anchors), 1000).await {
             tracing::warn!(error = %e, "scheduled verification failed");
         }
     }
@@ -146,11 +157,11 @@ pub async fn run_verifier_schedule(env: HashMap<String, String>, sdk: SdkConfig,
 /// Runs the checkpointer every `period`, as the EventBridge schedule does in AWS. Runs until the
 /// task is aborted.
 pub async fn run_checkpointer_schedule(env: HashMap<String, String>, sdk: SdkConfig, period: Duration) -> Result<()> {
-    let (pool, signer) = scheduled_clients(&env, &sdk).await?;
+    let c = scheduled_clients(&env, &sdk).await?;
     let mut ticker = tokio::time::interval(period);
     loop {
         ticker.tick().await;
-        if let Err(e) = run_scheduled(&pool, &signer, signer.key_name(), 1000).await {
+        if let Err(e) = run_scheduled(&c.pool, &c.key, c.key.key_name(), &c.anchors, 1000).await {
             tracing::warn!(error = %e, "scheduled checkpoint run failed");
         }
     }

@@ -271,6 +271,11 @@ async fn a_platform_key_issues_a_key_for_an_existing_tenant_only() -> anyhow::Re
         .call(Method::POST, &format!("/v1/tenants/{unknown}/keys"), Some(&stack.platform_key), Some(&body))
         .await?;
     assert_eq!(missing.status, StatusCode::NOT_FOUND, "{missing:?}");
+    // The service-wide log of tenant heads exists as a tenant, but no key may act for it.
+    let global = uuid::Uuid::nil();
+    let reserved =
+        stack.call(Method::POST, &format!("/v1/tenants/{global}/keys"), Some(&stack.platform_key), Some(&body)).await?;
+    assert_eq!(reserved.status, StatusCode::NOT_FOUND, "{reserved:?}");
     let not_platform =
         stack.call(Method::POST, &format!("/v1/tenants/{tenant}/keys"), Some(&admin), Some(&body)).await?;
     assert_eq!(not_platform.status, StatusCode::FORBIDDEN);

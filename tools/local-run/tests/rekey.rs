@@ -35,7 +35,8 @@ async fn a_new_checkpoint_key_is_recorded_and_used_for_the_next_checkpoint() -> 
     assert!(!stale.ok, "the old checkpoint cannot verify with the new key");
 
     let owner = stack.db.superuser().await?;
-    assert_eq!(local_run::record_checkpoint_key_change(&owner, &env, &stack.sdk).await?, 1);
+    // The tenant and the service-wide log of tenant heads.
+    assert_eq!(local_run::record_checkpoint_key_change(&owner, &env, &stack.sdk).await?, 2);
     // Done once: a second start with the same key finds nothing to record.
     local_run::checkpoint_once(&env, &stack.sdk).await?;
     assert_eq!(local_run::record_checkpoint_key_change(&owner, &env, &stack.sdk).await?, 0);
