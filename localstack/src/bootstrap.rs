@@ -65,7 +65,7 @@ pub async fn bootstrap(config: &SdkConfig) -> Result<Resources> {
     .await?;
     ensure_table(&dynamodb, API_KEYS_TABLE, "key_id", Some(("by-tenant", "tenant_id", "created_at"))).await?;
     ensure_table(&dynamodb, RECEIPT_KEYS_TABLE, "pk", None).await?;
-    ensure_locked_bucket(&aws_sdk_s3::Client::new(config), ANCHOR_BUCKET).await?;
+    ensure_locked_bucket(config, ANCHOR_BUCKET).await?;
     Ok(Resources {
         checkpoint_key_id,
         api_key_mac_key_id,
@@ -77,8 +77,9 @@ pub async fn bootstrap(config: &SdkConfig) -> Result<Resources> {
 }
 
 /// Creates a bucket with Object Lock enabled (which turns versioning on), unless it exists.
-/// Retention is set per object by the writer, in compliance mode.
-pub async fn ensure_locked_bucket(s3: &aws_sdk_s3::Client, name: &str) -> Result<()> {
+/// Retention is set per object by the writer, in compliance mode. Tests give each run its own.
+pub async fn ensure_locked_bucket(config: &SdkConfig, name: &str) -> Result<()> {
+    let s3 = aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(config).force_path_style(true).build());
     if s3.head_bucket().bucket(name).send().await.is_ok() {
         return Ok(());
     }

@@ -33,7 +33,7 @@ async fn locked_bucket() -> (AnchorStore, aws_sdk_s3::Client) {
     let (sdk, _) = support::aws().await.expect("aws");
     let s3 = aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&sdk).force_path_style(true).build());
     let bucket = format!("anchors-{}", Uuid::new_v4().simple());
-    localstack::bootstrap::ensure_locked_bucket(&s3, &bucket).await.expect("bucket");
+    localstack::bootstrap::ensure_locked_bucket(&sdk, &bucket).await.expect("bucket");
     (AnchorStore::new(&sdk, &bucket, 1), s3)
 }
 

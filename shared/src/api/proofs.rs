@@ -5,12 +5,14 @@ use super::error::ApiError;
 use super::events::not_found_as;
 use super::extract::{path_uuid, Authenticated, QueryPairs};
 use super::state::ApiState;
-use super::views::CheckpointView;
+use super::views::{CheckpointView, EntryView};
 use crate::auth::Scope;
+use crate::aws::anchors::anchor_key;
 use crate::chain::checkpoint::{key_id_ecdsa, public_key_pem, verifier_key};
 use crate::chain::event::ValidationError;
 use crate::chain::hash::Hash;
 use crate::service::checkpoint::tenant_origin;
+use crate::service::global_log::{logged_head, GLOBAL_LOG};
 use axum::extract::{Path, State};
 use axum::Json;
 use base64::Engine;
@@ -143,6 +145,52 @@ pub async fn checkpoint_at(
     let mut store = state.store.get().await?;
     let checkpoint = store.checkpoint_at(tenant, tree_size).await.map_err(|e| not_found_as(e, "checkpoint"))?;
     Ok(Json(checkpoint.into()))
+}
+
+/// Where a tenant checkpoint sits in the service-wide log of tenant heads.
+#[derive(Debug, Serialize)]
+pub struct GlobalProofView {
+    /// The tenant's checkpoint at the requested size.
+    pub checkpoint: CheckpointView,
+    /// The global log's entry recording it: recompute its leaf hash from `event` and `salt`
+    /// like any entry's, and read the head from `event.metadata`.
+    pub entry: EntryView,
+    pub leaf_index: u64,
+    /// RFC 9162 audit path from the entry's leaf to `global_checkpoint`'s root.
+    pub audit_path: Vec<Hash>,
+    /// The global log's latest signed checkpoint; its note is anchored in S3 under `anchor_key`.
+    pub global_checkpoint: CheckpointView,
+    pub anchor_key: String,
+}
+
+/// `GET /v1/checkpoints/{tree_size}/global-proof`: proves that this tenant's checkpoint is a
+/// leaf of the service-wide log of tenant heads, against that log's latest signed checkpoint,
+/// whose anchor in S3 nobody can rewrite. 404 until the checkpointer has recorded and covered
+/// it (within one schedule period of its signing).
+pub async fn global_proof(
+    State(state): State<ApiState>,
+    caller: Authenticated,
+    Path(tree_size): Path<String>,
+) -> Result<Json<GlobalProofView>, ApiError> {
+    let tenant = caller.tenant_with(Scope::EventsRead)?;
+    let tree_size: u64 = tree_size.parse().map_err(|_| ApiError::not_found("checkpoint"))?;
+    let mut store = state.store.get().await?;
+    let checkpoint = store.checkpoint_at(tenant, tree_size).await.map_err(|e| not_found_as(e, "checkpoint"))?;
+    let not_yet = || {
+        ApiError::not_found("a global log checkpoint covering this checkpoint (try after the next checkpointer run)")
+    };
+    let (entry, _) = logged_head(&mut store, tenant, tree_size).await?.ok_or_else(not_yet)?;
+    let leaf_index = entry.entry.seq;
+    let global = store.latest_checkpoint(GLOBAL_LOG).await?.filter(|g| g.tree_size > leaf_index).ok_or_else(not_yet)?;
+    let audit_path = store.inclusion_proof(GLOBAL_LOG, leaf_index, global.tree_size).await?;
+    Ok(Json(GlobalProofView {
+        checkpoint: checkpoint.into(),
+        entry: EntryView::new(entry),
+        leaf_index,
+        audit_path,
+        anchor_key: anchor_key(global.tree_size),
+        global_checkpoint: global.into(),
+    }))
 }
 
 /// `GET /v1/checkpoints/public-key`: the key checkpoints are signed with, and this tenant's

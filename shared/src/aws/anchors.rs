@@ -3,7 +3,7 @@
 //! root and a database administrator included, can change or delete it before its retention
 //! ends. The verifier compares the database's global checkpoints with these copies.
 //!
-//! One object per checkpoint, `<prefix><tree size, 20 digits>.note`, holding the signed note
+//! One object per checkpoint, `global/<tree size, 20 digits>.note`, holding the signed note
 //! byte for byte. The zero-padded size makes the keys sort by size, so "anchors after size N"
 //! is one `ListObjectsV2` with `StartAfter`.
 
@@ -13,6 +13,13 @@ use aws_sdk_s3::primitives::{ByteStream, DateTime as S3DateTime};
 use aws_sdk_s3::types::{ChecksumAlgorithm, ObjectLockMode};
 use std::fmt;
 use std::time::{Duration, SystemTime};
+
+/// Where the anchor of the global checkpoint at `tree_size` is stored in the anchor bucket.
+pub fn anchor_key(tree_size: u64) -> String {
+    format!("{ANCHOR_PREFIX}{tree_size:020}.note")
+}
+
+const ANCHOR_PREFIX: &str = "global/";
 
 /// Why an anchor could not be written or read.
 #[derive(Debug, thiserror::Error)]
@@ -26,12 +33,11 @@ fn aws<E: ProvideErrorMetadata + fmt::Display>(operation: &'static str) -> impl 
     move |e| AnchorError { operation, message: super::error_code(&e) }
 }
 
-/// The anchor bucket, its key prefix and the retention each new anchor gets.
+/// The anchor bucket and the retention each new anchor gets.
 #[derive(Clone, Debug)]
 pub struct AnchorStore {
     client: aws_sdk_s3::Client,
     bucket: String,
-    prefix: String,
     retention: Duration,
 }
 
@@ -41,7 +47,6 @@ impl AnchorStore {
         AnchorStore {
             client: aws_sdk_s3::Client::from_conf(s3),
             bucket: bucket.into(),
-            prefix: "global/".into(),
             retention: Duration::from_secs(u64::from(retention_days) * 86_400),
         }
     }
@@ -52,11 +57,11 @@ impl AnchorStore {
 
     /// The object key of the anchor of the checkpoint at `tree_size`.
     pub fn key(&self, tree_size: u64) -> String {
-        format!("{}{tree_size:020}.note", self.prefix)
+        anchor_key(tree_size)
     }
 
-    fn size_of(&self, key: &str) -> Option<u64> {
-        key.strip_prefix(&self.prefix)?.strip_suffix(".note")?.parse().ok()
+    fn size_of(key: &str) -> Option<u64> {
+        key.strip_prefix(ANCHOR_PREFIX)?.strip_suffix(".note")?.parse().ok()
     }
 
     /// Writes the anchor of a signed note under compliance-mode retention. Writing the same
@@ -106,13 +111,13 @@ impl AnchorStore {
                 .client
                 .list_objects_v2()
                 .bucket(&self.bucket)
-                .prefix(&self.prefix)
+                .prefix(ANCHOR_PREFIX)
                 .set_start_after(start_after.clone())
                 .send()
                 .await
                 .map_err(aws("S3 ListObjectsV2 (anchors)"))?;
             let keys: Vec<String> = page.contents().iter().filter_map(|o| o.key().map(str::to_owned)).collect();
-            latest = keys.iter().filter_map(|k| self.size_of(k)).max().or(latest);
+            latest = keys.iter().filter_map(|k| Self::size_of(k)).max().or(latest);
             match (page.is_truncated(), keys.last()) {
                 (Some(true), Some(last)) => start_after = Some(last.clone()),
                 _ => return Ok(latest),

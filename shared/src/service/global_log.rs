@@ -30,6 +30,11 @@ pub const GLOBAL_LOG: Uuid = Uuid::nil();
 pub const HEAD_ACTION: &str = "audit_log.tenant_head.signed";
 const RESOURCE_TYPE: &str = "tenant_log";
 
+/// The idempotency key of a tenant's head (the V6 migration's catch-up query builds the same).
+fn head_key(tenant: Uuid, tree_size: u64) -> String {
+    format!("head:{tenant}:{tree_size}")
+}
+
 /// A tenant's signed tree head as the global log records it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct TenantHead {
@@ -67,7 +72,7 @@ impl TenantHead {
 
     /// The idempotency key the head is recorded under: one entry per tenant and size.
     pub fn idempotency_key(&self) -> String {
-        format!("head:{}:{}", self.tenant, self.tree_size)
+        head_key(self.tenant, self.tree_size)
     }
 
     /// Reads a head back from the canonical content of its entry; `None` if the content is not
@@ -116,6 +121,24 @@ pub async fn latest_head(store: &mut Store, tenant: Uuid) -> Result<Option<(Stor
     let head = entry.content.as_deref().and_then(TenantHead::from_content).filter(|h| h.tenant == tenant).ok_or_else(
         || StoreError::Corrupt(format!("global log entry {} is not a head of this tenant", entry.entry.seq)),
     )?;
+    Ok(Some((entry, head)))
+}
+
+/// The head the global log records for the tenant's checkpoint at `tree_size`, with its entry.
+pub async fn logged_head(
+    store: &mut Store,
+    tenant: Uuid,
+    tree_size: u64,
+) -> Result<Option<(StoredEntry, TenantHead)>, StoreError> {
+    let key = head_key(tenant, tree_size);
+    let Some(seq) = store.idempotent_seq(GLOBAL_LOG, &key).await? else { return Ok(None) };
+    let entry = store.entry_at(GLOBAL_LOG, seq).await?;
+    let head = entry
+        .content
+        .as_deref()
+        .and_then(TenantHead::from_content)
+        .filter(|h| h.tenant == tenant && h.tree_size == tree_size)
+        .ok_or_else(|| StoreError::Corrupt(format!("global log entry {seq} is not the head {key}")))?;
     Ok(Some((entry, head)))
 }
 

@@ -54,6 +54,33 @@ impl Store {
         stored_from_row(&row.ok_or(StoreError::NotFound)?)
     }
 
+    /// The tenant's entry at `seq`.
+    pub async fn entry_at(&mut self, tenant: Uuid, seq: u64) -> Result<StoredEntry, StoreError> {
+        self.recover().await?;
+        let tx = self.client.build_transaction().read_only(true).start().await?;
+        let sql = format!("SELECT {ENTRY_COLUMNS} WHERE c.tenant_id = $1 AND c.seq = $2");
+        let tenant_text = tenant_param(tenant);
+        let seq = to_i64(seq)?;
+        let set_params: [&(dyn ToSql + Sync); 1] = [&tenant_text];
+        let params: [&(dyn ToSql + Sync); 2] = [&tenant, &seq];
+        let (_, row) = futures::try_join!(tx.execute(SET_TENANT, &set_params), tx.query_opt(&sql, &params))?;
+        tx.commit().await?;
+        stored_from_row(&row.ok_or(StoreError::NotFound)?)
+    }
+
+    /// The seq of the first entry appended under an idempotency key, if the key was used.
+    pub async fn idempotent_seq(&mut self, tenant: Uuid, key: &str) -> Result<Option<u64>, StoreError> {
+        self.recover().await?;
+        let tx = self.client.build_transaction().read_only(true).start().await?;
+        let tenant_text = tenant_param(tenant);
+        let set_params: [&(dyn ToSql + Sync); 1] = [&tenant_text];
+        let params: [&(dyn ToSql + Sync); 2] = [&tenant, &key];
+        let sql = "SELECT first_seq FROM idempotency_keys WHERE tenant_id = $1 AND key = $2";
+        let (_, row) = futures::try_join!(tx.execute(SET_TENANT, &set_params), tx.query_opt(sql, &params))?;
+        tx.commit().await?;
+        row.map(|r| seq_col(r.get(0))).transpose()
+    }
+
     /// Streams entries with `from <= seq < to` in seq order into `visit`, without holding the
     /// range in memory. Stops at the first error `visit` returns.
     pub async fn scan_entries<E>(

@@ -70,6 +70,68 @@ async fn appended_event_is_readable_provable_and_its_receipt_verifies() -> anyho
 }
 
 #[tokio::test]
+async fn a_tenant_checkpoint_is_proved_in_the_anchored_global_log() -> anyhow::Result<()> {
+    let stack = Stack::start().await?;
+    let (tenant, admin) = stack.tenant("acme").await?;
+    let (_, other) = stack.tenant("globex").await?;
+    for key in [&admin, &other] {
+        let r = stack.call(Method::POST, "/v1/events", Some(key), Some(&event("doc.read", "u"))).await?;
+        assert_eq!(r.status, StatusCode::CREATED);
+    }
+    let latest = stack.call(Method::GET, "/v1/checkpoints/latest", Some(&admin), None).await?;
+    assert_eq!(latest.status, StatusCode::NOT_FOUND);
+    local_run::checkpoint_once(&stack.env, &stack.sdk).await?;
+    let latest = stack.call(Method::GET, "/v1/checkpoints/latest", Some(&admin), None).await?;
+    let size = latest.body["tree_size"].as_u64().unwrap();
+
+    let proof = stack.call(Method::GET, &format!("/v1/checkpoints/{size}/global-proof"), Some(&admin), None).await?;
+    assert_eq!(proof.status, StatusCode::OK, "{proof:?}");
+    let b = &proof.body;
+    assert_eq!(b["checkpoint"]["note"], latest.body["note"]);
+
+    // The global log's entry is an ordinary entry: its leaf is recomputed from event and salt.
+    let entry = &b["entry"];
+    let salt = base64::engine::general_purpose::STANDARD.decode(entry["salt"].as_str().unwrap())?;
+    let content = shared::chain::canonical::jcs(&entry["event"]);
+    let recomputed = shared::chain::entry::Entry {
+        tenant_id: uuid::Uuid::nil(),
+        seq: entry["seq"].as_u64().unwrap(),
+        id: entry["id"].as_str().unwrap().parse()?,
+        received_at: entry["received_at"].as_str().unwrap().parse()?,
+        content_digest: shared::chain::entry::content_digest(&salt, &content),
+    };
+    assert_eq!(recomputed.leaf_hash(), hash(&entry["leaf_hash"]));
+    // It records this tenant's signed head exactly.
+    let head = &entry["event"]["metadata"];
+    assert_eq!(entry["event"]["resource"]["id"], tenant);
+    assert_eq!(head["tree_size"], size);
+    assert_eq!(head["root"], latest.body["root"]);
+    let note = latest.body["note"].as_str().unwrap();
+    assert_eq!(hash(&head["note_sha256"]), shared::chain::hash::sha256(&[note.as_bytes()]));
+
+    // Included in the global log's signed checkpoint, which is the note anchored in S3.
+    let global = &b["global_checkpoint"];
+    let key = stack.call(Method::GET, "/v1/checkpoints/public-key", Some(&admin), None).await?;
+    let der = base64::engine::general_purpose::STANDARD.decode(key.body["public_key"].as_str().unwrap())?;
+    let global_note = global["note"].as_str().unwrap();
+    let signed = checkpoint::verify(global_note, key.body["key_name"].as_str().unwrap(), &der)?;
+    assert!(signed.origin.ends_with(&uuid::Uuid::nil().to_string()), "{}", signed.origin);
+    assert_eq!(signed.size, 2, "one head per tenant");
+    let path: Vec<Hash> = b["audit_path"].as_array().unwrap().iter().map(hash).collect();
+    let leaf_index = b["leaf_index"].as_u64().unwrap();
+    merkle::verify_inclusion(&recomputed.leaf_hash(), leaf_index, signed.size, &path, &signed.root)?;
+    let anchors = shared::aws::anchors::AnchorStore::new(&stack.sdk, &stack.env["ANCHOR_BUCKET"], 1);
+    assert_eq!(b["anchor_key"], anchors.key(signed.size));
+    assert_eq!(anchors.get(signed.size).await?.as_deref(), Some(global_note));
+
+    // Only the tenant's own checkpoints: another size is simply not found.
+    let missing =
+        stack.call(Method::GET, &format!("/v1/checkpoints/{}/global-proof", size + 7), Some(&admin), None).await?;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND, "{missing:?}");
+    Ok(())
+}
+
+#[tokio::test]
 async fn checkpoints_are_signed_and_verify_with_the_published_key() -> anyhow::Result<()> {
     let stack = Stack::start().await?;
     let (tenant, admin) = stack.tenant("acme").await?;

@@ -49,6 +49,7 @@ const CASES: &[(&str, Expect)] = &[
     ("verifier/schedule.json", Expect::Field("entries")),
     ("partitions/schedule.json", Expect::Field("created")),
     ("query/checkpoint-at.json", Expect::Status(200)),
+    ("query/global-proof.json", Expect::Status(200)),
     ("verify/verify-all.json", Expect::Status(200)),
     ("admin/create-tenant.json", Expect::Status(201)),
     ("admin/create-tenant-key.json", Expect::Status(201)),

@@ -30,6 +30,10 @@ impl Stack {
         let mut env = local_run::function_env(&db.app_url(), resources);
         env.insert("AUTHORIZER_CACHE_SECONDS".into(), cache_seconds.to_string());
         env.insert("PUBLISHER_POLICY_CACHE_SECONDS".into(), cache_seconds.to_string());
+        // Each stack anchors its own global log, so it gets its own anchor bucket.
+        let bucket = format!("anchors-{}", uuid::Uuid::new_v4().simple());
+        localstack::bootstrap::ensure_locked_bucket(&sdk, &bucket).await?;
+        env.insert("ANCHOR_BUCKET".into(), bucket);
         let app = local_run::gateway(&env, &sdk).await?.into_router();
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
         let base = format!("http://{}", listener.local_addr()?);
