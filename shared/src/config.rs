@@ -3,6 +3,7 @@
 //! invocation with one complete message instead of one variable per redeploy. Required settings
 //! have no silent defaults.
 
+use base64::Engine;
 use std::fmt;
 use std::str::FromStr;
 
@@ -66,6 +67,11 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
         }
     }
 
+    /// Records that `name` is set to something unusable.
+    pub fn reject(&mut self, name: &str, why: &str) {
+        self.errors.push(format!("{name}: {why}"));
+    }
+
     /// Ok if every read succeeded.
     pub fn finish(self) -> Result<(), ConfigError> {
         if self.errors.is_empty() {
@@ -114,11 +120,31 @@ pub struct CheckpointSettings {
     pub key_id: String,
     /// `CHECKPOINT_ORIGIN`: e.g. `audit.example.com/log`; tenants' origins are `<this>/<tenant>`.
     pub origin: String,
+    /// `CHECKPOINT_RETIRED_PUBLIC_KEYS`: comma-separated base64 DER public keys of earlier
+    /// checkpoint keys. After a rotation, notes signed by them still verify; they are trusted
+    /// from configuration only, never from the database.
+    pub retired_public_keys: Vec<Vec<u8>>,
 }
 
 impl CheckpointSettings {
     pub fn from_env<F: Fn(&str) -> Option<String>>(env: &mut Env<F>) -> Self {
-        CheckpointSettings { key_id: env.required("CHECKPOINT_KEY_ID"), origin: env.required("CHECKPOINT_ORIGIN") }
+        const RETIRED: &str = "CHECKPOINT_RETIRED_PUBLIC_KEYS";
+        let mut retired_public_keys = Vec::new();
+        for (i, item) in env.optional(RETIRED).unwrap_or_default().split(',').map(str::trim).enumerate() {
+            if item.is_empty() {
+                continue;
+            }
+            let der = base64::engine::general_purpose::STANDARD.decode(item).ok();
+            match der.filter(|der| crate::chain::checkpoint::public_key_pem(der).is_ok()) {
+                Some(der) => retired_public_keys.push(der),
+                None => env.reject(RETIRED, &format!("item {i} is not a base64 DER P-256 public key")),
+            }
+        }
+        CheckpointSettings {
+            key_id: env.required("CHECKPOINT_KEY_ID"),
+            origin: env.required("CHECKPOINT_ORIGIN"),
+            retired_public_keys,
+        }
     }
 }
 
@@ -197,6 +223,25 @@ mod tests {
         let mut e = env(&[("DATABASE_URL", "  ")]);
         let _ = DatabaseSettings::from_env(&mut e);
         assert_eq!(e.finish().unwrap_err().0, vec!["DATABASE_URL is not set"]);
+    }
+
+    #[test]
+    fn reads_retired_checkpoint_keys_and_rejects_what_is_not_a_p256_key() {
+        use p256::pkcs8::EncodePublicKey;
+        let key = p256::ecdsa::SigningKey::from_slice(&[7; 32]).unwrap();
+        let der = key.verifying_key().to_public_key_der().unwrap().into_vec();
+        let b64 = base64::engine::general_purpose::STANDARD.encode(&der);
+        let base = [("CHECKPOINT_KEY_ID", "alias/k"), ("CHECKPOINT_ORIGIN", "audit.example.com/log")];
+        let listed = format!("{b64}, {b64}");
+        let mut e = env(&[base[0], base[1], ("CHECKPOINT_RETIRED_PUBLIC_KEYS", &listed)]);
+        assert_eq!(CheckpointSettings::from_env(&mut e).retired_public_keys, vec![der.clone(), der]);
+        e.finish().unwrap();
+        let mut e = env(&[base[0], base[1], ("CHECKPOINT_RETIRED_PUBLIC_KEYS", &format!("{b64},bm90IGEga2V5"))]);
+        let _ = CheckpointSettings::from_env(&mut e);
+        assert_eq!(
+            e.finish().unwrap_err().0,
+            vec!["CHECKPOINT_RETIRED_PUBLIC_KEYS: item 1 is not a base64 DER P-256 public key"]
+        );
     }
 
     #[test]

@@ -68,7 +68,7 @@ pub async fn api_state(settings: &ApiSettings, sdk: &SdkConfig) -> Result<ApiSta
         store,
         checkpoint_origin: settings.checkpoint.as_ref().map(|c| c.origin.clone()).unwrap_or_default(),
         receipts: settings.receipts.as_ref().map(|r| ReceiptKeys::new(sdk.clone(), &r.table, &r.kek_key_id)),
-        checkpoint_key: settings.checkpoint.as_ref().map(|c| CheckpointPublicKey::new(sdk, &c.key_id, &c.origin)),
+        checkpoint_key: settings.checkpoint.as_ref().map(|c| CheckpointPublicKey::new(sdk, c)),
         api_keys: settings.api_keys.as_ref().map(|k| ApiKeyStore::new(sdk, &k.table, &k.mac_key_id)),
     }))
 }

@@ -21,6 +21,13 @@ pub trait CheckpointSigner: Send + Sync {
 
     /// Signs `msg` (ECDSA over SHA-256 of `msg`) and returns the ASN.1 DER signature.
     fn sign(&self, msg: &[u8]) -> impl Future<Output = Result<Vec<u8>, SignerError>> + Send;
+
+    /// DER public keys of the log's earlier checkpoint keys, trusted out of band (configuration,
+    /// never the database), so that after a key rotation the signer still checks the last note
+    /// it builds on.
+    fn retired_public_keys(&self) -> &[Vec<u8>] {
+        &[]
+    }
 }
 
 /// Why a checkpoint was not signed.
@@ -61,6 +68,7 @@ pub struct LocalSigner {
     key_name: String,
     signing_key: SigningKey,
     public_key_der: Vec<u8>,
+    retired: Vec<Vec<u8>>,
 }
 
 impl LocalSigner {
@@ -74,7 +82,13 @@ impl LocalSigner {
             .to_public_key_der()
             .map_err(|_| SignerError::InvalidInput(CheckpointError::InvalidPublicKey))?
             .into_vec();
-        Ok(LocalSigner { key_name, signing_key, public_key_der })
+        Ok(LocalSigner { key_name, signing_key, public_key_der, retired: Vec::new() })
+    }
+
+    /// The same signer, trusting notes by these earlier keys (DER public keys).
+    pub fn with_retired_keys(mut self, retired: Vec<Vec<u8>>) -> Self {
+        self.retired = retired;
+        self
     }
 
     /// A signer with a fresh random key, for benchmarks and the local run.
@@ -102,6 +116,10 @@ impl CheckpointSigner for LocalSigner {
     async fn sign(&self, msg: &[u8]) -> Result<Vec<u8>, SignerError> {
         let signature: Signature = self.signing_key.sign(msg);
         Ok(signature.to_der().as_bytes().to_vec())
+    }
+
+    fn retired_public_keys(&self) -> &[Vec<u8>] {
+        &self.retired
     }
 }
 

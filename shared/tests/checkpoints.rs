@@ -143,7 +143,7 @@ async fn a_fully_recomputed_history_is_caught_only_by_the_signed_checkpoint() {
     checkpoint_tenant(&mut store, &signer, PREFIX, t).await.expect("checkpoint");
     rewrite_history(&db, t, 2).await;
 
-    let key = CheckpointKey { name: KEY_NAME, spki_der: &public_der };
+    let key = CheckpointKey::new(KEY_NAME, &public_der);
     let without_key = verify_range(&mut store, t, 0, None, None).await.expect("verify");
     assert!(without_key.ok, "every stored hash agrees after the rewrite: {without_key:?}");
     let with_key = verify_range(&mut store, t, 0, None, Some(key)).await.expect("verify");
@@ -172,7 +172,7 @@ async fn rows_removed_after_a_checkpoint_are_reported_as_a_truncated_tail() {
     ))
     .await
     .expect("truncate");
-    let key = CheckpointKey { name: KEY_NAME, spki_der: &public_der };
+    let key = CheckpointKey::new(KEY_NAME, &public_der);
     let r = verify_range(&mut store, t, 0, None, Some(key)).await.expect("verify");
     assert_eq!((r.first_bad_seq, r.fault.clone()), (Some(5), Some(FaultKind::Truncated { expected_size: 7 })), "{r:?}");
 }
@@ -192,7 +192,7 @@ async fn a_tampered_checkpoint_note_is_reported() {
     ))
     .await
     .expect("tamper");
-    let key = CheckpointKey { name: KEY_NAME, spki_der: &public_der };
+    let key = CheckpointKey::new(KEY_NAME, &public_der);
     let r = verify_range(&mut store, t, 0, None, Some(key)).await.expect("verify");
     assert!(!r.ok);
     assert!(matches!(r.fault, Some(FaultKind::CheckpointInvalid { checkpoint_size: 2, .. })), "{r:?}");
@@ -202,7 +202,7 @@ async fn a_tampered_checkpoint_note_is_reported() {
 async fn the_incremental_verifier_checks_the_signed_root_against_the_stored_tree() {
     let db = TestDb::new().await.expect("db");
     let (signer, public_der) = kms_signer().await;
-    let key = CheckpointKey { name: KEY_NAME, spki_der: &public_der };
+    let key = CheckpointKey::new(KEY_NAME, &public_der);
     let mut store = db.store().await.expect("store");
     let t = store.create_tenant("t").await.expect("t");
     append(&mut store, t, 2).await;

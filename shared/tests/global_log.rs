@@ -38,7 +38,7 @@ async fn locked_bucket() -> (AnchorStore, aws_sdk_s3::Client) {
 }
 
 fn key(signer: &LocalSigner) -> CheckpointKey<'_> {
-    CheckpointKey { name: KEY_NAME, spki_der: signer.public_key_der() }
+    CheckpointKey::new(KEY_NAME, signer.public_key_der())
 }
 
 #[tokio::test]

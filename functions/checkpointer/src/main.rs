@@ -23,7 +23,9 @@ async fn main() -> Result<(), Error> {
     let sdk = shared::aws::load_config().await;
     let pool = store_pool(&database, &sdk).await?;
     let anchors = AnchorStore::new(&sdk, &anchor.bucket, anchor.retention_days);
-    let signer = KmsSigner::from_config(&sdk, &checkpoint.key_id, &checkpoint.origin).await?;
+    let signer = KmsSigner::from_config(&sdk, &checkpoint.key_id, &checkpoint.origin)
+        .await?
+        .with_retired_keys(checkpoint.retired_public_keys.clone());
     let (pool, signer, origin, anchors) = (&pool, &signer, checkpoint.origin.as_str(), &anchors);
     run(service_fn(move |_: LambdaEvent<EventBridgeEvent<Value>>| async move {
         Ok::<ScheduledRun, Error>(run_scheduled(pool, signer, origin, anchors, max_tenants).await?)

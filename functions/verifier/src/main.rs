@@ -26,9 +26,9 @@ async fn main() -> Result<(), Error> {
     let anchors = AnchorStore::new(&sdk, &anchor.bucket, anchor.retention_days);
     // Only the public key is used (GetPublicKey), to check checkpoint signatures.
     let key = KmsSigner::from_config(&sdk, &checkpoint.key_id, &checkpoint.origin).await?;
-    let (pool, key, anchors) = (&pool, &key, &anchors);
+    let (pool, key, anchors, retired) = (&pool, &key, &anchors, &checkpoint.retired_public_keys);
     run(service_fn(move |_: LambdaEvent<EventBridgeEvent<Value>>| async move {
-        let key = CheckpointKey { name: key.key_name(), spki_der: key.public_key_der() };
+        let key = CheckpointKey { name: key.key_name(), spki_der: key.public_key_der(), retired };
         Ok::<VerifierRun, Error>(run_scheduled_verifier(pool, Some(key), Some(anchors), max_tenants).await?)
     }))
     .await

@@ -193,25 +193,34 @@ pub async fn global_proof(
     }))
 }
 
-/// `GET /v1/checkpoints/public-key`: the key checkpoints are signed with, and this tenant's
-/// origin line, so a verifier can be configured without trusting anything else.
+/// `GET /v1/checkpoints/public-key`: the key checkpoints are signed with, the retired keys older
+/// notes were signed with, and this tenant's origin line, so a verifier can be configured
+/// without trusting anything else.
 pub async fn checkpoint_public_key(
     State(state): State<ApiState>,
     caller: Authenticated,
 ) -> Result<Json<Value>, ApiError> {
     let tenant = caller.tenant_with(Scope::EventsRead)?;
-    let (key_name, der) = state.checkpoint_key()?.get().await?;
-    let pem = public_key_pem(der).map_err(|e| ApiError::internal("encoding the checkpoint key", &e))?;
-    let verifier = verifier_key(key_name, der).map_err(|e| ApiError::internal("encoding the checkpoint key", &e))?;
-    Ok(Json(json!({
-        "key_name": key_name,
-        "key_id": hex::encode(key_id_ecdsa(der)),
-        "algorithm": "ECDSA_P256_SHA256",
-        "public_key": base64::engine::general_purpose::STANDARD.encode(der),
-        "public_key_pem": pem,
-        "verifier_key": verifier,
-        "origin": tenant_origin(&state.checkpoint_origin, tenant),
-    })))
+    let checkpoint_key = state.checkpoint_key()?;
+    let (key_name, der) = checkpoint_key.get().await?;
+    let describe = |der: &[u8]| -> Result<Value, ApiError> {
+        let pem = public_key_pem(der).map_err(|e| ApiError::internal("encoding the checkpoint key", &e))?;
+        let verifier =
+            verifier_key(key_name, der).map_err(|e| ApiError::internal("encoding the checkpoint key", &e))?;
+        Ok(json!({
+            "key_id": hex::encode(key_id_ecdsa(der)),
+            "public_key": base64::engine::general_purpose::STANDARD.encode(der),
+            "public_key_pem": pem,
+            "verifier_key": verifier,
+        }))
+    };
+    let mut current = describe(der)?;
+    current["key_name"] = json!(key_name);
+    current["algorithm"] = json!("ECDSA_P256_SHA256");
+    current["origin"] = json!(tenant_origin(&state.checkpoint_origin, tenant));
+    // Notes name their key id; older notes verify with the retired key of that id.
+    current["retired"] = Value::Array(checkpoint_key.retired().iter().map(|d| describe(d)).collect::<Result<_, _>>()?);
+    Ok(Json(current))
 }
 
 /// `GET /v1/receipts/public-key`: every receipt key, current first.

@@ -93,17 +93,24 @@ pub struct CheckpointPublicKey {
     kms: aws_sdk_kms::Client,
     key_id: String,
     key_name: String,
+    retired: Vec<Vec<u8>>,
     public: OnceCell<(String, Vec<u8>)>,
 }
 
 impl CheckpointPublicKey {
-    pub fn new(config: &SdkConfig, key_id: impl Into<String>, key_name: impl Into<String>) -> Self {
+    pub fn new(config: &SdkConfig, settings: &crate::config::CheckpointSettings) -> Self {
         CheckpointPublicKey {
             kms: aws_sdk_kms::Client::new(config),
-            key_id: key_id.into(),
-            key_name: key_name.into(),
+            key_id: settings.key_id.clone(),
+            key_name: settings.origin.clone(),
+            retired: settings.retired_public_keys.clone(),
             public: OnceCell::new(),
         }
+    }
+
+    /// Earlier checkpoint keys (DER), from configuration.
+    pub fn retired(&self) -> &[Vec<u8>] {
+        &self.retired
     }
 
     /// The signed-note key name and the DER SubjectPublicKeyInfo.

@@ -31,7 +31,8 @@ pub async fn verify(
 ) -> Result<Json<VerifyReport>, ApiError> {
     let tenant = caller.tenant_with(Scope::EventsRead)?;
     let body = body.unwrap_or_default();
-    let (key_name, spki_der) = state.checkpoint_key()?.get().await?;
+    let checkpoint_key = state.checkpoint_key()?;
+    let (key_name, spki_der) = checkpoint_key.get().await?;
     let mut store = state.store.get().await?;
     let from = body.from.unwrap_or(0);
     let to = match body.to {
@@ -43,7 +44,7 @@ pub async fn verify(
             "a request verifies at most {MAX_VERIFY_ENTRIES} entries; give a range with from and to (the tree has {to})"
         )));
     }
-    let key = CheckpointKey { name: key_name, spki_der };
+    let key = CheckpointKey { name: key_name, spki_der, retired: checkpoint_key.retired() };
     let report = verify_range(&mut store, tenant, from, Some(to), Some(key)).await?;
     metrics::emit(
         &[

@@ -54,6 +54,7 @@ pub struct KmsSigner {
     key_id: String,
     key_name: String,
     public_key_der: Vec<u8>,
+    retired: Vec<Vec<u8>>,
 }
 
 impl std::fmt::Debug for KmsSigner {
@@ -69,6 +70,13 @@ impl KmsSigner {
     /// [`KmsSigner::new`] with a client built from `config`.
     pub async fn from_config(config: &aws_config::SdkConfig, key_id: &str, key_name: &str) -> Result<Self, KmsError> {
         Self::new(aws_sdk_kms::Client::new(config), key_id, key_name).await
+    }
+
+    /// The same signer, trusting notes by these earlier checkpoint keys (DER public keys from
+    /// `CHECKPOINT_RETIRED_PUBLIC_KEYS`) after a key rotation.
+    pub fn with_retired_keys(mut self, retired: Vec<Vec<u8>>) -> Self {
+        self.retired = retired;
+        self
     }
 
     /// Fetches the public key of `key_id` (key ID, key ARN, alias name or alias ARN) and checks
@@ -122,7 +130,7 @@ impl KmsSigner {
         checkpoint::validate_public_key(&public_key_der)
             .map_err(|_| KmsError::InvalidPublicKey { key_id: key_id.clone() })?;
 
-        Ok(KmsSigner { client, key_id, key_name, public_key_der })
+        Ok(KmsSigner { client, key_id, key_name, public_key_der, retired: Vec::new() })
     }
 
     /// The KMS key this signer uses, as it was given.
@@ -165,6 +173,10 @@ impl CheckpointSigner for KmsSigner {
 
     async fn sign(&self, msg: &[u8]) -> Result<Vec<u8>, SignerError> {
         Ok(self.sign_raw(msg).await?)
+    }
+
+    fn retired_public_keys(&self) -> &[Vec<u8>] {
+        &self.retired
     }
 }
 

@@ -48,17 +48,27 @@ pub fn tenant_origin(origin_prefix: &str, tenant: Uuid) -> String {
     format!("{}/{tenant}", origin_prefix.trim_end_matches('/'))
 }
 
-/// The signed size and root of a stored checkpoint, taken from its verified note when it was
-/// signed with `signer`'s key (a rotated-out key's notes are read as stored).
+/// The signed size and root of the last stored checkpoint, from its note verified with the key it
+/// names: the signer's own key or one of its retired keys (trusted through configuration, never
+/// through the database). A note by any other key is refused: after a rotation the old key must
+/// be configured as retired before the signer builds on its notes.
 fn signed_head(last: &StoredCheckpoint, signer: &impl CheckpointSigner) -> Result<(u64, Hash), CheckpointingError> {
-    let same_key =
-        last.key_name == signer.key_name() && last.key_id == checkpoint::key_id_ecdsa(signer.public_key_der());
-    if !same_key {
-        return Ok((last.tree_size, last.root));
-    }
     let invalid = |reason: String| CheckpointingError::StoredCheckpointInvalid { size: last.tree_size, reason };
-    let verified = checkpoint::verify(&last.note, &last.key_name, signer.public_key_der())
-        .map_err(|e: CheckpointError| invalid(e.to_string()))?;
+    if last.key_name != signer.key_name() {
+        return Err(invalid(format!("it names key {:?}, not this log's key name", last.key_name)));
+    }
+    let current = signer.public_key_der();
+    let der = std::iter::once(current)
+        .chain(signer.retired_public_keys().iter().map(Vec::as_slice))
+        .find(|der| checkpoint::key_id_ecdsa(der) == last.key_id)
+        .ok_or_else(|| {
+            invalid(format!(
+                "it was signed by key id {}, which is neither the current checkpoint key nor a configured retired one",
+                hex::encode(last.key_id)
+            ))
+        })?;
+    let verified =
+        checkpoint::verify(&last.note, &last.key_name, der).map_err(|e: CheckpointError| invalid(e.to_string()))?;
     if verified.size != last.tree_size || verified.root != last.root {
         return Err(invalid("its stored size or root differs from its signed note".into()));
     }

@@ -36,12 +36,30 @@ pub struct VerifyReport {
     pub checkpoint_size: Option<u64>,
 }
 
-/// The public key checkpoints are signed with, to check the stored notes' signatures.
+/// The public keys checkpoints are signed with, to check the stored notes' signatures: the
+/// current key and the retired ones, all trusted through configuration. A note is checked with
+/// the key its key id names.
 #[derive(Debug, Clone, Copy)]
 pub struct CheckpointKey<'a> {
     pub name: &'a str,
     /// DER SubjectPublicKeyInfo (what KMS GetPublicKey returns).
     pub spki_der: &'a [u8],
+    /// Earlier keys of the same log, DER.
+    pub retired: &'a [Vec<u8>],
+}
+
+impl<'a> CheckpointKey<'a> {
+    /// The current key alone.
+    pub fn new(name: &'a str, spki_der: &'a [u8]) -> Self {
+        CheckpointKey { name, spki_der, retired: &[] }
+    }
+
+    /// The key, current or retired, whose key id is `key_id`.
+    pub fn named(&self, key_id: [u8; 4]) -> Option<&'a [u8]> {
+        std::iter::once(self.spki_der)
+            .chain(self.retired.iter().map(Vec::as_slice))
+            .find(|der| checkpoint::key_id_ecdsa(der) == key_id)
+    }
 }
 
 /// Verifies entries `from <= seq < to` (`to` defaults to the current tree size). From seq 0, the
@@ -171,7 +189,16 @@ async fn latest_signed(
 ) -> Result<Result<Option<(u64, Hash)>, Fault>, StoreError> {
     let Some(cp) = store.latest_checkpoint(tenant).await? else { return Ok(Ok(None)) };
     let Some(k) = key else { return Ok(Ok(Some((cp.tree_size, cp.root)))) };
-    Ok(match checkpoint::verify(&cp.note, k.name, k.spki_der) {
+    let Some(der) = k.named(cp.key_id) else {
+        return Ok(Err(Fault {
+            seq: cp.tree_size,
+            kind: FaultKind::CheckpointInvalid {
+                checkpoint_size: cp.tree_size,
+                reason: format!("it names key id {}, which is not a trusted checkpoint key", hex::encode(cp.key_id)),
+            },
+        }));
+    };
+    Ok(match checkpoint::verify(&cp.note, k.name, der) {
         Ok(c) if c.size == cp.tree_size => Ok(Some((c.size, c.root))),
         outcome => {
             let reason = outcome.map_or_else(|e| e.to_string(), |_| "its size differs from the stored size".into());

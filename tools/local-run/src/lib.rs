@@ -6,6 +6,7 @@ pub mod gateway;
 
 use anyhow::{Context, Result};
 use aws_config::SdkConfig;
+use base64::Engine;
 use gateway::Gateway;
 use localstack::bootstrap::Resources;
 use shared::api::{router, Function};
@@ -88,7 +89,8 @@ async fn scheduled_clients(env: &HashMap<String, String>, sdk: &SdkConfig) -> Re
     let pool = store_pool(&database, sdk).await?;
     let key = KmsSigner::from_config(sdk, &checkpoint.key_id, &checkpoint.origin)
         .await
-        .context("loading the checkpoint key")?;
+        .context("loading the checkpoint key")?
+        .with_retired_keys(checkpoint.retired_public_keys);
     Ok(ScheduledClients { pool, key, anchors: AnchorStore::new(sdk, &anchor.bucket, anchor.retention_days) })
 }
 
@@ -101,41 +103,37 @@ pub async fn checkpoint_once(
     Ok(run_scheduled(&c.pool, &c.key, c.key.key_name(), &c.anchors, 1000).await?)
 }
 
-/// Records a checkpoint key change in every tenant whose latest checkpoint was signed with
-/// another key, so that their next checkpoint (signed within one schedule period) is by the
-/// current key. The local AWS endpoint loses its KMS keys between runs; without this, a restarted
-/// local run would report every idle tenant's latest checkpoint as not verifying. `owner` is a
-/// connection that sees every tenant (the local database's owner); the events are appended
-/// through the service's own path. Returns how many tenants were touched.
-pub async fn record_checkpoint_key_change(
-    owner: &tokio_postgres::Client,
-    env: &HashMap<String, String>,
+/// Keeps the local run's checkpoint keys verifiable across restarts. The local AWS endpoint
+/// forgets its KMS keys, so every start signs with a new key: a key rotation, handled as in AWS.
+/// `keys_file` lists (one base64 DER public key a line) every key earlier runs signed with; they
+/// become `CHECKPOINT_RETIRED_PUBLIC_KEYS` in `env`, and the current key is added to the file.
+/// Returns how many earlier keys are trusted.
+pub async fn retire_earlier_checkpoint_keys(
+    keys_file: &std::path::Path,
+    env: &mut HashMap<String, String>,
     sdk: &SdkConfig,
 ) -> Result<usize> {
-    let ScheduledClients { pool, key, .. } = scheduled_clients(env, sdk).await?;
-    let key_id = shared::chain::checkpoint::key_id_ecdsa(key.public_key_der()).to_vec();
-    let rows = owner
-        .query(
-            "SELECT DISTINCT ON (tenant_id) tenant_id, key_id FROM checkpoints ORDER BY tenant_id, tree_size DESC",
-            &[],
-        )
-        .await?;
-    let stale: Vec<uuid::Uuid> =
-        rows.iter().filter(|r| r.get::<_, &[u8]>(1) != key_id.as_slice()).map(|r| r.get(0)).collect();
-    if stale.is_empty() {
-        return Ok(0);
-    }
-    let mut store = pool.get().await?;
-    let event = shared::service::ingest::SystemEvent {
-        action: "audit_log.checkpoint_key.changed".into(),
-        actor_id: "local-run".into(),
-        resource_type: "checkpoint_key".into(),
-        resource_id: hex::encode(&key_id),
+    let key_id = env.get("CHECKPOINT_KEY_ID").context("CHECKPOINT_KEY_ID is not set")?;
+    let origin = env.get("CHECKPOINT_ORIGIN").context("CHECKPOINT_ORIGIN is not set")?;
+    let current = KmsSigner::from_config(sdk, key_id, origin).await.context("loading the checkpoint key")?;
+    let current = base64::engine::general_purpose::STANDARD.encode(current.public_key_der());
+    let known = match std::fs::read_to_string(keys_file) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(e) => return Err(e).with_context(|| format!("reading {}", keys_file.display())),
     };
-    for tenant in &stale {
-        shared::service::ingest::ingest_system(&mut store, *tenant, &event).await?;
+    let retired: Vec<&str> = known.lines().map(str::trim).filter(|k| !k.is_empty() && *k != current).collect();
+    env.insert("CHECKPOINT_RETIRED_PUBLIC_KEYS".into(), retired.join(","));
+    if !known.lines().any(|k| k.trim() == current) {
+        let mut all = known.clone();
+        all.push_str(&current);
+        all.push('\n');
+        if let Some(dir) = keys_file.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        std::fs::write(keys_file, all).with_context(|| format!("writing {}", keys_file.display()))?;
     }
-    Ok(stale.len())
+    Ok(retired.len())
 }
 
 /// Runs the scheduled verifier every `period`, as the EventBridge schedule does in AWS. Runs
@@ -147,7 +145,8 @@ pub async fn run_verifier_schedule(env: HashMap<String, String>, sdk: SdkConfig,
     let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
     loop {
         ticker.tick().await;
-        let key = CheckpointKey { name: c.key.key_name(), spki_der: c.key.public_key_der() };
+        let retired = c.key.retired_public_keys();
+        let key = CheckpointKey { name: c.key.key_name(), spki_der: c.key.public_key_der(), retired };
         if let Err(e) = run_scheduled_verifier(&c.pool, Some(key), Some(&c.anchors), 1000).await {
             tracing::warn!(error = %e, "scheduled verification failed");
         }

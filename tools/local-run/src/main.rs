@@ -8,7 +8,7 @@
 use anyhow::{bail, Context, Result};
 use local_run::create_platform_key;
 use local_run::{
-    function_env, gateway, record_checkpoint_key_change, run_checkpointer_schedule, run_verifier_schedule,
+    function_env, gateway, retire_earlier_checkpoint_keys, run_checkpointer_schedule, run_verifier_schedule,
 };
 use localstack::bootstrap::{bootstrap, CHECKPOINT_KEY_ALIAS};
 use localstack::moto::{Moto, ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY};
@@ -71,9 +71,11 @@ async fn main() -> Result<()> {
     let moto = Moto::start().context("starting the local AWS endpoint")?;
     let sdk = moto.sdk_config();
     let resources = bootstrap(&sdk).await.context("creating the AWS resources")?;
-    let env = function_env(&pg.url(SERVICE_USER, DATABASE), &resources);
+    let mut env = function_env(&pg.url(SERVICE_USER, DATABASE), &resources);
     let platform_key = create_platform_key(&sdk, &resources).await.context("creating a platform key")?;
-    let rekeyed = record_checkpoint_key_change(&owner, &env, &sdk).await.context("recording the new checkpoint key")?;
+    let retired = retire_earlier_checkpoint_keys(&state.join("checkpoint-keys"), &mut env, &sdk)
+        .await
+        .context("recording the checkpoint key")?;
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
         .await
         .with_context(|| format!("binding 127.0.0.1:{port} (is another local run using it? try --port)"))?;
@@ -86,8 +88,8 @@ async fn main() -> Result<()> {
     println!("The local stack is up. Ctrl-C stops everything.");
     println!("  PostgreSQL     {}   (data: {})", pg.url(SERVICE_USER, DATABASE), pg_dir.display());
     println!("  migrations     {} applied now", applied.len());
-    if rekeyed > 0 {
-        println!("  checkpoint key new this run: recorded in {rekeyed} tenant(s), whose next checkpoint uses it");
+    if retired > 0 {
+        println!("  checkpoint key new this run; the {retired} earlier one(s) stay trusted as retired keys");
     }
     println!("  AWS endpoint   {}   (region {REGION}, credentials {ACCESS_KEY_ID}/{SECRET_ACCESS_KEY})", moto.url());
     println!(

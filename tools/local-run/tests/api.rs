@@ -154,6 +154,7 @@ async fn checkpoints_are_signed_and_verify_with_the_published_key() -> anyhow::R
     assert_eq!(verified.size, size);
     assert_eq!(verified.origin, key.body["origin"].as_str().unwrap());
     assert!(verified.origin.ends_with(&tenant));
+    assert_eq!(key.body["retired"], json!([]), "no key was rotated out");
     let by_size = stack.call(Method::GET, &format!("/v1/checkpoints/{size}"), Some(&admin), None).await?;
     assert_eq!(by_size.body["note"], latest.body["note"]);
 
