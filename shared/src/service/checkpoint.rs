@@ -83,6 +83,10 @@ pub async fn checkpoint_tenant<S: CheckpointSigner>(
     tenant: Uuid,
 ) -> Result<CheckpointOutcome, CheckpointingError> {
     let head = store.tree_head(tenant).await?;
+    // An empty tree has nothing to commit to.
+    if head.size == 0 {
+        return Ok(CheckpointOutcome::Unchanged { tree_size: 0 });
+    }
     if let Some(last) = store.latest_checkpoint(tenant).await? {
         let (signed_size, signed_root) = signed_head(&last, signer)?;
         let not_extension =
