@@ -111,6 +111,18 @@ impl DatabaseSettings {
             policy_cache_seconds: env.parsed("PUBLISHER_POLICY_CACHE_SECONDS", 10u64),
         }
     }
+
+    /// The maintenance role's connection (erasure): `MAINTENANCE_DATABASE_URL` and
+    /// `MAINTENANCE_DATABASE_SECRET_ARN`, with the CA file and pool size of the service's.
+    pub fn maintenance_from_env<F: Fn(&str) -> Option<String>>(env: &mut Env<F>) -> Self {
+        DatabaseSettings {
+            url: env.required("MAINTENANCE_DATABASE_URL"),
+            secret_arn: env.optional("MAINTENANCE_DATABASE_SECRET_ARN"),
+            ca_file: env.optional("DATABASE_CA_FILE"),
+            pool_size: env.parsed("DATABASE_POOL_SIZE", 1usize),
+            policy_cache_seconds: 0,
+        }
+    }
 }
 
 /// The KMS key that signs checkpoints and the signed-note origin/key name.

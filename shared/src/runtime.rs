@@ -42,6 +42,8 @@ pub struct ApiSettings {
     pub checkpoint: Option<CheckpointSettings>,
     pub receipts: Option<ReceiptSettings>,
     pub api_keys: Option<ApiKeySettings>,
+    /// The maintenance role's database (erasure), for the functions that erase.
+    pub maintenance: Option<DatabaseSettings>,
 }
 
 impl ApiSettings {
@@ -53,10 +55,12 @@ impl ApiSettings {
         let needs = |f: &[Function]| functions.iter().any(|x| f.contains(x));
         let database = DatabaseSettings::from_env(&mut env);
         let checkpoint = needs(&[Function::Query, Function::Verify]).then(|| CheckpointSettings::from_env(&mut env));
-        let receipts = needs(&[Function::Ingest, Function::Query]).then(|| ReceiptSettings::from_env(&mut env));
+        let receipts =
+            needs(&[Function::Ingest, Function::Query, Function::Erasure]).then(|| ReceiptSettings::from_env(&mut env));
         let api_keys = needs(&[Function::Admin]).then(|| ApiKeySettings::from_env(&mut env));
+        let maintenance = needs(&[Function::Erasure]).then(|| DatabaseSettings::maintenance_from_env(&mut env));
         env.finish()?;
-        Ok(ApiSettings { database, checkpoint, receipts, api_keys })
+        Ok(ApiSettings { database, checkpoint, receipts, api_keys, maintenance })
     }
 }
 
@@ -64,8 +68,13 @@ impl ApiSettings {
 /// on the first request and keys are fetched when first used.
 pub async fn api_state(settings: &ApiSettings, sdk: &SdkConfig) -> Result<ApiState, StartupError> {
     let store = store_pool(&settings.database, sdk).await?;
+    let maintenance = match &settings.maintenance {
+        Some(m) => Some(store_pool(m, sdk).await?),
+        None => None,
+    };
     Ok(ApiState::new(ApiStateInner {
         store,
+        maintenance,
         checkpoint_origin: settings.checkpoint.as_ref().map(|c| c.origin.clone()).unwrap_or_default(),
         receipts: settings.receipts.as_ref().map(|r| ReceiptKeys::new(sdk.clone(), &r.table, &r.kek_key_id)),
         checkpoint_key: settings.checkpoint.as_ref().map(|c| CheckpointPublicKey::new(sdk, c)),

@@ -75,7 +75,7 @@ pub async fn append_batch(
 
 /// Signs a receipt for each appended entry. The receipt key is an in-memory Ed25519 key, so this
 /// costs no KMS call per event.
-fn acknowledge(signer: &ReceiptSigner, tenant: Uuid, result: &AppendResult) -> Vec<AppendedView> {
+pub(super) fn acknowledge(signer: &ReceiptSigner, tenant: Uuid, result: &AppendResult) -> Vec<AppendedView> {
     result
         .entries
         .iter()

@@ -14,6 +14,7 @@ pub mod events;
 pub mod proofs;
 pub mod verify;
 pub mod admin;
+pub mod erasure;
 pub mod authorizer;
 
 use axum::routing::{delete, get, patch, post, MethodRouter};
@@ -28,10 +29,11 @@ pub enum Function {
     Query,
     Verify,
     Admin,
+    Erasure,
 }
 
 impl Function {
-    pub const ALL: [Function; 4] = [Self::Ingest, Self::Query, Self::Verify, Self::Admin];
+    pub const ALL: [Function; 5] = [Self::Ingest, Self::Query, Self::Verify, Self::Admin, Self::Erasure];
 
     /// The crate, binary and SAM resource directory under `functions/`.
     pub fn name(self) -> &'static str {
@@ -40,6 +42,7 @@ impl Function {
             Self::Query => "query",
             Self::Verify => "verify",
             Self::Admin => "admin",
+            Self::Erasure => "erasure",
         }
     }
 }
@@ -81,6 +84,7 @@ pub const ROUTES: &[Route] = &[
     route("DELETE", "/v1/signing-keys/{id}", Function::Admin),
     route("GET", "/v1/settings", Function::Admin),
     route("PATCH", "/v1/settings", Function::Admin),
+    route("POST", "/v1/erasures", Function::Erasure),
 ];
 
 /// The handler of a route.
@@ -109,6 +113,7 @@ fn handler(route: &Route) -> MethodRouter<ApiState> {
         ("DELETE", "/v1/signing-keys/{id}") => delete(admin::revoke_signing_key),
         ("GET", "/v1/settings") => get(admin::get_settings),
         ("PATCH", "/v1/settings") => patch(admin::update_settings),
+        ("POST", "/v1/erasures") => post(erasure::erase),
         (method, path) => unreachable!("ROUTES names {method} {path} without a handler"),
     }
 }

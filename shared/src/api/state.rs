@@ -28,6 +28,8 @@ impl std::ops::Deref for ApiState {
 #[derive(Debug)]
 pub struct ApiStateInner {
     pub store: StorePool,
+    /// The maintenance role's pool (erasure), only in the functions that erase.
+    pub maintenance: Option<StorePool>,
     /// The checkpoint origin prefix: a tenant's log is `<prefix>/<tenant id>`, and the signed-note
     /// key name is the prefix itself.
     pub checkpoint_origin: String,
@@ -47,6 +49,10 @@ impl ApiState {
 
     pub fn checkpoint_key(&self) -> Result<&CheckpointPublicKey, ApiError> {
         self.checkpoint_key.as_ref().ok_or_else(|| missing("the checkpoint key"))
+    }
+
+    pub fn maintenance(&self) -> Result<&StorePool, ApiError> {
+        self.maintenance.as_ref().ok_or_else(|| missing("the maintenance database"))
     }
 
     pub fn api_keys(&self) -> Result<&ApiKeyStore, ApiError> {

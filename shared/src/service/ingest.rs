@@ -74,6 +74,16 @@ pub(crate) async fn ingest_service_record(
     append_request(store, tenant, Request::One(event), Some(idempotency_key), false).await
 }
 
+/// Appends an event the service itself composes (an erasure record), without the tenant's
+/// publisher policy, which governs the tenant's publishers.
+pub(crate) async fn ingest_service_event(
+    store: &mut Store,
+    tenant: Uuid,
+    event: &Value,
+) -> Result<AppendResult, IngestError> {
+    append_request(store, tenant, Request::One(event), None, false).await
+}
+
 /// Checks every signed event against the tenant's active publisher keys, and that each event is
 /// signed when the tenant requires it.
 async fn check_signatures(

@@ -5,5 +5,6 @@ pub mod query;
 pub mod checkpoint;
 pub mod global_log;
 pub mod verify;
+pub mod erasure;
 pub mod authorizer;
 pub mod partitions;

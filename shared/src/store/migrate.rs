@@ -35,13 +35,23 @@ pub async fn ensure_partitions(client: &Client) -> Result<i32, StoreError> {
 /// Makes `user` a login role that acts with the service role's privileges (and no more). Used by
 /// the local run and tests; in AWS the deploy notes create the same role with a password.
 pub async fn ensure_service_login(client: &Client, user: &str) -> Result<(), StoreError> {
+    ensure_login(client, user, "audit_service").await
+}
+
+/// Makes `user` a login role with the maintenance role's privileges: erasure (and nothing the
+/// service role can do). Used by the local run and tests, like [`ensure_service_login`].
+pub async fn ensure_maintenance_login(client: &Client, user: &str) -> Result<(), StoreError> {
+    ensure_login(client, user, "audit_maintainer").await
+}
+
+async fn ensure_login(client: &Client, user: &str, role: &str) -> Result<(), StoreError> {
     if !user.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
         return Err(StoreError::Migration(format!("invalid role name {user:?}")));
     }
     client
         .batch_execute(&format!(
             "DO $$ BEGIN CREATE ROLE {user} LOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$;
-             GRANT audit_service TO {user};"
+             GRANT {role} TO {user};"
         ))
         .await?;
     Ok(())

@@ -8,6 +8,7 @@
 pub mod append;
 pub mod checkpoints;
 pub mod connect;
+pub mod erasure;
 pub mod pool;
 pub mod publishers;
 pub mod query;

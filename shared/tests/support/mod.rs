@@ -4,7 +4,7 @@
 
 use anyhow::{Context, Result};
 use localstack::postgres::Postgres;
-use shared::store::migrate::{ensure_service_login, migrate};
+use shared::store::migrate::{ensure_maintenance_login, ensure_service_login, migrate};
 use shared::store::Store;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::OnceLock;
@@ -12,6 +12,8 @@ use std::time::Duration;
 
 /// The login role tests connect as: a member of `audit_service`, like the deployed service user.
 pub const APP_USER: &str = "audit_app";
+/// The login role of erasure: a member of `audit_maintainer`.
+pub const MAINTENANCE_USER: &str = "audit_maint";
 const TEMPLATE: &str = "audit_template";
 
 pub fn postgres() -> &'static Postgres {
@@ -29,6 +31,7 @@ async fn ensure_template() -> Result<()> {
             let mut owner = pg.connect_superuser(TEMPLATE).await?;
             migrate(&mut owner).await.context("migrating the template")?;
             ensure_service_login(&owner, APP_USER).await?;
+            ensure_maintenance_login(&owner, MAINTENANCE_USER).await?;
             drop(owner);
             Ok::<_, anyhow::Error>(())
         })
@@ -67,6 +70,11 @@ impl TestDb {
     /// Connection string for the service's login role.
     pub fn app_url(&self) -> String {
         postgres().url(APP_USER, &self.name)
+    }
+
+    /// Connection string for the maintenance login role (erasure).
+    pub fn maintenance_url(&self) -> String {
+        postgres().url(MAINTENANCE_USER, &self.name)
     }
 
     /// A store connected as the service role (row-level security and grants apply).

@@ -93,7 +93,7 @@ pub async fn run(db: &BenchDb, pool: &Pool, events: usize, requests: usize) -> R
     let moto = Moto::start().context("starting the local AWS endpoint")?;
     let sdk = moto.sdk_config();
     let resources = localstack::bootstrap::bootstrap(&sdk).await?;
-    let mut env = local_run::function_env(db.app_url(), &resources);
+    let mut env = local_run::function_env(db.app_url(), db.maintenance_url(), &resources);
     env.insert("AUTHORIZER_CACHE_SECONDS".into(), "300".into());
     let app = local_run::gateway(&env, &sdk).await?.into_router();
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;

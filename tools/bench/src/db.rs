@@ -4,12 +4,14 @@
 
 use anyhow::{Context, Result};
 use localstack::postgres::Postgres;
-use shared::store::migrate::{ensure_service_login, migrate};
+use shared::store::migrate::{ensure_maintenance_login, ensure_service_login, migrate};
 use std::collections::BTreeMap;
 use tokio_postgres::Client;
 
 /// The login role the service connects as: row-level security and grants apply to it.
 pub const APP_USER: &str = "audit_app";
+/// The maintenance login (erasure).
+pub const MAINTENANCE_USER: &str = "audit_maint";
 
 /// Bytes per table: heap, TOAST and indexes, with a partitioned table's partitions added up under
 /// the partitioned table's name.
@@ -24,6 +26,7 @@ const TABLE_SIZES: &str = "
 #[derive(Debug)]
 pub struct BenchDb {
     app_url: String,
+    maintenance_url: String,
     superuser: Client,
 }
 
@@ -34,6 +37,7 @@ impl BenchDb {
         let mut owner = pg.connect_superuser(name).await?;
         migrate(&mut owner).await.with_context(|| format!("migrating {name}"))?;
         ensure_service_login(&owner, APP_USER).await.context("creating the service login")?;
+        ensure_maintenance_login(&owner, MAINTENANCE_USER).await.context("creating the maintenance login")?;
         Ok(db)
     }
 
@@ -45,12 +49,16 @@ impl BenchDb {
             .await
             .with_context(|| format!("creating database {name}"))?;
         let superuser = pg.connect_superuser(name).await?;
-        Ok(BenchDb { app_url: pg.url(APP_USER, name), superuser })
+        Ok(BenchDb { app_url: pg.url(APP_USER, name), maintenance_url: pg.url(MAINTENANCE_USER, name), superuser })
     }
 
     /// Connection string for the service's login role.
     pub fn app_url(&self) -> &str {
         &self.app_url
+    }
+
+    pub fn maintenance_url(&self) -> &str {
+        &self.maintenance_url
     }
 
     pub fn superuser(&self) -> &Client {

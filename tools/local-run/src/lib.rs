@@ -27,10 +27,12 @@ use std::time::Duration;
 pub const LOCAL_ORIGIN: &str = "audit.localhost/log";
 
 /// The environment the functions get, as `template.yaml` sets it in AWS, pointing at local
-/// resources. `database_url` is the service login's connection string.
-pub fn function_env(database_url: &str, resources: &Resources) -> HashMap<String, String> {
+/// resources. `database_url` is the service login's connection string, `maintenance_url` the
+/// maintenance login's (erasure).
+pub fn function_env(database_url: &str, maintenance_url: &str, resources: &Resources) -> HashMap<String, String> {
     [
         ("DATABASE_URL", database_url.to_owned()),
+        ("MAINTENANCE_DATABASE_URL", maintenance_url.to_owned()),
         ("DATABASE_POOL_SIZE", "8".to_owned()),
         ("CHECKPOINT_KEY_ID", resources.checkpoint_key_id.clone()),
         ("CHECKPOINT_ORIGIN", LOCAL_ORIGIN.to_owned()),

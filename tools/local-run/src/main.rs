@@ -14,11 +14,12 @@ use localstack::bootstrap::{bootstrap, CHECKPOINT_KEY_ALIAS};
 use localstack::moto::{Moto, ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY};
 use localstack::postgres::Postgres;
 use localstack::process::workspace_root;
-use shared::store::migrate::{ensure_service_login, migrate};
+use shared::store::migrate::{ensure_maintenance_login, ensure_service_login, migrate};
 use std::time::Duration;
 
 const DATABASE: &str = "audit";
 const SERVICE_USER: &str = "audit_app";
+const MAINTENANCE_USER: &str = "audit_maint";
 const USAGE: &str = "usage: scripts/local [--reset] [--port N]
   --reset   delete the local database (.local/) and start afresh
   --port N  serve the API on 127.0.0.1:N (default 3000)";
@@ -67,11 +68,12 @@ async fn main() -> Result<()> {
     let mut owner = pg.connect_superuser(DATABASE).await?;
     let applied = migrate(&mut owner).await.context("applying migrations")?;
     ensure_service_login(&owner, SERVICE_USER).await?;
+    ensure_maintenance_login(&owner, MAINTENANCE_USER).await?;
 
     let moto = Moto::start().context("starting the local AWS endpoint")?;
     let sdk = moto.sdk_config();
     let resources = bootstrap(&sdk).await.context("creating the AWS resources")?;
-    let mut env = function_env(&pg.url(SERVICE_USER, DATABASE), &resources);
+    let mut env = function_env(&pg.url(SERVICE_USER, DATABASE), &pg.url(MAINTENANCE_USER, DATABASE), &resources);
     let platform_key = create_platform_key(&sdk, &resources).await.context("creating a platform key")?;
     let retired = retire_earlier_checkpoint_keys(&state.join("checkpoint-keys"), &mut env, &sdk)
         .await

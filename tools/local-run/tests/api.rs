@@ -349,3 +349,58 @@ async fn a_platform_key_issues_a_key_for_an_existing_tenant_only() -> anyhow::Re
     assert_eq!(refused.status, StatusCode::BAD_REQUEST);
     Ok(())
 }
+
+#[tokio::test]
+async fn an_erasure_removes_a_subject_keeps_the_chain_verifiable_and_is_acknowledged() -> anyhow::Result<()> {
+    let stack = Stack::start().await?;
+    let (_, admin) = stack.tenant("acme").await?;
+    let reader = stack.key(&admin, &["events:read"]).await?;
+    let mut ids = Vec::new();
+    for actor in ["ada", "bob", "ada"] {
+        let r = stack.call(Method::POST, "/v1/events", Some(&admin), Some(&event("doc.read", actor))).await?;
+        ids.push(r.body["id"].as_str().unwrap().to_owned());
+    }
+
+    let reply = stack.call(Method::POST, "/v1/erasures", Some(&admin), Some(&json!({ "actor_id": "ada" }))).await?;
+    assert_eq!(reply.status, StatusCode::OK, "{reply:?}");
+    assert_eq!(reply.body["erased"], 2);
+    let receipt: Receipt = serde_json::from_value(reply.body["recorded"]["receipt"].clone())?;
+    let keys = stack.call(Method::GET, "/v1/receipts/public-key", Some(&reader), None).await?;
+    let raw = keys.body["keys"][0]["public_key"].as_str().unwrap();
+    let raw: [u8; 32] = base64::engine::general_purpose::STANDARD.decode(raw)?.try_into().unwrap();
+    verify_receipt(&receipt, &ed25519_dalek::VerifyingKey::from_bytes(&raw)?)?;
+
+    let erased = stack.call(Method::GET, &format!("/v1/events/{}", ids[0]), Some(&reader), None).await?;
+    assert_eq!((erased.body["erased"].clone(), erased.body["event"].clone()), (json!(true), Value::Null));
+    let kept = stack.call(Method::GET, &format!("/v1/events/{}", ids[1]), Some(&reader), None).await?;
+    assert_eq!(kept.body["event"]["actor"]["id"], "bob");
+    let found = stack.call(Method::GET, "/v1/events?actor_id=ada", Some(&reader), None).await?;
+    assert_eq!(found.body["events"], json!([]));
+    let report = stack.call(Method::POST, "/v1/verify", Some(&reader), None).await?;
+    assert_eq!((report.body["ok"].clone(), report.body["erased"].clone()), (json!(true), json!(2)), "{report:?}");
+    let recorded = stack.call(Method::GET, "/v1/events?action=audit_log.content.erased", Some(&reader), None).await?;
+    assert_eq!(recorded.body["events"].as_array().map(Vec::len), Some(1));
+
+    // Bad requests change nothing; only admins erase.
+    let future = (chrono::Utc::now() + chrono::TimeDelta::days(1)).to_rfc3339();
+    for body in [
+        json!({}),
+        json!({ "actor_id": "bob", "event_id": ids[1] }),
+        json!({ "actor_id": "" }),
+        json!({ "received_before": future }),
+        json!({ "received_before": "yesterday" }),
+        json!({ "actor_id": "bob", "tenant_id": "x" }),
+    ] {
+        let r = stack.call(Method::POST, "/v1/erasures", Some(&admin), Some(&body)).await?;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{body}: {r:?}");
+        assert!(r.body["error"]["code"].is_string());
+    }
+    let unknown = json!({ "event_id": uuid::Uuid::now_v7() });
+    let r = stack.call(Method::POST, "/v1/erasures", Some(&admin), Some(&unknown)).await?;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "{r:?}");
+    let r = stack.call(Method::POST, "/v1/erasures", Some(&reader), Some(&json!({ "actor_id": "bob" }))).await?;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let kept = stack.call(Method::GET, &format!("/v1/events/{}", ids[1]), Some(&reader), None).await?;
+    assert_eq!(kept.body["event"]["actor"]["id"], "bob");
+    Ok(())
+}

@@ -61,6 +61,8 @@ const CASES: &[(&str, Expect)] = &[
     ("admin/revoke-signing-key.json", Expect::Status(200)),
     ("admin/get-settings.json", Expect::Status(200)),
     ("admin/update-settings.json", Expect::Status(200)),
+    ("erasure/erase-subject.json", Expect::Status(200)),
+    ("erasure/erase-two-criteria.json", Expect::Status(400)),
 ];
 
 #[derive(Debug, Clone, Copy)]
@@ -141,7 +143,7 @@ async fn every_function_answers_its_sample_events_through_the_lambda_runtime_api
     store.create_tenant_with_id(Uuid::parse_str(SAMPLE_TENANT)?, "sample").await?;
     drop(store);
 
-    let mut env: HashMap<String, String> = local_run::function_env(&db.app_url(), &resources);
+    let mut env: HashMap<String, String> = local_run::function_env(&db.app_url(), &db.maintenance_url(), &resources);
     env.insert("DATABASE_POOL_SIZE".into(), "1".into());
     for (k, v) in moto.env_vars() {
         env.insert(k.into(), v);

@@ -27,7 +27,7 @@ impl Stack {
     pub async fn start_with_cache(cache_seconds: u64) -> Result<Stack> {
         let db = db::TestDb::new().await?;
         let (sdk, resources) = db::aws().await?;
-        let mut env = local_run::function_env(&db.app_url(), resources);
+        let mut env = local_run::function_env(&db.app_url(), &db.maintenance_url(), resources);
         env.insert("AUTHORIZER_CACHE_SECONDS".into(), cache_seconds.to_string());
         env.insert("PUBLISHER_POLICY_CACHE_SECONDS".into(), cache_seconds.to_string());
         // Each stack anchors its own global log, so it gets its own anchor bucket.
