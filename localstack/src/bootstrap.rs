@@ -24,6 +24,9 @@ pub const RECEIPT_KEYS_TABLE: &str = "audit-log-receipt-keys";
 /// The bucket the global log's checkpoints are anchored in: versioned, with Object Lock.
 pub const ANCHOR_BUCKET: &str = "audit-log-anchors";
 
+/// The bucket pruned content is archived in.
+pub const ARCHIVE_BUCKET: &str = "audit-log-archives";
+
 /// What the bootstrap created or found.
 #[derive(Debug, Clone)]
 pub struct Resources {
@@ -33,6 +36,7 @@ pub struct Resources {
     pub api_keys_table: String,
     pub receipt_keys_table: String,
     pub anchor_bucket: String,
+    pub archive_bucket: String,
 }
 
 /// Creates (or finds) every resource.
@@ -66,6 +70,7 @@ pub async fn bootstrap(config: &SdkConfig) -> Result<Resources> {
     ensure_table(&dynamodb, API_KEYS_TABLE, "key_id", Some(("by-tenant", "tenant_id", "created_at"))).await?;
     ensure_table(&dynamodb, RECEIPT_KEYS_TABLE, "pk", None).await?;
     ensure_locked_bucket(config, ANCHOR_BUCKET).await?;
+    ensure_bucket(config, ARCHIVE_BUCKET).await?;
     Ok(Resources {
         checkpoint_key_id,
         api_key_mac_key_id,
@@ -73,7 +78,18 @@ pub async fn bootstrap(config: &SdkConfig) -> Result<Resources> {
         api_keys_table: API_KEYS_TABLE.to_owned(),
         receipt_keys_table: RECEIPT_KEYS_TABLE.to_owned(),
         anchor_bucket: ANCHOR_BUCKET.to_owned(),
+        archive_bucket: ARCHIVE_BUCKET.to_owned(),
     })
+}
+
+/// Creates a plain bucket unless it exists. Tests give each run its own.
+pub async fn ensure_bucket(config: &SdkConfig, name: &str) -> Result<()> {
+    let s3 = aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(config).force_path_style(true).build());
+    if s3.head_bucket().bucket(name).send().await.is_ok() {
+        return Ok(());
+    }
+    s3.create_bucket().bucket(name).send().await.with_context(|| format!("S3 CreateBucket {name}"))?;
+    Ok(())
 }
 
 /// Creates a bucket with Object Lock enabled (which turns versioning on), unless it exists.

@@ -7,6 +7,7 @@
 pub mod kms;
 pub mod api_keys;
 pub mod anchors;
+pub mod archives;
 pub mod receipt_keys;
 pub mod secrets;
 

@@ -178,6 +178,26 @@ impl AnchorSettings {
     }
 }
 
+/// Pruning: where archives go and how long content is kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PruningSettings {
+    /// `ARCHIVE_BUCKET`.
+    pub archive_bucket: String,
+    /// `RETENTION_MONTHS` (default 24, at least 1): whole months of content kept before a
+    /// partition is archived and dropped.
+    pub retention_months: u32,
+}
+
+impl PruningSettings {
+    pub fn from_env<F: Fn(&str) -> Option<String>>(env: &mut Env<F>) -> Self {
+        let retention_months = env.parsed("RETENTION_MONTHS", 24u32);
+        if retention_months == 0 {
+            env.reject("RETENTION_MONTHS", "must be at least 1");
+        }
+        PruningSettings { archive_bucket: env.required("ARCHIVE_BUCKET"), retention_months }
+    }
+}
+
 /// API keys: the DynamoDB table and the KMS HMAC key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiKeySettings {

@@ -10,3 +10,4 @@ pub mod merkle;
 pub mod checkpoint;
 pub mod receipt;
 pub mod verify;
+pub mod archive;

@@ -6,5 +6,6 @@ pub mod checkpoint;
 pub mod global_log;
 pub mod verify;
 pub mod erasure;
+pub mod pruning;
 pub mod authorizer;
 pub mod partitions;

@@ -11,6 +11,7 @@ pub mod connect;
 pub mod erasure;
 pub mod pool;
 pub mod publishers;
+pub mod pruning;
 pub mod query;
 pub mod migrate;
 pub mod read;

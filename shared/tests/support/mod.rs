@@ -113,6 +113,28 @@ pub async fn aws() -> Result<(aws_config::SdkConfig, &'static localstack::bootst
 /// content of `forge_seq` and recomputes every digest, leaf, chain hash, Merkle node and the head,
 /// so that every stored hash agrees with every other. Only signatures cannot be redone.
 pub async fn rewrite_history(db: &TestDb, tenant: uuid::Uuid, forge_seq: i64) {
+    recompute_history(db, tenant, |seq, content, _| {
+        if seq == forge_seq {
+            *content = content.replace("\"u2\"", "\"mallory\"");
+        }
+    })
+    .await;
+}
+
+/// Moves every entry of the tenant to `received_at` (into an older partition), recomputing every
+/// hash as [`rewrite_history`] does: a log whose entries were received back then, for tests of
+/// pruning old partitions.
+pub async fn backdate_history(db: &TestDb, tenant: uuid::Uuid, received_at: chrono::DateTime<chrono::Utc>) {
+    recompute_history(db, tenant, |_, _, at| *at = received_at).await;
+}
+
+/// Applies `edit` (seq, content, received_at) to every entry of the tenant and recomputes the
+/// skeleton, the Merkle nodes, the head and the stored checkpoint roots to agree with it.
+async fn recompute_history(
+    db: &TestDb,
+    tenant: uuid::Uuid,
+    edit: impl Fn(i64, &mut String, &mut chrono::DateTime<chrono::Utc>),
+) {
     use shared::chain::entry::{content_digest, Entry};
     use shared::chain::hash::{chain_link, GENESIS};
     let su = db.superuser().await.expect("su");
@@ -130,26 +152,29 @@ pub async fn rewrite_history(db: &TestDb, tenant: uuid::Uuid, forge_seq: i64) {
     for row in rows {
         let seq: i64 = row.get(0);
         let mut content: String = row.get(3);
-        if seq == forge_seq {
-            content = content.replace("\"u2\"", "\"mallory\"");
-        }
+        let mut received_at: chrono::DateTime<chrono::Utc> = row.get(2);
+        edit(seq, &mut content, &mut received_at);
         let salt: Vec<u8> = row.get(4);
         let entry = Entry {
             tenant_id: tenant,
             seq: seq as u64,
             id: row.get(1),
-            received_at: row.get(2),
+            received_at,
             content_digest: content_digest(&salt, content.as_bytes()),
         };
         let leaf = entry.leaf_hash();
         prev = chain_link(&prev, &leaf);
         leaves.push(leaf);
-        su.execute("UPDATE events SET content = $3 WHERE tenant_id = $1 AND seq = $2", &[&tenant, &seq, &content])
-            .await
-            .expect("content");
         su.execute(
-            "UPDATE chain_entries SET content_digest = $3, leaf_hash = $4, chain_hash = $5 WHERE tenant_id = $1 AND seq = $2",
-            &[&tenant, &seq, &entry.content_digest.0.as_slice(), &leaf.0.as_slice(), &prev.0.as_slice()],
+            "UPDATE events SET content = $3, received_at = $4 WHERE tenant_id = $1 AND seq = $2",
+            &[&tenant, &seq, &content, &received_at],
+        )
+        .await
+        .expect("content");
+        su.execute(
+            "UPDATE chain_entries SET content_digest = $3, leaf_hash = $4, chain_hash = $5, received_at = $6
+              WHERE tenant_id = $1 AND seq = $2",
+            &[&tenant, &seq, &entry.content_digest.0.as_slice(), &leaf.0.as_slice(), &prev.0.as_slice(), &received_at],
         )
         .await
         .expect("skeleton");

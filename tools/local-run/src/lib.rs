@@ -41,6 +41,8 @@ pub fn function_env(database_url: &str, maintenance_url: &str, resources: &Resou
         ("RECEIPT_KEYS_TABLE", resources.receipt_keys_table.clone()),
         ("RECEIPT_KEY_KMS_KEY_ID", resources.receipt_key_kms_key_id.clone()),
         ("ANCHOR_BUCKET", resources.anchor_bucket.clone()),
+        ("ARCHIVE_BUCKET", resources.archive_bucket.clone()),
+        ("RETENTION_MONTHS", "24".to_owned()),
         ("AUTHORIZER_CACHE_SECONDS", "5".to_owned()),
         ("PUBLISHER_POLICY_CACHE_SECONDS", "5".to_owned()),
     ]
