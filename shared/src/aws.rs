@@ -8,6 +8,7 @@ pub mod kms;
 pub mod api_keys;
 pub mod anchors;
 pub mod archives;
+pub mod s3;
 pub mod receipt_keys;
 pub mod secrets;
 

@@ -7,11 +7,10 @@
 //! byte for byte. The zero-padded size makes the keys sort by size, so "anchors after size N"
 //! is one `ListObjectsV2` with `StartAfter`.
 
+use super::s3::{self, aws};
 use aws_config::SdkConfig;
-use aws_sdk_s3::error::ProvideErrorMetadata;
 use aws_sdk_s3::primitives::{ByteStream, DateTime as S3DateTime};
 use aws_sdk_s3::types::{ChecksumAlgorithm, ObjectLockMode};
-use std::fmt;
 use std::time::{Duration, SystemTime};
 
 /// Where the anchor of the global checkpoint at `tree_size` is stored in the anchor bucket.
@@ -21,17 +20,7 @@ pub fn anchor_key(tree_size: u64) -> String {
 
 const ANCHOR_PREFIX: &str = "global/";
 
-/// Why an anchor could not be written or read.
-#[derive(Debug, thiserror::Error)]
-#[error("{operation} failed: {message}")]
-pub struct AnchorError {
-    operation: &'static str,
-    message: String,
-}
-
-fn aws<E: ProvideErrorMetadata + fmt::Display>(operation: &'static str) -> impl Fn(E) -> AnchorError {
-    move |e| AnchorError { operation, message: super::error_code(&e) }
-}
+pub use super::s3::S3Error as AnchorError;
 
 /// The anchor bucket and the retention each new anchor gets.
 #[derive(Clone, Debug)]
@@ -43,9 +32,8 @@ pub struct AnchorStore {
 
 impl AnchorStore {
     pub fn new(config: &SdkConfig, bucket: impl Into<String>, retention_days: u32) -> Self {
-        let s3 = aws_sdk_s3::config::Builder::from(config).force_path_style(true).build();
         AnchorStore {
-            client: aws_sdk_s3::Client::from_conf(s3),
+            client: s3::client(config),
             bucket: bucket.into(),
             retention: Duration::from_secs(u64::from(retention_days) * 86_400),
         }
@@ -85,20 +73,10 @@ impl AnchorStore {
 
     /// The anchored note at `tree_size`, if one was written.
     pub async fn get(&self, tree_size: u64) -> Result<Option<String>, AnchorError> {
-        let result = self.client.get_object().bucket(&self.bucket).key(self.key(tree_size)).send().await;
-        let object = match result {
-            Ok(object) => object,
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => return Ok(None),
-            Err(e) => return Err(aws("S3 GetObject (anchor)")(e)),
-        };
-        let bytes = object
-            .body
-            .collect()
-            .await
-            .map_err(|e| AnchorError { operation: "S3 GetObject (anchor body)", message: e.to_string() })?;
-        String::from_utf8(bytes.to_vec())
+        let Some(bytes) = s3::get(&self.client, &self.bucket, &self.key(tree_size)).await? else { return Ok(None) };
+        String::from_utf8(bytes)
             .map(Some)
-            .map_err(|_| AnchorError { operation: "S3 GetObject (anchor)", message: "the note is not UTF-8".into() })
+            .map_err(|_| AnchorError::new("S3 GetObject (anchor)", "the note is not UTF-8"))
     }
 
     /// The largest anchored tree size above `tree_size`, if any: an anchor the database has no

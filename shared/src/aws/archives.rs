@@ -2,23 +2,12 @@
 //! .jsonl.gz` and its manifest `archives/<tenant>/<partition>.manifest.json` (formats in
 //! `chain::archive` and docs/FORMATS.md).
 
+use super::s3::{self, aws};
 use aws_config::SdkConfig;
-use aws_sdk_s3::error::ProvideErrorMetadata;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::ChecksumAlgorithm;
-use std::fmt;
 
-/// Why an archive could not be written.
-#[derive(Debug, thiserror::Error)]
-#[error("{operation} failed: {message}")]
-pub struct ArchiveStoreError {
-    operation: &'static str,
-    message: String,
-}
-
-fn aws<E: ProvideErrorMetadata + fmt::Display>(operation: &'static str) -> impl Fn(E) -> ArchiveStoreError {
-    move |e| ArchiveStoreError { operation, message: super::error_code(&e) }
-}
+pub use super::s3::S3Error as ArchiveStoreError;
 
 /// Where archives are written.
 #[derive(Clone, Debug)]
@@ -29,8 +18,7 @@ pub struct ArchiveStore {
 
 impl ArchiveStore {
     pub fn new(config: &SdkConfig, bucket: impl Into<String>) -> Self {
-        let s3 = aws_sdk_s3::config::Builder::from(config).force_path_style(true).build();
-        ArchiveStore { client: aws_sdk_s3::Client::from_conf(s3), bucket: bucket.into() }
+        ArchiveStore { client: s3::client(config), bucket: bucket.into() }
     }
 
     pub fn bucket(&self) -> &str {
@@ -60,19 +48,8 @@ impl ArchiveStore {
 
     /// Reads one object back (the tests and offline checks).
     pub async fn get(&self, key: &str) -> Result<Vec<u8>, ArchiveStoreError> {
-        let object = self
-            .client
-            .get_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .send()
-            .await
-            .map_err(aws("S3 GetObject (archive)"))?;
-        let bytes = object
-            .body
-            .collect()
-            .await
-            .map_err(|e| ArchiveStoreError { operation: "S3 GetObject (archive body)", message: e.to_string() })?;
-        Ok(bytes.to_vec())
+        s3::get(&self.client, &self.bucket, key)
+            .await?
+            .ok_or_else(|| ArchiveStoreError::new("S3 GetObject (archive)", "NoSuchKey"))
     }
 }
