@@ -198,6 +198,54 @@ async fn rewritten_skeleton_and_deleted_rows_are_detected() {
 }
 
 #[tokio::test]
+async fn an_inserted_row_and_two_swapped_rows_are_detected_at_their_seq() {
+    let db = TestDb::new().await.expect("db");
+    let mut store = db.store().await.expect("store");
+    let su = db.superuser().await.expect("su");
+
+    // Inserted: seqs from 3 on move up by one and a forged row (a copy of seq 2 under a new id)
+    // takes seq 3, with the skeleton of seq 2.
+    let t = store.create_tenant("t").await.expect("t");
+    let batch: Vec<Value> = (0..6).map(|i| event("a", &format!("u{i}"))).collect();
+    ingest(&mut store, t, Request::Batch(&batch), None).await.expect("append");
+    su.batch_execute(&format!(
+        "SET session_replication_role = replica;
+         UPDATE chain_entries SET seq = seq + 100 WHERE tenant_id = '{t}' AND seq >= 3;
+         UPDATE chain_entries SET seq = seq - 99 WHERE tenant_id = '{t}' AND seq >= 100;
+         UPDATE events SET seq = seq + 100 WHERE tenant_id = '{t}' AND seq >= 3;
+         UPDATE events SET seq = seq - 99 WHERE tenant_id = '{t}' AND seq >= 100;
+         INSERT INTO chain_entries (tenant_id, seq, event_id, received_at, content_digest, leaf_hash, chain_hash)
+              SELECT tenant_id, 3, gen_random_uuid(), received_at, content_digest, leaf_hash, chain_hash
+                FROM chain_entries WHERE tenant_id = '{t}' AND seq = 2;
+         INSERT INTO events SELECT tenant_id, 3, received_at, gen_random_uuid(), occurred_at, action, actor_id,
+                resource_type, resource_id, outcome, severity, source, content, salt, erased_at
+                FROM events WHERE tenant_id = '{t}' AND seq = 2;
+         UPDATE chain_heads SET size = 7 WHERE tenant_id = '{t}';"
+    ))
+    .await
+    .expect("insert");
+    let r = verify_range(&mut store, t, 0, None, None).await.expect("verify");
+    assert!(!r.ok);
+    assert_eq!((r.first_bad_seq, r.fault.clone()), (Some(3), Some(FaultKind::LeafHashMismatch)), "{r:?}");
+
+    // Swapped: seqs 3 and 4 trade places, skeleton and content together.
+    let u = store.create_tenant("u").await.expect("u");
+    ingest(&mut store, u, Request::Batch(&batch), None).await.expect("append");
+    su.batch_execute(&format!(
+        "SET session_replication_role = replica;
+         UPDATE chain_entries SET seq = CASE seq WHEN 3 THEN 1004 ELSE 1003 END WHERE tenant_id = '{u}' AND seq IN (3, 4);
+         UPDATE chain_entries SET seq = seq - 1000 WHERE tenant_id = '{u}' AND seq >= 1000;
+         UPDATE events SET seq = CASE seq WHEN 3 THEN 1004 ELSE 1003 END WHERE tenant_id = '{u}' AND seq IN (3, 4);
+         UPDATE events SET seq = seq - 1000 WHERE tenant_id = '{u}' AND seq >= 1000;"
+    ))
+    .await
+    .expect("swap");
+    let r = verify_range(&mut store, u, 0, None, None).await.expect("verify");
+    assert!(!r.ok);
+    assert_eq!((r.first_bad_seq, r.fault.clone()), (Some(3), Some(FaultKind::LeafHashMismatch)), "{r:?}");
+}
+
+#[tokio::test]
 async fn service_role_cannot_update_or_delete_and_owner_hits_the_trigger() {
     let db = TestDb::new().await.expect("db");
     let mut store = db.store().await.expect("store");
