@@ -11,3 +11,4 @@ pub mod checkpoint;
 pub mod receipt;
 pub mod verify;
 pub mod archive;
+pub mod export;
