@@ -214,3 +214,17 @@ def test_verify_event_checks_entry_and_proof_against_the_signed_checkpoint(stub:
     stub.on("GET", f"/v1/events/{entry['id']}", (200, tampered, {}))
     with pytest.raises(auditlog.EntryError):
         client.verify_event(entry["id"], keys=[trusted_key(signing_key())])
+
+
+def test_verify_consistency_between_two_verified_checkpoints(stub: Stub, client: Client) -> None:
+    leaves = [auditlog.leaf_hash(b"%d" % i) for i in range(7)]
+    old = auditlog.Checkpoint("log/t", 3, auditlog.merkle_root(leaves[:3]))
+    new = auditlog.Checkpoint("log/t", 7, auditlog.merkle_root(leaves))
+    # RFC 9162 proof for 3 -> 7: leaf 2, leaf 3, node [0,2), node [4,7).
+    proof = [leaves[2], leaves[3], auditlog.merkle_root(leaves[:2]), auditlog.merkle_root(leaves[4:])]
+    stub.on("GET", "/v1/proofs/consistency", (200, {"from": 3, "to": 7, "proof": [p.hex() for p in proof]}, {}))
+    client.verify_consistency(old, new)
+    assert stub.requests[-1]["query"] == {"from": "3", "to": "7"}
+    stub.on("GET", "/v1/proofs/consistency", (200, {"from": 3, "to": 7, "proof": [p.hex() for p in proof[:3]]}, {}))
+    with pytest.raises(auditlog.ProofError):
+        client.verify_consistency(old, new)

@@ -24,8 +24,10 @@ from ._version import __version__
 from .canonical import loads
 from .checkpoint import Checkpoint, TrustedKey, trusted_keys_from_response, verify_checkpoint
 from .entry import verify_entry
-from .errors import ApiError, EntryError, ExportFailed, TransportError
+from .errors import ApiError, EntryError, ExportFailed, ProofError, TransportError
 from .export import ExportReport, verify_export
+from .hashes import parse_hash
+from .merkle import verify_consistency
 from .receipt import receipt_keys_from_response, verify_receipt
 
 RETRY_STATUSES = frozenset({429, 503})
@@ -212,6 +214,18 @@ class Client:
         proof = self.inclusion_proof(event_id, tree_size=checkpoint.size)
         verify_entry(entry, proof, checkpoint)
         return checkpoint
+
+    def verify_consistency(self, old: Checkpoint, new: Checkpoint) -> None:
+        """Checks that the log of checkpoint ``new`` extends that of ``old`` (both already verified):
+        fetches the consistency proof between their sizes and checks it against their roots."""
+        if old.origin != new.origin:
+            raise ProofError(f"the checkpoints are of different logs ({old.origin!r}, {new.origin!r})")
+        answer = self.consistency_proof(old.size, new.size)
+        try:
+            proof = [parse_hash(x, "consistency proof element") for x in answer["proof"]]
+        except (KeyError, TypeError, ValueError) as e:
+            raise ProofError(f"malformed consistency proof: {e}") from e
+        verify_consistency(old.size, new.size, old.root, new.root, proof)
 
     def verify_receipt(self, receipt: Mapping[str, Any]) -> None:
         """Checks a receipt with the service's published receipt keys (raises ReceiptError)."""
