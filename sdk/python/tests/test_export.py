@@ -191,3 +191,14 @@ def test_streams_a_large_export_in_bounded_memory(tmp_path: Path) -> None:
         tracemalloc.stop()
     assert report.rows == 2000 - 286
     assert peak < 1_000_000, f"peak {peak} bytes for a {size}-byte file"
+
+
+def test_a_non_canonical_time_or_id_is_a_leaf_hash_fault(tmp_path: Path) -> None:
+    def respell(rows):
+        rows = [dict(r) for r in rows]
+        rows[1]["received_at"] = rows[1]["received_at"].replace(".000001Z", ".000001+00:00")
+        rows[2]["id"] = rows[2]["id"].upper()
+        return rows
+
+    f = fault(write_bundle(tmp_path, tamper_rows=respell))
+    assert (f.code, f.row, f.seq) == ("leaf_hash", 2, 1)

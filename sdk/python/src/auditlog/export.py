@@ -15,6 +15,7 @@ import gzip
 import hashlib
 import io
 import os
+import uuid
 import zlib
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ from typing import IO, Any, NamedTuple
 from .canonical import jcs, loads
 from .checkpoint import Checkpoint, TrustedKey, verify_checkpoint
 from .errors import CheckpointError, ExportFault
+from .event import format_timestamp, parse_timestamp
 from .hashes import ZERO_HASH, b64decode_strict, canonical_entry, chain_link, content_digest, leaf_hash, parse_hash
 from .merkle import CompactRange
 
@@ -217,8 +219,12 @@ def _load_manifest(manifest: str | os.PathLike[str] | bytes | Mapping[str, Any])
         raise ExportFault("manifest_invalid", "the manifest is not a JSON object")
     if m.get("format") != FORMAT:
         raise ExportFault("manifest_invalid", f"the manifest's format is {m.get('format')!r}, not {FORMAT!r}")
-    _expect(m, "export_id", str)
-    _expect(m, "tenant_id", str)
+    for name in ("export_id", "tenant_id"):
+        try:
+            # As the service reads it: any UUID spelling, used in its canonical (lowercase) form.
+            m[name] = str(uuid.UUID(_expect(m, name, str)))
+        except ValueError:
+            raise ExportFault("manifest_invalid", f"manifest member {name} is not a UUID") from None
     _expect(m, "created_at", str)
     _expect(m, "completed_at", str)
     _expect(m, "filter", dict)
@@ -297,6 +303,11 @@ def _check_row(row: _Row, number: int, previous: _Row | None, tree_size: int, te
     if row.content is not None and row.salt is not None:
         if content_digest(row.salt, row.content) != row.content_digest:
             raise ExportFault("content_digest", "the event and salt do not give the row's content_digest", row=number, seq=row.seq)
+    if not _is_canonical_id(row.id) or not _is_canonical_time(row.received_at):
+        raise ExportFault(
+            "leaf_hash", "id or received_at is not in its canonical spelling, which no entry's leaf hash covers",
+            row=number, seq=row.seq,
+        )
     entry = canonical_entry(
         tenant_id=tenant_id, seq=row.seq, id=row.id, received_at=row.received_at, content_digest=row.content_digest.hex()
     )
@@ -306,6 +317,20 @@ def _check_row(row: _Row, number: int, previous: _Row | None, tree_size: int, te
         before = ZERO_HASH if row.seq == 0 else previous.chain_hash  # type: ignore[union-attr]
         if chain_link(before, row.leaf_hash) != row.chain_hash:
             raise ExportFault("chain_hash", "the row's chain_hash does not follow from the previous row", row=number, seq=row.seq)
+
+
+def _is_canonical_id(text: str) -> bool:
+    try:
+        return str(uuid.UUID(text)) == text
+    except ValueError:
+        return False
+
+
+def _is_canonical_time(text: str) -> bool:
+    try:
+        return format_timestamp(parse_timestamp(text)) == text
+    except ValueError:
+        return False
 
 
 def _lines(stream: IO[bytes]) -> Iterator[bytes]:
