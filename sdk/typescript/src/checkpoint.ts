@@ -102,11 +102,15 @@ export function checkpointKey(keyName: string, publicKey: Uint8Array | string): 
  * checking the type byte and that the key ID is the key's.
  */
 export function parseVerifierKey(verifierKey: string): CheckpointKey {
-  const parts = verifierKey.split("+");
-  if (parts.length !== 3) {
+  // The name and the key ID hold no '+'; the base64 key material may.
+  const first = verifierKey.indexOf("+");
+  const second = first < 0 ? -1 : verifierKey.indexOf("+", first + 1);
+  if (second < 0) {
     throw new VerificationError("public_key", "a verifier key is <name>+<key id hex>+<base64 key>");
   }
-  const [name, idHex, material] = parts as [string, string, string];
+  const name = verifierKey.slice(0, first);
+  const idHex = verifierKey.slice(first + 1, second);
+  const material = verifierKey.slice(second + 1);
   if (!/^[0-9a-f]{8}$/.test(idHex)) {
     throw new VerificationError("public_key", "the verifier key's key ID is not 8 lowercase hex digits");
   }
