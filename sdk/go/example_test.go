@@ -15,7 +15,7 @@ import (
 func Example() {
 	ctx := context.Background()
 	client, _ := auditlog.NewClient("http://127.0.0.1:3000", os.Getenv("AUDIT_LOG_API_KEY"))
-	var publisherKey ed25519.PrivateKey // registered earlier with client.RegisterSigningKey
+	var publisherKey ed25519.PrivateKey  // registered earlier with client.RegisterSigningKey
 	var trusted []auditlog.CheckpointKey // pinned out of band, e.g. auditlog.ParseVerifierKey(...)
 
 	event, err := auditlog.SignEvent(auditlog.Event{Action: "user.login", Actor: auditlog.Actor{ID: "ada"}}, "publisher-1", publisherKey)
