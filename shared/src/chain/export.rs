@@ -616,7 +616,13 @@ pub fn verify_export(
 
     // 7. The files as stored.
     check_file(FaultCode::DataSha256, "data", data.finish(), &manifest.data.sha256, manifest.data.bytes)?;
-    check_file(FaultCode::ProofSha256, "proof", proof.into_inner().finish(), &manifest.proof.sha256, manifest.proof.bytes)?;
+    check_file(
+        FaultCode::ProofSha256,
+        "proof",
+        proof.into_inner().finish(),
+        &manifest.proof.sha256,
+        manifest.proof.bytes,
+    )?;
 
     Ok(ExportSummary { rows, tree_size, root, first_seq, last_seq, erased })
 }
@@ -822,7 +828,8 @@ impl<'a> RowSource<'a> {
 
     /// The next row, which is row `number` (1-based); None at the end of the data.
     fn next_row(&mut self, number: u64) -> Result<Option<DataRow>, ExportFault> {
-        let malformed = |seq: Option<u64>, message: String| ExportFault::at(FaultCode::RowMalformed, number, seq, message);
+        let malformed =
+            |seq: Option<u64>, message: String| ExportFault::at(FaultCode::RowMalformed, number, seq, message);
         match self {
             RowSource::Jsonl { reader, line } => {
                 match read_line(reader, MAX_LINE_BYTES, line) {
@@ -866,6 +873,9 @@ impl<'a> RowSource<'a> {
 type RowError = (Option<u64>, String);
 
 fn parse_json_row(line: &[u8]) -> Result<DataRow, RowError> {
+    if line.is_empty() {
+        return Err((None, "an empty line where a row should be".into()));
+    }
     let row: JsonRow = serde_json::from_slice(line).map_err(|e| {
         // Name the seq when the row has a readable one, so the fault points at the entry.
         let seq = serde_json::from_slice::<Value>(line).ok().and_then(|v| v.get("seq").and_then(Value::as_u64));
@@ -1033,7 +1043,8 @@ impl TreeBuilder {
     }
 
     fn push(&mut self, node: NodeId, hash: Hash) -> Result<(), String> {
-        let span = node_span(node).ok_or_else(|| format!("node (level {}, index {}) is outside any tree", node.level, node.index))?;
+        let span = node_span(node)
+            .ok_or_else(|| format!("node (level {}, index {}) is outside any tree", node.level, node.index))?;
         if span.0 != self.position {
             return Err(format!(
                 "node (level {}, index {}) starts at leaf {}, not at leaf {} where the previous one ended",
@@ -1202,4 +1213,779 @@ pub fn build_bundle(input: &BundleInput<'_>) -> Result<Bundle, ExportError> {
     let mut manifest = serde_json::to_vec_pretty(&manifest).map_err(|e| invalid(e.to_string()))?;
     manifest.push(b'\n');
     Ok(Bundle { manifest, data, proof })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::chain::checkpoint::assemble;
+    use crate::chain::entry::{link_entries, Linked};
+    use p256::ecdsa::signature::Signer as _;
+    use p256::ecdsa::{Signature, SigningKey};
+    use p256::pkcs8::EncodePublicKey as _;
+    use serde_json::json;
+
+    const KEY_NAME: &str = "audit.example.com/log";
+    /// Rows 1, 4, 5 and 9 of a tree of 13: gaps at both ends and between rows.
+    const FILTERED: [u64; 4] = [1, 4, 5, 9];
+    const VARIANTS: [(DataFormat, bool); 4] =
+        [(DataFormat::Jsonl, false), (DataFormat::Jsonl, true), (DataFormat::Csv, false), (DataFormat::Csv, true)];
+
+    fn tenant() -> Uuid {
+        Uuid::parse_str("0190f6e2-0000-7000-8000-000000000001").expect("uuid")
+    }
+
+    fn event(seq: u64) -> Value {
+        json!({
+            "action": format!("user.login.{seq}"),
+            "actor": {"id": format!("u{seq}"), "type": "user"},
+            "metadata": {"n": seq, "tags": ["a", null]},
+            "occurred_at": "2026-11-24T10:00:00.000000Z",
+            "outcome": "success",
+        })
+    }
+
+    /// A tenant's whole log: entries with content, salt, leaf and chain hashes.
+    struct Log {
+        entries: Vec<Entry>,
+        contents: Vec<Option<String>>,
+        salts: Vec<Option<Vec<u8>>>,
+        linked: Vec<Linked>,
+    }
+
+    impl Log {
+        fn new(size: u64) -> Self {
+            Self::with_events((0..size).map(event).collect())
+        }
+
+        fn with_events(events: Vec<Value>) -> Self {
+            let contents: Vec<String> =
+                events.iter().map(|e| String::from_utf8(jcs(e)).expect("JCS is UTF-8")).collect();
+            let salts: Vec<Vec<u8>> = (0..contents.len()).map(|i| vec![i as u8; SALT_LEN]).collect();
+            let start = parse_timestamp("2026-11-24T10:00:00.5Z").expect("time");
+            let entries: Vec<Entry> = contents
+                .iter()
+                .zip(&salts)
+                .enumerate()
+                .map(|(i, (content, salt))| Entry {
+                    tenant_id: tenant(),
+                    seq: i as u64,
+                    id: Uuid::from_u128(0x0190f6e2_0000_7000_8000_000000001000 + i as u128),
+                    received_at: start + chrono::Duration::milliseconds(250 * i as i64),
+                    content_digest: content_digest(salt, content.as_bytes()),
+                })
+                .collect();
+            let linked = link_entries(GENESIS, &entries);
+            Log {
+                entries,
+                contents: contents.into_iter().map(Some).collect(),
+                salts: salts.into_iter().map(Some).collect(),
+                linked,
+            }
+        }
+
+        fn erase(&mut self, seq: usize) {
+            self.contents[seq] = None;
+            self.salts[seq] = None;
+        }
+
+        fn rows(&self) -> Vec<ExportRow<'_>> {
+            (0..self.entries.len())
+                .map(|i| ExportRow {
+                    entry: &self.entries[i],
+                    leaf_hash: &self.linked[i].leaf_hash,
+                    chain_hash: &self.linked[i].chain_hash,
+                    content: self.contents[i].as_deref(),
+                    salt: self.salts[i].as_deref(),
+                })
+                .collect()
+        }
+
+        fn tree(&self) -> MemoryTree {
+            let mut tree = MemoryTree::new();
+            let leaves: Vec<Hash> = self.linked.iter().map(|l| l.leaf_hash).collect();
+            tree.append(&leaves).expect("append");
+            tree
+        }
+    }
+
+    fn signing_key(byte: u8) -> SigningKey {
+        SigningKey::from_slice(&[byte; 32]).expect("a valid scalar")
+    }
+
+    fn spki(key: &SigningKey) -> Vec<u8> {
+        key.verifying_key().to_public_key_der().expect("encodable").as_bytes().to_vec()
+    }
+
+    fn note(key: &SigningKey, origin: &str, size: u64, root: Hash) -> String {
+        let checkpoint = Checkpoint::new(origin, size, root).with_timestamp(1_735_689_600);
+        let signature: Signature = key.sign(checkpoint.body().as_bytes());
+        let signed = assemble(checkpoint, KEY_NAME, key_id_ecdsa(&spki(key)), signature.to_der().as_bytes().to_vec());
+        signed.expect("valid input").note
+    }
+
+    fn origin() -> String {
+        format!("{KEY_NAME}/{}", tenant())
+    }
+
+    fn trusted() -> Vec<TrustedKey> {
+        vec![TrustedKey { key_name: KEY_NAME.into(), spki_der: spki(&signing_key(7)) }]
+    }
+
+    fn build(log: &Log, format: DataFormat, gzip: bool, rows: &[u64], note: String) -> Bundle {
+        let entries = log.rows();
+        let input = BundleInput {
+            tenant_id: tenant(),
+            export_id: Uuid::from_u128(42),
+            created_at: "2026-11-24T11:00:00.000000Z".into(),
+            completed_at: "2026-11-24T11:00:02.000000Z".into(),
+            filter: json!({"action": "user.*"}).as_object().cloned().expect("object"),
+            data_format: format,
+            gzip,
+            gzip_member_rows: 2,
+            entries: &entries,
+            rows,
+            note,
+        };
+        build_bundle(&input).expect("bundle")
+    }
+
+    fn bundle(log: &Log, format: DataFormat, gzip: bool, rows: &[u64]) -> Bundle {
+        let size = log.entries.len() as u64;
+        build(log, format, gzip, rows, note(&signing_key(7), &origin(), size, log.tree().root()))
+    }
+
+    fn filtered(format: DataFormat) -> Bundle {
+        bundle(&Log::new(13), format, false, &FILTERED)
+    }
+
+    fn verify(b: &Bundle) -> Result<ExportSummary, ExportFault> {
+        verify_export(&b.manifest, &b.data[..], &b.proof[..], &trusted())
+    }
+
+    /// The fault's code, row and seq.
+    fn fault(b: &Bundle) -> (FaultCode, Option<u64>, Option<u64>) {
+        let f = verify(b).expect_err("the bundle must be rejected");
+        (f.code, f.row, f.seq)
+    }
+
+    fn manifest(b: &Bundle) -> Value {
+        serde_json::from_slice(&b.manifest).expect("manifest JSON")
+    }
+
+    fn edit_manifest(b: &mut Bundle, edit: impl FnOnce(&mut Value)) {
+        let mut m = manifest(b);
+        edit(&mut m);
+        b.manifest = serde_json::to_vec(&m).expect("JSON");
+    }
+
+    /// Replaces the first `from` in line `line` (0-based) of a line-based file.
+    fn edit_line(file: &mut Vec<u8>, line: usize, from: &str, to: &str) {
+        let text = String::from_utf8(file.clone()).expect("UTF-8");
+        let mut lines: Vec<String> = text.split_inclusive('\n').map(str::to_owned).collect();
+        assert!(lines[line].contains(from), "line {line} must contain {from:?}: {}", lines[line]);
+        lines[line] = lines[line].replacen(from, to, 1);
+        *file = lines.concat().into_bytes();
+    }
+
+    fn lines(file: &[u8]) -> Vec<String> {
+        String::from_utf8(file.to_vec()).expect("UTF-8").lines().map(str::to_owned).collect()
+    }
+
+    #[test]
+    fn file_names_and_content_types() {
+        assert_eq!(DataFormat::Jsonl.file_name(false), "data.jsonl");
+        assert_eq!(DataFormat::Jsonl.file_name(true), "data.jsonl.gz");
+        assert_eq!(DataFormat::Csv.file_name(false), "data.csv");
+        assert_eq!(DataFormat::Csv.file_name(true), "data.csv.gz");
+        assert_eq!(DataFormat::Jsonl.content_type(), "application/x-ndjson");
+        assert_eq!(DataFormat::Csv.content_type(), "text/csv");
+    }
+
+    #[test]
+    fn fault_codes_are_the_documented_snake_case() {
+        let codes = [
+            (FaultCode::ManifestInvalid, "manifest_invalid"),
+            (FaultCode::CheckpointInvalid, "checkpoint_invalid"),
+            (FaultCode::RowMalformed, "row_malformed"),
+            (FaultCode::RowOrder, "row_order"),
+            (FaultCode::ContentDigest, "content_digest"),
+            (FaultCode::LeafHash, "leaf_hash"),
+            (FaultCode::ChainHash, "chain_hash"),
+            (FaultCode::RowCount, "row_count"),
+            (FaultCode::ProofInvalid, "proof_invalid"),
+            (FaultCode::RootMismatch, "root_mismatch"),
+            (FaultCode::DataSha256, "data_sha256"),
+            (FaultCode::ProofSha256, "proof_sha256"),
+        ];
+        for (code, text) in codes {
+            assert_eq!(code.as_str(), text);
+            assert_eq!(serde_json::to_value(code).expect("JSON"), json!(text));
+        }
+    }
+
+    #[test]
+    fn fault_display_names_code_row_and_seq() {
+        let at_row = ExportFault::at(FaultCode::ContentDigest, 3, Some(41), "digest differs");
+        assert_eq!(at_row.to_string(), "content_digest: row 3 (seq 41): digest differs");
+        let at_row_only = ExportFault::at(FaultCode::RowMalformed, 5, None, "empty line");
+        assert_eq!(at_row_only.to_string(), "row_malformed: row 5: empty line");
+        assert_eq!(ExportFault::new(FaultCode::RowCount, "short").to_string(), "row_count: short");
+    }
+
+    #[test]
+    fn csv_header_is_the_documented_column_list() {
+        let mut out = Vec::new();
+        csv_header(&mut out);
+        assert_eq!(
+            String::from_utf8(out).expect("UTF-8"),
+            "seq,id,received_at,erased,occurred_at,action,actor_id,actor_type,actor_name,resource_type,resource_id,\
+             resource_name,outcome,severity,source,request_id,session_id,metadata,event,salt,content_digest,\
+             leaf_hash,chain_hash\n"
+        );
+        assert_eq!(CSV_COLUMNS[FIRST_COPY_COLUMN], COPY_COLUMNS[0].0);
+        for (i, (name, _)) in COPY_COLUMNS.iter().enumerate() {
+            assert_eq!(CSV_COLUMNS[FIRST_COPY_COLUMN + i], *name);
+        }
+    }
+
+    #[test]
+    fn jsonl_row_layout_is_pinned() {
+        let log = Log::new(2);
+        let rows = log.rows();
+        let mut out = Vec::new();
+        encode_row(DataFormat::Jsonl, &rows[1], &mut out).expect("encodes");
+        let expected = format!(
+            concat!(
+                r#"{{"seq":1,"id":"0190f6e2-0000-7000-8000-000000001001","received_at":"2026-11-24T10:00:00.750000Z","#,
+                r#""erased":false,"event":{},"salt":"{}","content_digest":"{}","leaf_hash":"{}","chain_hash":"{}"}}"#,
+                "\n"
+            ),
+            log.contents[1].as_deref().expect("content"),
+            BASE64.encode([1u8; SALT_LEN]),
+            log.entries[1].content_digest,
+            log.linked[1].leaf_hash,
+            log.linked[1].chain_hash,
+        );
+        assert_eq!(String::from_utf8(out).expect("UTF-8"), expected);
+    }
+
+    #[test]
+    fn csv_row_copies_members_and_metadata_as_jcs() {
+        let log = Log::new(2);
+        let mut out = Vec::new();
+        encode_row(DataFormat::Csv, &log.rows()[1], &mut out).expect("encodes");
+        let mut reader = csv::ReaderBuilder::new().has_headers(false).from_reader(&out[..]);
+        let record = reader.records().next().expect("one record").expect("parses");
+        let content = log.contents[1].as_deref().expect("content");
+        let fields: Vec<&str> = record.iter().collect();
+        assert_eq!(
+            fields[..6],
+            [
+                "1",
+                "0190f6e2-0000-7000-8000-000000001001",
+                "2026-11-24T10:00:00.750000Z",
+                "false",
+                "2026-11-24T10:00:00.000000Z",
+                "user.login.1"
+            ]
+        );
+        assert_eq!(fields[6..9], ["u1", "user", ""]);
+        assert_eq!(fields[12], "success");
+        assert_eq!(fields[17], r#"{"n":1,"tags":["a",null]}"#);
+        assert_eq!(fields[18], content);
+    }
+
+    #[test]
+    fn encode_row_rejects_content_that_is_not_a_json_object() {
+        let log = Log::new(1);
+        let mut row = log.rows()[0];
+        for content in ["not json", "[1]"] {
+            row.content = Some(content);
+            let err = encode_row(DataFormat::Jsonl, &row, &mut Vec::new()).expect_err("not an object");
+            assert!(matches!(err, ExportError::ContentNotJson { seq: 0, .. }), "{err}");
+        }
+        row.salt = None;
+        row.content = log.contents[0].as_deref();
+        assert_eq!(encode_row(DataFormat::Csv, &row, &mut Vec::new()), Err(ExportError::ContentIncomplete { seq: 0 }));
+    }
+
+    #[test]
+    fn proof_nodes_between_are_the_largest_aligned_subtrees_in_leaf_order() {
+        let n = |level: u8, index: u64| NodeId { level, index };
+        let cases: [(Option<u64>, u64, Vec<NodeId>); 7] = [
+            (None, 0, vec![]),
+            (None, 1, vec![n(0, 0)]),
+            (Some(0), 1, vec![]),
+            (None, 13, vec![n(3, 0), n(2, 2), n(0, 12)]),
+            (Some(0), 8, vec![n(0, 1), n(1, 1), n(2, 1)]),
+            (Some(2), 16, vec![n(0, 3), n(2, 1), n(3, 1)]),
+            (Some(5), 9, vec![n(1, 3), n(0, 8)]),
+        ];
+        for (after, next, expected) in cases {
+            assert_eq!(proof_nodes_between(after, next), expected, "after {after:?}, next {next}");
+        }
+        // Every gap is tiled exactly, with aligned nodes.
+        for start in 0..40u64 {
+            for next in start..40 {
+                let after = start.checked_sub(1);
+                let mut position = start;
+                for node in proof_nodes_between(after, next) {
+                    let (from, to) = node_span(node).expect("fits");
+                    assert_eq!(from, position, "gap [{start}, {next})");
+                    position = to;
+                }
+                assert_eq!(position, next.max(start), "gap [{start}, {next})");
+            }
+        }
+    }
+
+    #[test]
+    fn proof_line_layout_is_pinned() {
+        let mut out = Vec::new();
+        let hash = Hash([0xab; 32]);
+        encode_proof_node(NodeId { level: 2, index: 5 }, &hash, &mut out);
+        assert_eq!(
+            String::from_utf8(out).expect("UTF-8"),
+            format!("{{\"level\":2,\"index\":5,\"hash\":\"{hash}\"}}\n")
+        );
+    }
+
+    #[test]
+    fn bundle_of_every_entry_verifies_with_an_empty_proof() {
+        let log = Log::new(13);
+        let all: Vec<u64> = (0..13).collect();
+        for (format, gzip) in VARIANTS {
+            let b = bundle(&log, format, gzip, &all);
+            assert!(b.proof.is_empty());
+            let summary = verify(&b).expect("verifies");
+            let expected = ExportSummary {
+                rows: 13,
+                tree_size: 13,
+                root: log.tree().root(),
+                first_seq: Some(0),
+                last_seq: Some(12),
+                erased: 0,
+            };
+            assert_eq!(summary, expected, "{format:?}, gzip {gzip}");
+        }
+    }
+
+    #[test]
+    fn filtered_bundle_verifies_and_its_proof_holds_exactly_the_gaps() {
+        let log = Log::new(13);
+        let tree = log.tree();
+        let n = |level: u8, index: u64| NodeId { level, index };
+        // Gaps [0, 1), [2, 4), [6, 9), [10, 13).
+        let gaps = [n(0, 0), n(1, 1), n(1, 3), n(0, 8), n(1, 5), n(0, 12)];
+        for (format, gzip) in VARIANTS {
+            let b = bundle(&log, format, gzip, &FILTERED);
+            let expected: Vec<u8> = gaps.iter().fold(Vec::new(), |mut out, &id| {
+                encode_proof_node(id, &tree.node(id).expect("stored"), &mut out);
+                out
+            });
+            assert_eq!(b.proof, expected);
+            assert_eq!(manifest(&b)["proof"]["nodes"], json!(6));
+            let summary = verify(&b).expect("verifies");
+            assert_eq!((summary.rows, summary.first_seq, summary.last_seq), (4, Some(1), Some(9)));
+        }
+    }
+
+    #[test]
+    fn empty_export_verifies() {
+        let log = Log::new(5);
+        for (format, gzip) in VARIANTS {
+            let b = bundle(&log, format, gzip, &[]);
+            let m = manifest(&b);
+            assert_eq!((&m["rows"], &m["first_seq"], &m["last_seq"]), (&json!(0), &Value::Null, &Value::Null));
+            assert_eq!(lines(&b.proof).len(), 2, "nodes (2, 0) and (0, 4)");
+            let summary = verify(&b).expect("verifies");
+            assert_eq!((summary.rows, summary.tree_size, summary.first_seq), (0, 5, None));
+        }
+    }
+
+    #[test]
+    fn empty_tree_verifies_against_the_empty_root() {
+        let log = Log::new(0);
+        let b = bundle(&log, DataFormat::Jsonl, false, &[]);
+        assert!(b.data.is_empty() && b.proof.is_empty());
+        assert_eq!(verify(&b).expect("verifies").root, empty_root());
+    }
+
+    #[test]
+    fn manifest_has_the_documented_members_in_order() {
+        let b = filtered(DataFormat::Csv);
+        let text = String::from_utf8(b.manifest.clone()).expect("UTF-8");
+        let members = [
+            "format",
+            "export_id",
+            "tenant_id",
+            "created_at",
+            "completed_at",
+            "filter",
+            "data_format",
+            "gzip",
+            "rows",
+            "first_seq",
+            "last_seq",
+            "data",
+            "proof",
+            "checkpoint",
+        ];
+        let positions: Vec<usize> =
+            members.iter().map(|m| text.find(&format!("\n  \"{m}\":")).expect("member")).collect();
+        assert!(positions.windows(2).all(|w| w[0] < w[1]), "{text}");
+        let m = manifest(&b);
+        let prefix = format!("exports/{}/{}/", tenant(), Uuid::from_u128(42));
+        assert_eq!(m["data"]["key"], json!(format!("{prefix}data.csv")));
+        assert_eq!(m["proof"]["key"], json!(format!("{prefix}proof.jsonl")));
+        assert_eq!(m["data"]["sha256"], json!(crate::chain::hash::sha256(&[&b.data]).to_hex()));
+        assert_eq!(m["data_format"], json!("csv"));
+        let parsed: Manifest = serde_json::from_slice(&b.manifest).expect("round trip");
+        assert_eq!(serde_json::to_value(&parsed).expect("JSON"), m);
+    }
+
+    #[test]
+    fn gzip_data_is_several_members_read_as_one_stream() {
+        let log = Log::new(13);
+        let b = bundle(&log, DataFormat::Jsonl, true, &FILTERED);
+        let plain = bundle(&log, DataFormat::Jsonl, false, &FILTERED).data;
+        let mut all = Vec::new();
+        MultiGzDecoder::new(&b.data[..]).read_to_end(&mut all).expect("gzip");
+        assert_eq!(all, plain);
+        let mut first = Vec::new();
+        flate2::read::GzDecoder::new(&b.data[..]).read_to_end(&mut first).expect("gzip");
+        assert_eq!(lines(&first).len(), 2, "the first member holds two rows");
+        assert_eq!(manifest(&b)["data"]["key"].as_str().map(|k| k.ends_with("/data.jsonl.gz")), Some(true));
+    }
+
+    #[test]
+    fn csv_quoting_of_commas_quotes_and_newlines_round_trips() {
+        let name = "Ann, \"the\" admin\nsecond line\r\nthird";
+        let mut events: Vec<Value> = (0..3).map(event).collect();
+        events[1]["actor"]["name"] = json!(name);
+        events[1]["resource"] = json!({"type": "doc", "id": "a,b", "name": "q\"uote"});
+        events[1]["metadata"] = json!({"note": "x,y\nz"});
+        let log = Log::with_events(events);
+        for gzip in [false, true] {
+            let b = bundle(&log, DataFormat::Csv, gzip, &[0, 1, 2]);
+            verify(&b).expect("verifies");
+        }
+        let b = bundle(&log, DataFormat::Csv, false, &[0, 1, 2]);
+        let text = String::from_utf8(b.data.clone()).expect("UTF-8");
+        assert!(text.contains("\"Ann, \"\"the\"\" admin\nsecond line\r\nthird\""), "{text}");
+        let mut reader = csv::ReaderBuilder::new().from_reader(&b.data[..]);
+        let record = reader.records().nth(1).expect("row 2").expect("parses");
+        assert_eq!(&record[8], name);
+        assert_eq!(&record[10], "a,b");
+        assert_eq!(&record[11], "q\"uote");
+        assert_eq!(&record[17], r#"{"note":"x,y\nz"}"#);
+        assert_eq!(&record[18], log.contents[1].as_deref().expect("content"));
+    }
+
+    #[test]
+    fn erased_row_still_verifies() {
+        let mut log = Log::new(13);
+        log.erase(4);
+        for (format, gzip) in VARIANTS {
+            let b = bundle(&log, format, gzip, &FILTERED);
+            assert_eq!(verify(&b).expect("verifies").erased, 1, "{format:?}, gzip {gzip}");
+        }
+        let b = bundle(&log, DataFormat::Jsonl, false, &FILTERED);
+        assert!(lines(&b.data)[1].contains(r#""erased":true,"event":null,"salt":null,"content_digest""#));
+        let b = bundle(&log, DataFormat::Csv, false, &FILTERED);
+        let erased = format!("4,{},2026-11-24T10:00:01.500000Z,true,{}", log.entries[4].id, ",".repeat(16));
+        assert!(lines(&b.data)[2].starts_with(&erased), "{}", lines(&b.data)[2]);
+    }
+
+    #[test]
+    fn changed_event_byte_is_a_content_digest_fault_at_its_row() {
+        let mut b = filtered(DataFormat::Jsonl);
+        edit_line(&mut b.data, 1, "user.login.4", "user.logon.4");
+        assert_eq!(fault(&b), (FaultCode::ContentDigest, Some(2), Some(4)));
+    }
+
+    #[test]
+    fn erased_row_with_content_put_back_is_row_malformed() {
+        let mut log = Log::new(13);
+        log.erase(4);
+        let mut b = bundle(&log, DataFormat::Jsonl, false, &FILTERED);
+        edit_line(&mut b.data, 1, r#""event":null"#, r#""event":{"action":"x"}"#);
+        assert_eq!(fault(&b), (FaultCode::RowMalformed, Some(2), Some(4)));
+    }
+
+    #[test]
+    fn swapped_rows_are_a_row_order_fault() {
+        for format in [DataFormat::Jsonl, DataFormat::Csv] {
+            let mut b = filtered(format);
+            let skip = usize::from(format == DataFormat::Csv);
+            let mut ls: Vec<String> = lines(&b.data);
+            ls.swap(skip + 1, skip + 2);
+            b.data = ls.iter().map(|l| format!("{l}\n")).collect::<String>().into_bytes();
+            assert_eq!(fault(&b), (FaultCode::RowOrder, Some(3), Some(4)), "{format:?}");
+        }
+    }
+
+    #[test]
+    fn dropped_last_row_is_a_row_count_fault() {
+        let mut b = filtered(DataFormat::Jsonl);
+        let ls = lines(&b.data);
+        b.data = ls[..3].iter().map(|l| format!("{l}\n")).collect::<String>().into_bytes();
+        assert_eq!(fault(&b), (FaultCode::RowCount, None, None));
+    }
+
+    #[test]
+    fn changed_csv_copy_column_is_row_malformed() {
+        let mut b = filtered(DataFormat::Csv);
+        // The action column; in the event column the value is followed by a doubled quote.
+        edit_line(&mut b.data, 2, "user.login.4,", "user.logout.4,");
+        assert_eq!(fault(&b), (FaultCode::RowMalformed, Some(2), Some(4)));
+    }
+
+    #[test]
+    fn changed_csv_event_column_is_a_content_digest_fault() {
+        let mut b = filtered(DataFormat::Csv);
+        // In the event column only: the "n" of the metadata; its copy is changed to match.
+        edit_line(&mut b.data, 2, r#"{""n"":4,"#, r#"{""n"":5,"#);
+        edit_line(&mut b.data, 2, r#"{""n"":4,"#, r#"{""n"":5,"#);
+        assert_eq!(fault(&b), (FaultCode::ContentDigest, Some(2), Some(4)));
+    }
+
+    #[test]
+    fn changed_hashes_are_leaf_and_chain_faults() {
+        let log = Log::new(6);
+        let all: Vec<u64> = (0..6).collect();
+        let mut b = bundle(&log, DataFormat::Jsonl, false, &all);
+        let leaf = log.linked[3].leaf_hash.to_hex();
+        edit_line(&mut b.data, 3, &leaf, &crate::chain::hash::sha256(&[b"other"]).to_hex());
+        assert_eq!(fault(&b), (FaultCode::LeafHash, Some(4), Some(3)));
+
+        let mut b = bundle(&log, DataFormat::Jsonl, false, &all);
+        edit_line(&mut b.data, 2, "10:00:01.000000Z", "10:00:01.000001Z");
+        assert_eq!(fault(&b), (FaultCode::LeafHash, Some(3), Some(2)));
+
+        let mut b = bundle(&log, DataFormat::Csv, false, &all);
+        edit_line(&mut b.data, 3, ",2026-11-24T10:00:01.000000Z,", ",2026-11-24T10:00:01Z,");
+        assert_eq!(fault(&b), (FaultCode::LeafHash, Some(3), Some(2)), "a non-canonical time spelling");
+
+        let mut b = bundle(&log, DataFormat::Jsonl, false, &all);
+        let chain = log.linked[5].chain_hash.to_hex();
+        edit_line(&mut b.data, 5, &chain, &crate::chain::hash::sha256(&[b"other"]).to_hex());
+        assert_eq!(fault(&b), (FaultCode::ChainHash, Some(6), Some(5)));
+    }
+
+    #[test]
+    fn malformed_rows_are_reported_at_their_row() {
+        let cases = [
+            (r#""erased":false"#, r#""erased":"no""#, Some(4)),
+            (r#"{"seq":4,"#, r#"{"seq":"4","#, None),
+            (r#","salt":"BAQE"#, r#","salt":"BAQ"#, Some(4)),
+        ];
+        for (from, to, seq) in cases {
+            let mut b = filtered(DataFormat::Jsonl);
+            edit_line(&mut b.data, 1, from, to);
+            assert_eq!(fault(&b), (FaultCode::RowMalformed, Some(2), seq), "{to}");
+        }
+        let mut b = filtered(DataFormat::Jsonl);
+        let digest = b.data.len();
+        let upper = lines(&b.data)[1].split("\"content_digest\":\"").nth(1).expect("digest")[..64].to_owned();
+        edit_line(&mut b.data, 1, &upper, &upper.to_uppercase());
+        assert_eq!(b.data.len(), digest);
+        assert_eq!(fault(&b), (FaultCode::RowMalformed, Some(2), Some(4)), "uppercase hex");
+    }
+
+    #[test]
+    fn changed_manifest_root_is_checkpoint_invalid() {
+        let mut b = filtered(DataFormat::Jsonl);
+        edit_manifest(&mut b, |m| m["checkpoint"]["root"] = json!(Hash([1; 32]).to_hex()));
+        assert_eq!(fault(&b), (FaultCode::CheckpointInvalid, None, None));
+    }
+
+    #[test]
+    fn note_by_an_unknown_key_is_checkpoint_invalid() {
+        let log = Log::new(13);
+        let size = 13;
+        let b =
+            build(&log, DataFormat::Jsonl, false, &FILTERED, note(&signing_key(9), &origin(), size, log.tree().root()));
+        assert_eq!(fault(&b), (FaultCode::CheckpointInvalid, None, None));
+    }
+
+    #[test]
+    fn note_by_a_retired_key_verifies_with_its_key_id() {
+        let log = Log::new(13);
+        let b = bundle(&log, DataFormat::Jsonl, false, &FILTERED);
+        let keys = [
+            TrustedKey { key_name: KEY_NAME.into(), spki_der: spki(&signing_key(8)) },
+            TrustedKey { key_name: KEY_NAME.into(), spki_der: spki(&signing_key(7)) },
+        ];
+        verify_export(&b.manifest, &b.data[..], &b.proof[..], &keys).expect("the retired key signed it");
+    }
+
+    #[test]
+    fn note_of_another_log_is_checkpoint_invalid() {
+        let log = Log::new(13);
+        let other = format!("{KEY_NAME}/{}", Uuid::from_u128(9));
+        let b = build(&log, DataFormat::Jsonl, false, &FILTERED, note(&signing_key(7), &other, 13, log.tree().root()));
+        let f = verify(&b).expect_err("another tenant's origin");
+        assert_eq!((f.code, f.row), (FaultCode::CheckpointInvalid, None));
+        assert!(f.message.contains("origin"), "{f}");
+    }
+
+    #[test]
+    fn invalid_manifests_are_manifest_invalid() {
+        let b = filtered(DataFormat::Jsonl);
+        type Edit = Box<dyn Fn(&mut Value)>;
+        let edits: [(&str, Edit); 5] = [
+            ("format", Box::new(|m| m["format"] = json!("audit-log-export/v2"))),
+            ("missing first_seq", Box::new(|m| drop(m.as_object_mut().and_then(|o| o.remove("first_seq"))))),
+            ("rows as text", Box::new(|m| m["rows"] = json!("4"))),
+            ("uppercase root", Box::new(|m| m["checkpoint"]["root"] = json!(Hash([0xab; 32]).to_hex().to_uppercase()))),
+            ("data format", Box::new(|m| m["data_format"] = json!("xml"))),
+        ];
+        for (name, edit) in edits {
+            let mut changed = b.clone();
+            edit_manifest(&mut changed, edit);
+            assert_eq!(fault(&changed), (FaultCode::ManifestInvalid, None, None), "{name}");
+        }
+        let mut not_json = b.clone();
+        not_json.manifest = b"{".to_vec();
+        assert_eq!(fault(&not_json), (FaultCode::ManifestInvalid, None, None));
+    }
+
+    #[test]
+    fn changed_proof_hash_is_root_mismatch() {
+        let mut b = filtered(DataFormat::Jsonl);
+        let hash = lines(&b.proof)[2].split("\"hash\":\"").nth(1).expect("hash")[..64].to_owned();
+        let flipped = format!("{}{}", if hash.starts_with('0') { '1' } else { '0' }, &hash[1..]);
+        edit_line(&mut b.proof, 2, &hash, &flipped);
+        assert_eq!(fault(&b), (FaultCode::RootMismatch, None, None));
+    }
+
+    #[test]
+    fn changed_proof_index_or_missing_node_is_proof_invalid() {
+        let mut b = filtered(DataFormat::Jsonl);
+        edit_line(&mut b.proof, 2, r#""index":3"#, r#""index":4"#);
+        assert_eq!(fault(&b), (FaultCode::ProofInvalid, None, None));
+
+        let mut b = filtered(DataFormat::Jsonl);
+        let ls = lines(&b.proof);
+        b.proof = ls[..5].iter().map(|l| format!("{l}\n")).collect::<String>().into_bytes();
+        assert_eq!(fault(&b), (FaultCode::ProofInvalid, None, None), "the last node dropped");
+
+        let mut b = filtered(DataFormat::Jsonl);
+        b.proof.extend_from_slice(format!("{{\"level\":0,\"index\":13,\"hash\":\"{}\"}}\n", Hash([1; 32])).as_bytes());
+        assert_eq!(fault(&b), (FaultCode::ProofInvalid, None, None), "a node past the tree");
+
+        let mut b = filtered(DataFormat::Jsonl);
+        edit_line(&mut b.proof, 0, r#""level":0"#, r#""level":64"#);
+        assert_eq!(fault(&b), (FaultCode::ProofInvalid, None, None), "a node outside any tree");
+    }
+
+    #[test]
+    fn proof_node_covering_a_row_is_proof_invalid() {
+        let log = Log::new(13);
+        let mut b = filtered(DataFormat::Jsonl);
+        // Replace the nodes of [2, 4) and [6, 8) by one of [0, 8), which covers rows 1, 4 and 5.
+        let big = NodeId { level: 3, index: 0 };
+        let mut proof = Vec::new();
+        encode_proof_node(big, &log.tree().node(big).expect("stored"), &mut proof);
+        b.proof = proof;
+        assert_eq!(fault(&b), (FaultCode::ProofInvalid, None, None));
+    }
+
+    #[test]
+    fn row_faults_come_before_proof_faults() {
+        let mut b = filtered(DataFormat::Jsonl);
+        b.proof.clear();
+        edit_line(&mut b.data, 3, "user.login.9", "user.logon.9");
+        assert_eq!(fault(&b), (FaultCode::ContentDigest, Some(4), Some(9)));
+    }
+
+    #[test]
+    fn appended_empty_line_is_a_malformed_row_after_the_last() {
+        for (format, gzip) in VARIANTS {
+            let log = Log::new(13);
+            let mut b = bundle(&log, format, gzip, &FILTERED);
+            if gzip {
+                b.data.extend(gzip_member(b"\n").expect("gzip"));
+            } else {
+                b.data.push(b'\n');
+            }
+            assert_eq!(fault(&b), (FaultCode::RowMalformed, Some(5), None), "{format:?}, gzip {gzip}");
+        }
+    }
+
+    #[test]
+    fn empty_line_between_rows_and_missing_final_newline_are_malformed() {
+        for format in [DataFormat::Jsonl, DataFormat::Csv] {
+            let skip = usize::from(format == DataFormat::Csv);
+            let mut b = filtered(format);
+            let mut ls = lines(&b.data);
+            ls.insert(skip + 2, String::new());
+            b.data = ls.iter().map(|l| format!("{l}\n")).collect::<String>().into_bytes();
+            assert_eq!(fault(&b), (FaultCode::RowMalformed, Some(3), None), "{format:?}: empty line");
+
+            let mut b = filtered(format);
+            b.data.pop();
+            assert_eq!(fault(&b), (FaultCode::RowMalformed, Some(4), None), "{format:?}: no final newline");
+        }
+    }
+
+    #[test]
+    fn csv_with_another_header_is_row_malformed() {
+        let mut b = filtered(DataFormat::Csv);
+        edit_line(&mut b.data, 0, "seq,id", "id,seq");
+        assert_eq!(fault(&b), (FaultCode::RowMalformed, None, None));
+        let mut b = filtered(DataFormat::Csv);
+        b.data = b.data.iter().flat_map(|&c| if c == b'\n' { vec![b'\r', b'\n'] } else { vec![c] }).collect();
+        assert_eq!(fault(&b).0, FaultCode::RowMalformed, "CRLF line ends");
+    }
+
+    #[test]
+    fn bytes_no_row_covers_are_caught_by_the_file_digests() {
+        let mut b = filtered(DataFormat::Jsonl);
+        edit_line(&mut b.data, 1, r#"{"seq":4,"#, r#"{"seq": 4,"#);
+        assert_eq!(fault(&b), (FaultCode::DataSha256, None, None), "whitespace in a row");
+
+        let mut b = filtered(DataFormat::Jsonl);
+        edit_line(&mut b.data, 1, r#"{"seq":4,"#, r#"{"seq":4,"extra":1,"#);
+        assert_eq!(fault(&b), (FaultCode::DataSha256, None, None), "a member the format does not define");
+
+        let mut b = filtered(DataFormat::Jsonl);
+        edit_line(&mut b.proof, 1, r#""level":1,"#, r#""level": 1,"#);
+        assert_eq!(fault(&b), (FaultCode::ProofSha256, None, None), "whitespace in a proof line");
+
+        let mut b = filtered(DataFormat::Jsonl);
+        edit_manifest(&mut b, |m| m["data"]["bytes"] = json!(1));
+        assert_eq!(fault(&b), (FaultCode::DataSha256, None, None), "a wrong size");
+    }
+
+    #[test]
+    fn changed_gzip_member_is_reported_not_ignored() {
+        let mut b = bundle(&Log::new(13), DataFormat::Csv, true, &FILTERED);
+        let last = b.data.len() - 10;
+        b.data[last] ^= 0xff;
+        assert_eq!(fault(&b).0, FaultCode::RowMalformed, "a corrupt member does not decompress");
+    }
+
+    #[test]
+    fn build_bundle_rejects_rows_out_of_order() {
+        let log = Log::new(5);
+        let entries = log.rows();
+        let input = BundleInput {
+            tenant_id: tenant(),
+            export_id: Uuid::from_u128(42),
+            created_at: String::new(),
+            completed_at: String::new(),
+            filter: Map::new(),
+            data_format: DataFormat::Jsonl,
+            gzip: false,
+            gzip_member_rows: 100,
+            entries: &entries,
+            rows: &[3, 2],
+            note: String::new(),
+        };
+        assert!(matches!(build_bundle(&input), Err(ExportError::InvalidInput(_))));
+        assert!(matches!(build_bundle(&BundleInput { rows: &[5], ..input }), Err(ExportError::InvalidInput(_))));
+    }
 }
