@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"time"
 )
 
 // EntryVersion is the version of the canonical entry layout; it is part of the hashed bytes.
@@ -119,7 +118,7 @@ func VerifyEntry(e StoredEntry) error {
 }
 
 func decodeSalt(s string) ([]byte, error) {
-	salt, err := base64.StdEncoding.DecodeString(s)
+	salt, err := base64.StdEncoding.Strict().DecodeString(s)
 	if err != nil || len(salt) != SaltSize {
 		return nil, fmt.Errorf("salt is not the base64 of %d bytes", SaltSize)
 	}
@@ -149,13 +148,4 @@ func canonicalUUID(s string) (string, error) {
 		}
 	}
 	return strings.ToLower(s), nil
-}
-
-// parseTimeOrZero is for optional times in API responses.
-func parseTimeOrZero(s string) time.Time {
-	t, err := time.Parse(time.RFC3339Nano, s)
-	if err != nil {
-		return time.Time{}
-	}
-	return t
 }

@@ -41,6 +41,7 @@ type ExportFault struct {
 	// seq could not be read.
 	Seq    *uint64
 	Detail string
+	notRow bool // a data fault outside any row (the CSV header)
 }
 
 func (f *ExportFault) Error() string {
@@ -72,20 +73,28 @@ type ExportReport struct {
 func VerifyExportDir(dir string, keys ...CheckpointKey) (*ExportReport, error) {
 	manifest, err := os.ReadFile(filepath.Join(dir, "manifest.json"))
 	if err != nil {
-		return nil, fmt.Errorf("export: %w", err)
+		return nil, &ExportFault{Code: FaultManifestInvalid, Detail: "cannot read the manifest: " + err.Error()}
 	}
 	m, err := ParseExportManifest(manifest)
 	if err != nil {
 		return nil, err
 	}
-	data, err := os.Open(filepath.Join(dir, path.Base(m.Data.Key)))
+	open := func(key string) (*os.File, error) {
+		name := path.Base(key)
+		f, err := os.Open(filepath.Join(dir, name))
+		if name == "." || name == "/" || name == ".." || err != nil {
+			return nil, &ExportFault{Code: FaultManifestInvalid, Detail: fmt.Sprintf("the bundle has no file %q named by the manifest", name)}
+		}
+		return f, nil
+	}
+	data, err := open(m.Data.Key)
 	if err != nil {
-		return nil, fmt.Errorf("export: %w", err)
+		return nil, err
 	}
 	defer data.Close()
-	proof, err := os.Open(filepath.Join(dir, path.Base(m.Proof.Key)))
+	proof, err := open(m.Proof.Key)
 	if err != nil {
-		return nil, fmt.Errorf("export: %w", err)
+		return nil, err
 	}
 	defer proof.Close()
 	return VerifyExport(manifest, data, proof, keys...)
@@ -145,7 +154,9 @@ func VerifyExport(manifest []byte, data, proof io.Reader, keys ...CheckpointKey)
 		}
 		count++
 		if fault != nil {
-			fault.Row = count
+			if !fault.notRow {
+				fault.Row = count
+			}
 			return nil, fault
 		}
 		seq := r.seq
@@ -161,9 +172,14 @@ func VerifyExport(manifest []byte, data, proof io.Reader, keys ...CheckpointKey)
 				return nil, rowFault(FaultContentDigest, count, seq, fmt.Sprintf("recomputed %s, the row says %s", got, r.contentDigest))
 			}
 		}
+		// The leaf covers the exact spelling of id and received_at; another spelling of the same
+		// value is no entry's.
+		if !isCanonicalID(r.id) || !isCanonicalTime(r.receivedAt) {
+			return nil, rowFault(FaultLeafHash, count, seq, "id or received_at is not in its canonical spelling, which no leaf hash covers")
+		}
 		leaf, err := EntryFields{TenantID: tenantID, Seq: seq, ID: r.id, ReceivedAt: r.receivedAt, ContentDigest: r.contentDigest}.LeafHash()
 		if err != nil {
-			return nil, rowFault(FaultRowMalformed, count, seq, err.Error())
+			return nil, rowFault(FaultLeafHash, count, seq, err.Error())
 		}
 		if leaf != r.leafHash {
 			return nil, rowFault(FaultLeafHash, count, seq, fmt.Sprintf("recomputed %s, the row says %s", leaf, r.leafHash))
@@ -347,6 +363,11 @@ func (t *proofTiler) next() (level uint, index uint64, h Hash, ok bool) {
 		t.eof = true
 		return 0, 0, h, false
 	}
+	if err == errNoNewline {
+		t.nodes++
+		t.setFault(fmt.Sprintf("proof line %d does not end with a newline", t.line+1))
+		return 0, 0, h, false
+	}
 	if err != nil {
 		t.err = err
 		return 0, 0, h, false
@@ -369,14 +390,17 @@ func (t *proofTiler) next() (level uint, index uint64, h Hash, ok bool) {
 	return uint(l), i, parsed, true
 }
 
-// readLine returns the next line without its newline; a last line without a newline counts.
+// errNoNewline marks a last line without its newline: every line must end in one.
+var errNoNewline = errors.New("the last line does not end with a newline")
+
+// readLine returns the next line without its newline.
 func readLine(r *bufio.Reader) ([]byte, error) {
 	line, err := r.ReadBytes('\n')
 	if err == io.EOF {
 		if len(line) == 0 {
 			return nil, io.EOF
 		}
-		return line, nil
+		return nil, errNoNewline
 	}
 	if err != nil {
 		return nil, err

@@ -32,6 +32,9 @@ func (j *jsonlRows) next() (*exportRow, *ExportFault, error) {
 	if err == io.EOF {
 		return nil, nil, nil
 	}
+	if err == errNoNewline {
+		return nil, malformedRow(nil, "%v", err), nil
+	}
 	if err != nil {
 		return nil, nil, err
 	}
@@ -87,28 +90,32 @@ func (j *jsonlRows) next() (*exportRow, *ExportFault, error) {
 
 func jsonString(raw json.RawMessage) (string, bool) { return rawString(raw) }
 
+// uuidMember and timeMember only type-check: a value in another spelling than the canonical
+// one is a leaf_hash fault, found later in the verification order.
 func uuidMember(raw json.RawMessage, seq *uint64) (string, *ExportFault) {
 	s, ok := rawString(raw)
-	if !ok {
-		return "", malformedRow(seq, "id is not a string")
+	if !ok || s == "" {
+		return "", malformedRow(seq, "id is missing, empty or not a string")
 	}
-	id, err := canonicalUUID(s)
-	if err != nil {
-		return "", malformedRow(seq, "id: %v", err)
-	}
-	return id, nil
+	return s, nil
 }
 
 func timeMember(raw json.RawMessage, seq *uint64) (string, *ExportFault) {
 	s, ok := rawString(raw)
-	if !ok {
-		return "", malformedRow(seq, "received_at is not a string")
+	if !ok || s == "" {
+		return "", malformedRow(seq, "received_at is missing, empty or not a string")
 	}
-	t, err := NormalizeTime(s)
-	if err != nil {
-		return "", malformedRow(seq, "received_at: %v", err)
-	}
-	return t, nil
+	return s, nil
+}
+
+func isCanonicalID(s string) bool {
+	c, err := canonicalUUID(s)
+	return err == nil && c == s
+}
+
+func isCanonicalTime(s string) bool {
+	c, err := NormalizeTime(s)
+	return err == nil && c == s
 }
 
 func saltMember(raw json.RawMessage, seq *uint64) ([]byte, *ExportFault) {
@@ -178,10 +185,16 @@ func (c *csvRows) next() (*exportRow, *ExportFault, error) {
 			return nil, malformedRow(nil, "the CSV has no header line"), nil
 		}
 		if err != nil {
-			return csvError(err, nil)
+			r, fault, err := csvError(err, nil)
+			if fault != nil {
+				fault.notRow = true
+			}
+			return r, fault, err
 		}
 		if strings.Join(fields, ",") != strings.Join(CSVColumns, ",") {
-			return nil, malformedRow(nil, "the CSV header is not %s", strings.Join(CSVColumns, ",")), nil
+			fault := malformedRow(nil, "the CSV header is not %s", strings.Join(CSVColumns, ","))
+			fault.notRow = true
+			return nil, fault, nil
 		}
 		c.header = true
 	}
@@ -274,7 +287,7 @@ func copiedValue(event map[string]json.RawMessage, path []string) (string, error
 	if len(path) == 2 && ok && !isNullJSON(raw) {
 		inner, err := jsonObject(raw)
 		if err != nil {
-			return "", fmt.Errorf("event member %s is not an object", path[0])
+			return "", nil // no such member
 		}
 		raw, ok = inner[path[1]]
 	}
@@ -288,11 +301,14 @@ func copiedValue(event map[string]json.RawMessage, path []string) (string, error
 		}
 		return string(out), nil
 	}
-	s, isString := rawString(raw)
-	if !isString {
-		return "", fmt.Errorf("event member %s is not a string", strings.Join(path, "."))
+	if s, isString := rawString(raw); isString {
+		return s, nil
 	}
-	return s, nil
+	out, err := Canonicalize(raw) // a copy of a non-string value is its JCS text
+	if err != nil {
+		return "", err
+	}
+	return string(out), nil
 }
 
 type csvSyntaxError struct{ msg string }
@@ -311,7 +327,7 @@ func readCSVRecord(r *bufio.Reader) ([]string, error) {
 			if !started {
 				return nil, io.EOF
 			}
-			return append(fields, field.String()), nil
+			return nil, csvSyntaxError{errNoNewline.Error()}
 		}
 		if err != nil {
 			return nil, err
@@ -334,7 +350,7 @@ func readCSVRecord(r *bufio.Reader) ([]string, error) {
 			// After the closing quote: a separator, the line end or the input end.
 			next, err := r.ReadByte()
 			if err == io.EOF {
-				return append(fields, field.String()), nil
+				return nil, csvSyntaxError{errNoNewline.Error()}
 			}
 			if err != nil {
 				return nil, err

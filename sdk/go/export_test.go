@@ -434,7 +434,25 @@ func TestTamperedExportsReportTheFirstFault(t *testing.T) {
 		b := fresh("csv")
 		b.data = bytes.Replace(b.data, []byte("seq,id"), []byte("id,seq"), 1)
 		_, err := b.verify(signer.key)
-		wantFault(t, err, FaultRowMalformed, 1, -1)
+		wantFault(t, err, FaultRowMalformed, 0, -1)
+	})
+	t.Run("last line without newline", func(t *testing.T) {
+		b := fresh("csv")
+		b.data = b.data[:len(b.data)-1]
+		_, err := b.verify(signer.key)
+		wantFault(t, err, FaultRowMalformed, 12, -1)
+	})
+	t.Run("id in another spelling", func(t *testing.T) {
+		b := fresh("jsonl")
+		b.data = bytes.Replace(b.data, []byte(l.entries[2].id), []byte(strings.ToUpper(l.entries[2].id)), 1)
+		_, err := b.verify(signer.key)
+		wantFault(t, err, FaultLeafHash, 3, 2)
+	})
+	t.Run("uppercase hash", func(t *testing.T) {
+		b := fresh("jsonl")
+		b.data = bytes.Replace(b.data, []byte(l.entries[2].leaf.String()), []byte(strings.ToUpper(l.entries[2].leaf.String())), 1)
+		_, err := b.verify(signer.key)
+		wantFault(t, err, FaultRowMalformed, 3, 2)
 	})
 	t.Run("gzip member corrupted", func(t *testing.T) {
 		b := l.export(t, signer, bundleOptions{format: "jsonl", gzip: true, treeSize: 12})

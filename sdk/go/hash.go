@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"strings"
 )
 
 // Hash is a SHA-256 value: a leaf hash, a chain hash, a Merkle node or root, a digest.
@@ -32,15 +33,13 @@ func (h *Hash) UnmarshalText(text []byte) error {
 	return nil
 }
 
-// ParseHash decodes 64 hex digits into a Hash.
+// ParseHash decodes 64 lowercase hex digits (the one spelling the log writes) into a Hash.
 func ParseHash(s string) (Hash, error) {
 	var h Hash
-	if len(s) != 64 {
-		return h, fmt.Errorf("hash %q is not 64 hex digits", truncate(s))
+	if len(s) != 64 || strings.ContainsFunc(s, func(r rune) bool { return (r < '0' || r > '9') && (r < 'a' || r > 'f') }) {
+		return h, fmt.Errorf("hash %q is not 64 lowercase hex digits", truncate(s))
 	}
-	if _, err := hex.Decode(h[:], []byte(s)); err != nil {
-		return h, fmt.Errorf("hash %q is not 64 hex digits", truncate(s))
-	}
+	_, _ = hex.Decode(h[:], []byte(s))
 	return h, nil
 }
 
