@@ -203,11 +203,16 @@ def test_verify_event_checks_entry_and_proof_against_the_signed_checkpoint(stub:
     path = [auditlog.merkle_root(leaves[3:4]), auditlog.merkle_root(leaves[0:2]), leaves[4]]
     proof = {"event_id": entry["id"], "leaf_index": 2, "tree_size": 5, "leaf_hash": entry["leaf_hash"],
              "root": root.hex(), "audit_path": [p.hex() for p in path], "checkpoint": None}
-    stub.on("GET", "/v1/checkpoints/latest", (200, {"tree_size": 5, "root": root.hex(), "note": note}, {}))
+    early = sign_note(f"{KEY_NAME}/{TENANT}\n2\n{base64.b64encode(auditlog.merkle_root(leaves[:2])).decode()}\n", signing_key())
+    stub.on("GET", "/v1/checkpoints/latest",
+            (404, {"error": {"code": "not_found", "message": "no checkpoint yet"}}, {}),
+            (200, {"tree_size": 2, "note": early}, {}),
+            (200, {"tree_size": 5, "root": root.hex(), "note": note}, {}))
     stub.on("GET", f"/v1/events/{entry['id']}", (200, entry, {}))
     stub.on("GET", f"/v1/events/{entry['id']}/proof", (200, proof, {}))
-    cp = client.verify_event(entry["id"], keys=[trusted_key(signing_key())])
+    cp = client.verify_event(entry["id"], keys=[trusted_key(signing_key())], wait=10, poll_interval=0.5)
     assert cp.size == 5
+    assert sum(1 for r in stub.requests if r["path"] == "/v1/checkpoints/latest") == 3
     assert stub.requests[-1]["query"] == {"tree_size": "5"}
 
     tampered = dict(entry, event=dict(entry["event"], action="user.logout"))

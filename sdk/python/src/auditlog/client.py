@@ -200,17 +200,37 @@ class Client:
         return verify_checkpoint(self.latest_checkpoint()["note"], trusted)
 
     def verify_event(
-        self, event_id: str, *, keys: Iterable[TrustedKey] | None = None, checkpoint: Checkpoint | None = None
+        self,
+        event_id: str,
+        *,
+        keys: Iterable[TrustedKey] | None = None,
+        checkpoint: Checkpoint | None = None,
+        wait: float = 0.0,
+        poll_interval: float = 1.0,
     ) -> Checkpoint:
         """Fetches an entry and its inclusion proof and checks both against a verified checkpoint.
 
-        Raises EntryError (the event is not yet covered by the checkpoint, or does not verify),
-        ProofError or CheckpointError. Returns the checkpoint used.
+        Checkpoints are signed periodically, so a fresh event may not be covered yet: with
+        ``wait`` (seconds) the latest checkpoint is polled until it covers the event. Raises
+        EntryError (not covered in time, or the entry does not verify), ProofError or
+        CheckpointError. Returns the checkpoint used.
         """
-        checkpoint = checkpoint or self.verified_checkpoint(keys)
+        trusted = list(keys) if keys is not None else None
         entry = self.get_event(event_id)
-        if entry["seq"] >= checkpoint.size:
-            raise EntryError(f"seq {entry['seq']} is not yet covered by the checkpoint of size {checkpoint.size}")
+        deadline = time.monotonic() + wait
+        while True:
+            if checkpoint is None or checkpoint.size <= entry["seq"]:
+                try:
+                    checkpoint = self.verified_checkpoint(trusted)
+                except ApiError as e:
+                    if e.status != 404 or time.monotonic() >= deadline:
+                        raise
+            if checkpoint is not None and entry["seq"] < checkpoint.size:
+                break
+            if time.monotonic() >= deadline:
+                size = checkpoint.size if checkpoint else 0
+                raise EntryError(f"seq {entry['seq']} is not yet covered by the latest checkpoint (size {size})")
+            self._sleep(poll_interval)
         proof = self.inclusion_proof(event_id, tree_size=checkpoint.size)
         verify_entry(entry, proof, checkpoint)
         return checkpoint
