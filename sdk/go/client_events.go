@@ -279,15 +279,21 @@ type CheckpointPublicKeyInfo struct {
 // the service you are checking prove nothing about it: pin them, or compare them with keys
 // obtained out of band.
 func (info *CheckpointPublicKeyInfo) Keys() ([]CheckpointKey, error) {
-	current, err := NewCheckpointKeyBase64(info.KeyName, info.PublicKey)
+	parse := func(verifierKey, publicKey string) (CheckpointKey, error) {
+		if verifierKey != "" {
+			return ParseVerifierKey(verifierKey)
+		}
+		return NewCheckpointKeyBase64(info.KeyName, publicKey)
+	}
+	current, err := parse(info.VerifierKey, info.PublicKey)
 	if err != nil {
 		return nil, err
 	}
 	keys := []CheckpointKey{current}
 	for _, r := range info.Retired {
-		k, err := NewCheckpointKeyBase64(info.KeyName, r.PublicKey)
+		k, err := parse(r.VerifierKey, r.PublicKey)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("retired key %s: %w", r.KeyID, err)
 		}
 		keys = append(keys, k)
 	}
