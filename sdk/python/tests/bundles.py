@@ -56,16 +56,23 @@ def entries(count: int, tenant: str = TENANT, erased: frozenset[int] = frozenset
         entry_id = f"0190a5c4-0000-7000-8000-{seq:012d}"
         received_at = f"2026-11-24T11:00:00.{seq % 1000000:06d}Z"
         leaf = auditlog.leaf_hash(
-            auditlog.canonical_entry(tenant_id=tenant, seq=seq, id=entry_id, received_at=received_at, content_digest=digest)
+            auditlog.canonical_entry(
+                tenant_id=tenant, seq=seq, id=entry_id, received_at=received_at, content_digest=digest
+            )
         )
         chain = auditlog.chain_link(chain, leaf)
         is_erased = seq in erased
         out.append(
             {
-                "seq": seq, "id": entry_id, "received_at": received_at, "erased": is_erased,
+                "seq": seq,
+                "id": entry_id,
+                "received_at": received_at,
+                "erased": is_erased,
                 "event": None if is_erased else event,
                 "salt": None if is_erased else base64.b64encode(salt).decode(),
-                "content_digest": digest, "leaf_hash": leaf.hex(), "chain_hash": chain.hex(),
+                "content_digest": digest,
+                "leaf_hash": leaf.hex(),
+                "chain_hash": chain.hex(),
             }
         )
     return out
@@ -83,18 +90,31 @@ def _csv_line(row: dict) -> list[str]:
         return v if isinstance(v, str) else auditlog.jcs(v).decode()
 
     copies = {
-        "occurred_at": get("occurred_at"), "action": get("action"), "actor_id": get("actor", "id"),
-        "actor_type": get("actor", "type"), "actor_name": get("actor", "name"),
-        "resource_type": get("resource", "type"), "resource_id": get("resource", "id"),
-        "resource_name": get("resource", "name"), "outcome": get("outcome"), "severity": get("severity"),
-        "source": get("source"), "request_id": get("request_id"), "session_id": get("session_id"),
+        "occurred_at": get("occurred_at"),
+        "action": get("action"),
+        "actor_id": get("actor", "id"),
+        "actor_type": get("actor", "type"),
+        "actor_name": get("actor", "name"),
+        "resource_type": get("resource", "type"),
+        "resource_id": get("resource", "id"),
+        "resource_name": get("resource", "name"),
+        "outcome": get("outcome"),
+        "severity": get("severity"),
+        "source": get("source"),
+        "request_id": get("request_id"),
+        "session_id": get("session_id"),
         "metadata": get("metadata"),
     }
     fields = {
-        "seq": str(row["seq"]), "id": row["id"], "received_at": row["received_at"],
-        "erased": "true" if row["erased"] else "false", **copies,
+        "seq": str(row["seq"]),
+        "id": row["id"],
+        "received_at": row["received_at"],
+        "erased": "true" if row["erased"] else "false",
+        **copies,
         "event": auditlog.jcs(row["event"]).decode() if row["event"] is not None else "",
-        "salt": row["salt"] or "", "content_digest": row["content_digest"], "leaf_hash": row["leaf_hash"],
+        "salt": row["salt"] or "",
+        "content_digest": row["content_digest"],
+        "leaf_hash": row["leaf_hash"],
         "chain_hash": row["chain_hash"],
     }
     return [fields[c] for c in CSV_COLUMNS]
@@ -133,8 +153,13 @@ def write_bundle(
     nodes, position = [], 0
     for seq in [r["seq"] for r in rows] + [count]:
         for level, index in gap_nodes(position, seq):
-            nodes.append({"level": level, "index": index,
-                          "hash": auditlog.merkle_root(leaves[index << level:(index + 1) << level]).hex()})
+            nodes.append(
+                {
+                    "level": level,
+                    "index": index,
+                    "hash": auditlog.merkle_root(leaves[index << level : (index + 1) << level]).hex(),
+                }
+            )
         position = seq + 1
     proof_bytes = "".join(json.dumps(n) + "\n" for n in nodes).encode()
 
@@ -162,13 +187,24 @@ def write_bundle(
     body = f"{KEY_NAME}/{TENANT}\n{count}\n{base64.b64encode(root).decode()}\ntimestamp 1735689600\n"
     prefix = f"exports/{TENANT}/0190a5c4-9999-7000-8000-000000000000/"
     manifest = {
-        "format": "audit-log-export/v1", "export_id": "0190a5c4-9999-7000-8000-000000000000", "tenant_id": TENANT,
-        "created_at": "2026-11-24T12:00:00.000000Z", "completed_at": "2026-11-24T12:00:01.000000Z",
-        "filter": {}, "data_format": data_format, "gzip": gzip, "rows": len(rows),
-        "first_seq": rows[0]["seq"] if rows else None, "last_seq": rows[-1]["seq"] if rows else None,
+        "format": "audit-log-export/v1",
+        "export_id": "0190a5c4-9999-7000-8000-000000000000",
+        "tenant_id": TENANT,
+        "created_at": "2026-11-24T12:00:00.000000Z",
+        "completed_at": "2026-11-24T12:00:01.000000Z",
+        "filter": {},
+        "data_format": data_format,
+        "gzip": gzip,
+        "rows": len(rows),
+        "first_seq": rows[0]["seq"] if rows else None,
+        "last_seq": rows[-1]["seq"] if rows else None,
         "data": {"key": prefix + name, "sha256": hashlib.sha256(data_bytes).hexdigest(), "bytes": len(data_bytes)},
-        "proof": {"key": prefix + "proof.jsonl", "sha256": hashlib.sha256(proof_bytes).hexdigest(),
-                  "bytes": len(proof_bytes), "nodes": len(nodes)},
+        "proof": {
+            "key": prefix + "proof.jsonl",
+            "sha256": hashlib.sha256(proof_bytes).hexdigest(),
+            "bytes": len(proof_bytes),
+            "nodes": len(nodes),
+        },
         "checkpoint": {"tree_size": count, "root": root.hex(), "note": sign_note(body, private)},
     }
     (folder / "manifest.json").write_text(json.dumps(manifest, indent=1))

@@ -33,11 +33,15 @@ class Stub:
                 url = urllib.parse.urlsplit(self.path)
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
-                stub.requests.append({
-                    "method": self.command, "path": url.path, "query": dict(urllib.parse.parse_qsl(url.query)),
-                    "headers": {k.lower(): v for k, v in self.headers.items()},
-                    "body": json.loads(body) if body else None,
-                })
+                stub.requests.append(
+                    {
+                        "method": self.command,
+                        "path": url.path,
+                        "query": dict(urllib.parse.parse_qsl(url.query)),
+                        "headers": {k.lower(): v for k, v in self.headers.items()},
+                        "body": json.loads(body) if body else None,
+                    }
+                )
                 if url.path in stub.files:
                     status, payload, headers = 200, stub.files[url.path], {}
                 else:
@@ -120,7 +124,11 @@ def test_each_call_gets_its_own_idempotency_key_unless_one_is_given(stub: Stub, 
 
 
 def test_does_not_retry_400_and_raises_a_typed_error(stub: Stub, client: Client, sleeps) -> None:
-    stub.on("POST", "/v1/events/batch", (400, {"error": {"code": "invalid_request", "message": "events[3].actor.id: must not be empty"}}, {}))
+    stub.on(
+        "POST",
+        "/v1/events/batch",
+        (400, {"error": {"code": "invalid_request", "message": "events[3].actor.id: must not be empty"}}, {}),
+    )
     with pytest.raises(ApiError) as e:
         client.send_batch([{"action": "a", "actor": {"id": "u"}}])
     assert (e.value.status, e.value.code) == (400, "invalid_request")
@@ -164,20 +172,36 @@ def test_query_follows_cursors_across_pages(stub: Stub, client: Client) -> None:
     seqs = [e["seq"] for e in client.query(action="user.*", order="asc", page_size=2)]
     assert seqs == [0, 1, 2, 3, 4]
     assert [r["query"].get("cursor") for r in stub.requests] == [None, "c1", "c2"]
-    assert all(r["query"]["action"] == "user.*" and r["query"]["order"] == "asc" and r["query"]["limit"] == "2"
-               for r in stub.requests)
+    assert all(
+        r["query"]["action"] == "user.*" and r["query"]["order"] == "asc" and r["query"]["limit"] == "2"
+        for r in stub.requests
+    )
 
 
-def test_waits_for_an_export_downloads_it_without_auth_and_verifies_it(stub: Stub, client: Client, tmp_path: Path) -> None:
-    bundle = write_bundle(tmp_path / "served", count=9, select=lambda e: e["seq"] % 2 == 0, data_format="csv", gzip=True)
+def test_waits_for_an_export_downloads_it_without_auth_and_verifies_it(
+    stub: Stub, client: Client, tmp_path: Path
+) -> None:
+    bundle = write_bundle(
+        tmp_path / "served", count=9, select=lambda e: e["seq"] % 2 == 0, data_format="csv", gzip=True
+    )
     for name in ("manifest.json", "proof.jsonl", "data.csv.gz"):
         stub.files[f"/bucket/{name}"] = (bundle / name).read_bytes()
-    link = lambda n: {"url": f"{stub.url}/bucket/{n}?X-Amz-Signature=abc", "expires_at": "t"}
+
+    def link(name: str) -> dict:
+        return {"url": f"{stub.url}/bucket/{name}?X-Amz-Signature=abc", "expires_at": "t"}
+
     job = {"id": "x1", "status": "queued", "format": "csv", "gzip": True, "download": None}
-    done = dict(job, status="done", rows=5, download={"data": link("data.csv.gz"), "manifest": link("manifest.json"), "proof": link("proof.jsonl")})
+    done = dict(
+        job,
+        status="done",
+        rows=5,
+        download={"data": link("data.csv.gz"), "manifest": link("manifest.json"), "proof": link("proof.jsonl")},
+    )
     stub.on("POST", "/v1/exports", (202, job, {}))
     stub.on("GET", "/v1/exports/x1", (200, job, {}), (200, dict(job, status="running"), {}), (200, done, {}))
-    report = client.export_and_verify(tmp_path / "out", format="csv", gzip=True, keys=[trusted_key(signing_key())], timeout=10)
+    report = client.export_and_verify(
+        tmp_path / "out", format="csv", gzip=True, keys=[trusted_key(signing_key())], timeout=10
+    )
     assert report.rows == 5
     assert stub.requests[0]["body"] == {"format": "csv", "gzip": True, "filter": {}}
     downloads = [r for r in stub.requests if r["path"].startswith("/bucket/")]
@@ -201,13 +225,25 @@ def test_verify_event_checks_entry_and_proof_against_the_signed_checkpoint(stub:
     note = sign_note(f"{KEY_NAME}/{TENANT}\n5\n{base64.b64encode(root).decode()}\n", signing_key())
     entry = dict(es[2], tenant_id=TENANT)
     path = [auditlog.merkle_root(leaves[3:4]), auditlog.merkle_root(leaves[0:2]), leaves[4]]
-    proof = {"event_id": entry["id"], "leaf_index": 2, "tree_size": 5, "leaf_hash": entry["leaf_hash"],
-             "root": root.hex(), "audit_path": [p.hex() for p in path], "checkpoint": None}
-    early = sign_note(f"{KEY_NAME}/{TENANT}\n2\n{base64.b64encode(auditlog.merkle_root(leaves[:2])).decode()}\n", signing_key())
-    stub.on("GET", "/v1/checkpoints/latest",
-            (404, {"error": {"code": "not_found", "message": "no checkpoint yet"}}, {}),
-            (200, {"tree_size": 2, "note": early}, {}),
-            (200, {"tree_size": 5, "root": root.hex(), "note": note}, {}))
+    proof = {
+        "event_id": entry["id"],
+        "leaf_index": 2,
+        "tree_size": 5,
+        "leaf_hash": entry["leaf_hash"],
+        "root": root.hex(),
+        "audit_path": [p.hex() for p in path],
+        "checkpoint": None,
+    }
+    early = sign_note(
+        f"{KEY_NAME}/{TENANT}\n2\n{base64.b64encode(auditlog.merkle_root(leaves[:2])).decode()}\n", signing_key()
+    )
+    stub.on(
+        "GET",
+        "/v1/checkpoints/latest",
+        (404, {"error": {"code": "not_found", "message": "no checkpoint yet"}}, {}),
+        (200, {"tree_size": 2, "note": early}, {}),
+        (200, {"tree_size": 5, "root": root.hex(), "note": note}, {}),
+    )
     stub.on("GET", f"/v1/events/{entry['id']}", (200, entry, {}))
     stub.on("GET", f"/v1/events/{entry['id']}/proof", (200, proof, {}))
     cp = client.verify_event(entry["id"], keys=[trusted_key(signing_key())], wait=10, poll_interval=0.5)

@@ -65,15 +65,19 @@ def test_signed_events_round_trip_proofs_and_a_verified_export(tmp_path: Path) -
 
     one = auditlog.sign_event(
         {"action": "user.login", "actor": {"id": "ada", "type": "user"}, "metadata": {"ip_country": "NZ"}},
-        publisher, key_id,
+        publisher,
+        key_id,
     )
     first = client.send(one)
     assert first["seq"] == 0
     client.verify_receipt(first["receipt"])
 
     batch = [
-        auditlog.sign_event({"action": f"document.{verb}", "actor": {"id": "ada"}, "resource": {"type": "document", "id": f"d-{i}"}},
-                            publisher, key_id)
+        auditlog.sign_event(
+            {"action": f"document.{verb}", "actor": {"id": "ada"}, "resource": {"type": "document", "id": f"d-{i}"}},
+            publisher,
+            key_id,
+        )
         for i, verb in enumerate(["create", "update", "delete", "update", "share"])
     ]
     appended = client.send_batch(batch)
@@ -101,8 +105,9 @@ def test_signed_events_round_trip_proofs_and_a_verified_export(tmp_path: Path) -
     for e in (entries[0], entries[3], entries[6]):
         client.verify_event(e["id"], checkpoint=checkpoint)
 
-    report = client.export_and_verify(tmp_path / "jsonl", format="jsonl", filter={"action": "document.*"}, keys=keys,
-                                      timeout=EXPORT_WAIT)
+    report = client.export_and_verify(
+        tmp_path / "jsonl", format="jsonl", filter={"action": "document.*"}, keys=keys, timeout=EXPORT_WAIT
+    )
     assert report.rows == 5 and report.tenant_id == tenant_id
     report = client.export_and_verify(tmp_path / "csv", format="csv", gzip=True, keys=keys, timeout=EXPORT_WAIT)
     assert report.rows == report.checkpoint.size

@@ -22,9 +22,7 @@ def fault(folder: Path, keys=KEY) -> ExportFault:
     return e.value
 
 
-@pytest.mark.parametrize(
-    ("data_format", "gzip"), [("jsonl", False), ("jsonl", True), ("csv", False), ("csv", True)]
-)
+@pytest.mark.parametrize(("data_format", "gzip"), [("jsonl", False), ("jsonl", True), ("csv", False), ("csv", True)])
 def test_accepts_a_full_export_in_every_layout(tmp_path: Path, data_format: str, gzip: bool) -> None:
     report = auditlog.verify_export_dir(write_bundle(tmp_path, data_format=data_format, gzip=gzip), KEY)
     assert (report.rows, report.first_seq, report.last_seq, report.proof_nodes) == (12, 0, 11, 0)
@@ -34,7 +32,10 @@ def test_accepts_a_full_export_in_every_layout(tmp_path: Path, data_format: str,
 @pytest.mark.parametrize("data_format", ["jsonl", "csv"])
 def test_accepts_a_filtered_export_with_erased_rows(tmp_path: Path, data_format: str) -> None:
     folder = write_bundle(
-        tmp_path, count=23, select=lambda e: e["seq"] % 3 == 0 or e["seq"] == 22, erased=frozenset({6, 22}),
+        tmp_path,
+        count=23,
+        select=lambda e: e["seq"] % 3 == 0 or e["seq"] == 22,
+        erased=frozenset({6, 22}),
         data_format=data_format,
     )
     report = auditlog.verify_export_dir(folder, KEY)
@@ -165,7 +166,9 @@ def test_proof_invalid_and_root_mismatch(tmp_path: Path) -> None:
 
 
 def test_row_faults_come_before_proof_faults(tmp_path: Path) -> None:
-    folder = write_bundle(tmp_path, count=20, select=lambda e: e["seq"] in (3, 9), tamper_rows=lambda r: _change_event(r, 1))
+    folder = write_bundle(
+        tmp_path, count=20, select=lambda e: e["seq"] in (3, 9), tamper_rows=lambda r: _change_event(r, 1)
+    )
     (folder / "proof.jsonl").write_text("garbage\n")
     f = fault(folder)
     assert (f.code, f.row, f.seq) == ("content_digest", 2, 9)

@@ -23,7 +23,8 @@ GOLDEN_SIGNATURE = (
 ORIGIN = "audit.example.com/log/v1"
 REKOR_NOTE = (
     "Rekor\n798034\nf+7CoKgXKE/tNys9TTXcr/ad6U/K3xvznmzew9y6SP0=\n\n"
-    "\u2014 rekor.sigstore.dev wNI9ajBEAiARInWIWyCdyG27CO6LPnPekyw20qO0YJfoaPaowGp/XgIgc+qEHS3+GKVClgqq20uDLet7MCoTURUCRdxwWBHHufk=\n"
+    "\u2014 rekor.sigstore.dev "
+    "wNI9ajBEAiARInWIWyCdyG27CO6LPnPekyw20qO0YJfoaPaowGp/XgIgc+qEHS3+GKVClgqq20uDLet7MCoTURUCRdxwWBHHufk=\n"
 )
 REKOR_VERIFIER_KEY = (
     "rekor.sigstore.dev+c0d23d6a+AjBZMBMGByqGSM49AgEGCCqGSM49AwEHA0IABNhtmPtrWm3U1eQXBogSMdGvXwBcK5AW5i0hrZLOC96l"
@@ -34,12 +35,18 @@ REKOR_VERIFIER_KEY = (
 @pytest.mark.parametrize(
     ("text", "canonical"),
     [
-        ('{"\\u20ac":1,"\\r":2,"1":3,"\\u0080":4,"\\ud83d\\ude00":5,"\\ufb33":6}',
-         '{"\\r":2,"1":3,"\u0080":4,"\u20ac":1,"\U0001f600":5,"\ufb33":6}'),
-        ("[1E30, 4.50, 2e-3, 0.000001, 1e-7, -0, 333333333.33333329]",
-         "[1e+30,4.5,0.002,0.000001,1e-7,0,333333333.3333333]"),
-        ('{"s":"\\u001f\\"\\\\\\/\\b\\f\\n\\r\\t\\u20ac\\u00e9","n":[1e21,1e-6,1e-7,5e-324,-0.0,9007199254740991,0.1,1.0]}',
-         '{"n":[1e+21,0.000001,1e-7,5e-324,0,9007199254740991,0.1,1],"s":"\\u001f\\"\\\\/\\b\\f\\n\\r\\t\u20ac\u00e9"}'),
+        (
+            '{"\\u20ac":1,"\\r":2,"1":3,"\\u0080":4,"\\ud83d\\ude00":5,"\\ufb33":6}',
+            '{"\\r":2,"1":3,"\u0080":4,"\u20ac":1,"\U0001f600":5,"\ufb33":6}',
+        ),
+        (
+            "[1E30, 4.50, 2e-3, 0.000001, 1e-7, -0, 333333333.33333329]",
+            "[1e+30,4.5,0.002,0.000001,1e-7,0,333333333.3333333]",
+        ),
+        (
+            '{"s":"\\u001f\\"\\\\\\/\\b\\f\\n\\r\\t\\u20ac\\u00e9","n":[1e21,1e-6,1e-7,5e-324,-0.0,9007199254740991,0.1,1.0]}',
+            '{"n":[1e+21,0.000001,1e-7,5e-324,0,9007199254740991,0.1,1],"s":"\\u001f\\"\\\\/\\b\\f\\n\\r\\t\u20ac\u00e9"}',
+        ),
     ],
 )
 def test_jcs_matches_rfc8785_examples(text: str, canonical: str) -> None:

@@ -61,7 +61,10 @@ def test_canonical_entries_leaf_hashes_and_chain() -> None:
     assert v["entries"] and v["chain"], "no entries"
     for e in v["entries"]:
         canonical = auditlog.canonical_entry(
-            tenant_id=e["tenant_id"], seq=e["seq"], id=e["id"], received_at=e["received_at"],
+            tenant_id=e["tenant_id"],
+            seq=e["seq"],
+            id=e["id"],
+            received_at=e["received_at"],
             content_digest=e["content_digest"],
         )
         assert canonical.decode("utf-8") == e["canonical_entry"], e["seq"]
@@ -82,7 +85,9 @@ def test_merkle_roots_and_proofs() -> None:
         assert auditlog.merkle_root(leaves[:size]) == root, f"root of size {size}"
     assert v["inclusion"] and v["consistency"] and v["invalid"]
     for c in v["inclusion"]:
-        auditlog.verify_inclusion(leaves[c["index"]], c["index"], c["size"], [h(p) for p in c["path"]], roots[c["size"]])
+        auditlog.verify_inclusion(
+            leaves[c["index"]], c["index"], c["size"], [h(p) for p in c["path"]], roots[c["size"]]
+        )
     for c in v["consistency"]:
         auditlog.verify_consistency(
             c["old_size"], c["new_size"], roots[c["old_size"]], roots[c["new_size"]], [h(p) for p in c["proof"]]
@@ -97,7 +102,9 @@ def test_merkle_roots_and_proofs() -> None:
                 assert c["kind"] == "consistency", c
                 old_root = h(c["old_root"]) if "old_root" in c else roots[c["old_size"]]
                 new_root = h(c["new_root"]) if "new_root" in c else roots[c["new_size"]]
-                auditlog.verify_consistency(c["old_size"], c["new_size"], old_root, new_root, [h(p) for p in c["proof"]])
+                auditlog.verify_consistency(
+                    c["old_size"], c["new_size"], old_root, new_root, [h(p) for p in c["proof"]]
+                )
             pytest.fail(f"invalid case accepted: {c.get('name', c)}")
 
 
@@ -117,7 +124,9 @@ def test_signed_checkpoints() -> None:
         trusted = [keys[k] for k in case.get("keys", ["key"])]
         if case["valid"]:
             cp = auditlog.verify_checkpoint(case["note"], trusted)
-            assert (cp.origin, cp.size, cp.root.hex()) == (case["origin"], case["tree_size"], case["root"]), case["name"]
+            assert (cp.origin, cp.size, cp.root.hex()) == (case["origin"], case["tree_size"], case["root"]), case[
+                "name"
+            ]
         else:
             with pytest.raises(CheckpointError) as e:
                 auditlog.verify_checkpoint(case["note"], trusted)
@@ -143,7 +152,11 @@ EXPORTS = V1 / "exports"
 
 def _export_cases() -> list:
     if not EXPORTS.is_dir():
-        return [pytest.param(None, marks=pytest.mark.skip(reason=f"{EXPORTS} does not exist yet (export vectors come last)"))]
+        return [
+            pytest.param(
+                None, marks=pytest.mark.skip(reason=f"{EXPORTS} does not exist yet (export vectors come last)")
+            )
+        ]
     cases = sorted(p for p in EXPORTS.iterdir() if p.is_dir())
     return [pytest.param(p, id=p.name) for p in cases] or [pytest.param(None, id="none")]
 

@@ -52,7 +52,7 @@ class Checkpoint:
         """The signer's ``timestamp <unix seconds>`` claim, if the note has one."""
         for line in self.extensions:
             if line.startswith(TIMESTAMP_PREFIX):
-                return _parse_decimal(line[len(TIMESTAMP_PREFIX):])
+                return _parse_decimal(line[len(TIMESTAMP_PREFIX) :])
         return None
 
 
@@ -177,7 +177,7 @@ def parse_checkpoint_body(text: str) -> Checkpoint:
             raise CheckpointError("malformed", f"extension line {i} is empty")
         _check_no_control(line)
         if line.startswith(TIMESTAMP_PREFIX):
-            if _parse_decimal(line[len(TIMESTAMP_PREFIX):]) is None:
+            if _parse_decimal(line[len(TIMESTAMP_PREFIX) :]) is None:
                 raise CheckpointError("malformed", f"extension line {line!r} is not `timestamp <unix seconds>`")
             timestamps += 1
             if timestamps > 1:
@@ -204,7 +204,7 @@ def verify_checkpoint(note: str, keys: TrustedKey | Iterable[TrustedKey]) -> Che
     split = note.rfind("\n\n")
     if split < 0:
         raise CheckpointError("malformed", "no blank line separates the note text from its signatures")
-    text, signatures = note[: split + 1], note[split + 2:]
+    text, signatures = note[: split + 1], note[split + 2 :]
     if not signatures.endswith("\n"):
         raise CheckpointError("malformed", "signature line 0 is malformed")
     found_name = None
@@ -233,7 +233,7 @@ def _parse_signature_line(line: str, index: int) -> tuple[str, bytes, bytes]:
     bad = CheckpointError("malformed", f"signature line {index} is malformed")
     if not line.startswith(_SIGNATURE_PREFIX):
         raise bad
-    rest = line[len(_SIGNATURE_PREFIX):]
+    rest = line[len(_SIGNATURE_PREFIX) :]
     name, sep, encoded = rest.partition(" ")
     if not sep:
         raise bad

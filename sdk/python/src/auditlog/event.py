@@ -54,9 +54,7 @@ def format_timestamp(t: datetime) -> str:
     if t.tzinfo is None:
         raise ValueError("the datetime has no time zone")
     u = t.astimezone(timezone.utc)
-    return (
-        f"{u.year:04d}-{u.month:02d}-{u.day:02d}T{u.hour:02d}:{u.minute:02d}:{u.second:02d}.{u.microsecond:06d}Z"
-    )
+    return f"{u.year:04d}-{u.month:02d}-{u.day:02d}T{u.hour:02d}:{u.minute:02d}:{u.second:02d}.{u.microsecond:06d}Z"
 
 
 def normalize_timestamp(text: str) -> str:

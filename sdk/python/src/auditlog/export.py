@@ -164,7 +164,9 @@ def verify_export(
         if tiler.fault is not None:
             raise ExportFault("proof_invalid", tiler.fault)
         if tiler.nodes != m["proof"]["nodes"]:
-            raise ExportFault("proof_invalid", f"the proof has {tiler.nodes} nodes; the manifest says {m['proof']['nodes']}")
+            raise ExportFault(
+                "proof_invalid", f"the proof has {tiler.nodes} nodes; the manifest says {m['proof']['nodes']}"
+            )
         if tiler.range.root() != checkpoint.root:
             raise ExportFault("root_mismatch", "the rows and proof nodes do not rebuild the checkpoint's root")
         data_raw.drain()
@@ -230,7 +232,7 @@ def _load_manifest(manifest: str | os.PathLike[str] | bytes | Mapping[str, Any])
     _expect(m, "filter", dict)
     _expect(m, "gzip", bool)
     if m.get("data_format") not in ("jsonl", "csv"):
-        raise ExportFault("manifest_invalid", "data_format must be \"jsonl\" or \"csv\"")
+        raise ExportFault("manifest_invalid", 'data_format must be "jsonl" or "csv"')
     _expect_count(m, "rows")
     _expect_count(m, "first_seq", nullable=True)
     _expect_count(m, "last_seq", nullable=True)
@@ -259,14 +261,18 @@ def _expect_count(obj: Mapping[str, Any], name: str, *, nullable: bool = False, 
     if nullable and name in obj and value is None:
         return
     if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-        raise ExportFault("manifest_invalid", f"manifest member {prefix}{name} is missing or not a non-negative integer")
+        raise ExportFault(
+            "manifest_invalid", f"manifest member {prefix}{name} is missing or not a non-negative integer"
+        )
 
 
 def _expect_hash(obj: Mapping[str, Any], name: str, prefix: str) -> None:
     try:
         parse_hash(obj.get(name))
     except ValueError:
-        raise ExportFault("manifest_invalid", f"manifest member {prefix}{name} is not 64 lowercase hex digits") from None
+        raise ExportFault(
+            "manifest_invalid", f"manifest member {prefix}{name} is not 64 lowercase hex digits"
+        ) from None
 
 
 def _verify_manifest_checkpoint(m: Mapping[str, Any], keys: TrustedKey | Iterable[TrustedKey]) -> Checkpoint:
@@ -279,7 +285,9 @@ def _verify_manifest_checkpoint(m: Mapping[str, Any], keys: TrustedKey | Iterabl
     if checkpoint.origin != expected_origin:
         raise ExportFault("checkpoint_invalid", f"the note's origin is {checkpoint.origin!r}, not {expected_origin!r}")
     if checkpoint.size != cp["tree_size"]:
-        raise ExportFault("checkpoint_invalid", f"the note's tree size {checkpoint.size} is not the manifest's {cp['tree_size']}")
+        raise ExportFault(
+            "checkpoint_invalid", f"the note's tree size {checkpoint.size} is not the manifest's {cp['tree_size']}"
+        )
     if checkpoint.root.hex() != cp["root"]:
         raise ExportFault("checkpoint_invalid", "the note's root is not the manifest's")
     return checkpoint
@@ -302,21 +310,33 @@ def _check_row(row: _Row, number: int, previous: _Row | None, tree_size: int, te
         raise ExportFault("row_order", f"seq {row.seq} is not below the tree size {tree_size}", row=number, seq=row.seq)
     if row.content is not None and row.salt is not None:
         if content_digest(row.salt, row.content) != row.content_digest:
-            raise ExportFault("content_digest", "the event and salt do not give the row's content_digest", row=number, seq=row.seq)
+            raise ExportFault(
+                "content_digest", "the event and salt do not give the row's content_digest", row=number, seq=row.seq
+            )
     if not _is_canonical_id(row.id) or not _is_canonical_time(row.received_at):
         raise ExportFault(
-            "leaf_hash", "id or received_at is not in its canonical spelling, which no entry's leaf hash covers",
-            row=number, seq=row.seq,
+            "leaf_hash",
+            "id or received_at is not in its canonical spelling, which no entry's leaf hash covers",
+            row=number,
+            seq=row.seq,
         )
     entry = canonical_entry(
-        tenant_id=tenant_id, seq=row.seq, id=row.id, received_at=row.received_at, content_digest=row.content_digest.hex()
+        tenant_id=tenant_id,
+        seq=row.seq,
+        id=row.id,
+        received_at=row.received_at,
+        content_digest=row.content_digest.hex(),
     )
     if leaf_hash(entry) != row.leaf_hash:
-        raise ExportFault("leaf_hash", "the canonical entry does not hash to the row's leaf_hash", row=number, seq=row.seq)
+        raise ExportFault(
+            "leaf_hash", "the canonical entry does not hash to the row's leaf_hash", row=number, seq=row.seq
+        )
     if row.seq == 0 or (previous is not None and row.seq == previous.seq + 1):
         before = ZERO_HASH if row.seq == 0 else previous.chain_hash  # type: ignore[union-attr]
         if chain_link(before, row.leaf_hash) != row.chain_hash:
-            raise ExportFault("chain_hash", "the row's chain_hash does not follow from the previous row", row=number, seq=row.seq)
+            raise ExportFault(
+                "chain_hash", "the row's chain_hash does not follow from the previous row", row=number, seq=row.seq
+            )
 
 
 def _is_canonical_id(text: str) -> bool:
@@ -343,7 +363,9 @@ def _lines(stream: IO[bytes]) -> Iterator[bytes]:
         if not line:
             return
         if not line.endswith(b"\n"):
-            raise _Malformed("the line does not end with a newline" if len(line) < _MAX_LINE else "the line is too long")
+            raise _Malformed(
+                "the line does not end with a newline" if len(line) < _MAX_LINE else "the line is too long"
+            )
         yield line
 
 
@@ -381,7 +403,11 @@ def _jsonl_rows(stream: IO[bytes]) -> Iterator[_Row]:
                 content = jcs(event)
                 salt = _salt(salt_text)
             yield _Row(
-                seq, obj["id"], obj["received_at"], content, salt,
+                seq,
+                obj["id"],
+                obj["received_at"],
+                content,
+                salt,
                 parse_hash(obj.get("content_digest"), "content_digest"),
                 parse_hash(obj.get("leaf_hash"), "leaf_hash"),
                 parse_hash(obj.get("chain_hash"), "chain_hash"),
@@ -426,7 +452,7 @@ def _csv_rows(stream: IO[bytes]) -> Iterator[_Row]:
 def _csv_row(record: list[str]) -> _Row:
     if len(record) != len(CSV_COLUMNS):
         raise _Malformed(f"the row has {len(record)} fields, not {len(CSV_COLUMNS)}")
-    f = dict(zip(CSV_COLUMNS, record))
+    f = dict(zip(CSV_COLUMNS, record, strict=True))
     s = f["seq"]
     seq = int(s) if s.isascii() and s.isdigit() and (s == "0" or not s.startswith("0")) else None
     try:
@@ -453,7 +479,11 @@ def _csv_row(record: list[str]) -> _Row:
             if f[column] != _copy_of(event, path, column):
                 raise ValueError(f"column {column} differs from the event's value")
         return _Row(
-            seq, f["id"], f["received_at"], content, salt,
+            seq,
+            f["id"],
+            f["received_at"],
+            content,
+            salt,
             parse_hash(f["content_digest"], "content_digest"),
             parse_hash(f["leaf_hash"], "leaf_hash"),
             parse_hash(f["chain_hash"], "chain_hash"),

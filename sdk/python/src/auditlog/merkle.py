@@ -43,9 +43,7 @@ class CompactRange:
         if level < 0 or index < 0:
             raise ValueError("level and index must be non-negative")
         if index << level != self.size:
-            raise ValueError(
-                f"node (level {level}, index {index}) starts at leaf {index << level}, not at {self.size}"
-            )
+            raise ValueError(f"node (level {level}, index {index}) starts at leaf {index << level}, not at {self.size}")
         if self._stack and self._stack[-1][0] < level:
             # Cannot happen for an aligned start, but keeps the invariant explicit.
             raise ValueError(f"node (level {level}, index {index}) is not aligned with the nodes before it")
