@@ -174,6 +174,8 @@ export interface VerifiedCheckpoint extends Checkpoint {
   note: string;
   /** The trusted key (first of them, if several signed) whose signature verified. */
   signedBy: CheckpointKey;
+  /** Every trusted key whose signature is on the note (all verified). */
+  signers: CheckpointKey[];
 }
 
 /**
@@ -194,7 +196,7 @@ export function verifyCheckpoint(note: string, trusted: CheckpointKey | Checkpoi
   const lines = signatures.slice(0, -1).split("\n");
   if (lines.length > MAX_SIGNATURES) malformed(`the note has more than ${MAX_SIGNATURES} signatures`);
 
-  let signedBy: CheckpointKey | undefined;
+  const signers: CheckpointKey[] = [];
   lines.forEach((line, i) => {
     if (!line.startsWith(SIGNATURE_PREFIX)) malformed(`signature line ${i} does not start with an em dash and a space`);
     const rest = line.slice(SIGNATURE_PREFIX.length);
@@ -216,11 +218,12 @@ export function verifyCheckpoint(note: string, trusted: CheckpointKey | Checkpoi
     if (!valid) {
       throw new VerificationError("signature", `the signature by key ${name} (key ID ${id.toString("hex")}) does not verify`);
     }
-    signedBy ??= key;
+    if (!signers.includes(key)) signers.push(key);
   });
+  const signedBy = signers[0];
   if (signedBy === undefined) {
     const names = keys.map((k) => `${k.keyName} (key ID ${k.keyId.toString("hex")})`).join(", ");
     throw new VerificationError("no_signature", `the note has no signature by a trusted key: ${names}`);
   }
-  return { ...parseCheckpointBody(body), note, signedBy };
+  return { ...parseCheckpointBody(body), note, signedBy, signers };
 }

@@ -96,7 +96,10 @@ export const CSV_COLUMNS = [
   "session_id", "metadata", "event", "salt", "content_digest", "leaf_hash", "chain_hash",
 ] as const;
 
-/** The CSV copy columns and the event member each copies. */
+/**
+ * The CSV copy columns and the event member each copies. A copy is the member as text (as its
+ * JCS when it is not a string; `metadata` always as its JCS), empty when absent or null.
+ */
 const CSV_COPIES: [string, (e: Record<string, unknown>) => unknown][] = [
   ["occurred_at", (e) => e.occurred_at],
   ["action", (e) => e.action],
@@ -111,7 +114,18 @@ const CSV_COPIES: [string, (e: Record<string, unknown>) => unknown][] = [
   ["source", (e) => e.source],
   ["request_id", (e) => e.request_id],
   ["session_id", (e) => e.session_id],
+  ["metadata", (e) => e.metadata],
 ];
+
+function copyText(column: string, value: unknown): string | null {
+  if (value === undefined || value === null) return "";
+  if (typeof value === "string" && column !== "metadata") return value;
+  try {
+    return jcsText(value);
+  } catch {
+    return null;
+  }
+}
 
 function member(v: unknown, key: string): unknown {
   return isObject(v) ? v[key] : undefined;
@@ -119,6 +133,23 @@ function member(v: unknown, key: string): unknown {
 
 function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+/**
+ * The lowercase hyphenated form of a UUID written in any spelling Rust's `uuid` crate parses
+ * (hyphenated, simple, braced or URN; any case), or null.
+ */
+function canonicalUuid(v: unknown): string | null {
+  if (typeof v !== "string") return null;
+  let s = v;
+  if (/^urn:uuid:/i.test(s)) s = s.slice(9);
+  else if (s.startsWith("{") && s.endsWith("}")) s = s.slice(1, -1);
+  let hex: string;
+  if (/^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/.test(s)) hex = s.replace(/-/g, "");
+  else if (/^[0-9a-fA-F]{32}$/.test(s) && s === v) hex = s;
+  else return null;
+  hex = hex.toLowerCase();
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
 }
 
 function isCount(v: unknown): v is number {
@@ -151,9 +182,14 @@ function parseManifest(input: ExportBundle["manifest"]): ExportManifest {
     throw new Fault("manifest_invalid", `the manifest's ${what}`);
   };
   if (!isObject(m)) bad("top level is not an object");
-  const o = m as Record<string, unknown>;
+  const o = { ...(m as Record<string, unknown>) };
   if (o.format !== "audit-log-export/v1") bad(`format ${JSON.stringify(o.format)} is not "audit-log-export/v1"`);
-  for (const k of ["export_id", "tenant_id", "created_at", "completed_at"]) {
+  for (const k of ["export_id", "tenant_id"]) {
+    const id = canonicalUuid(o[k]);
+    if (id === null) bad(`${k} is missing or not a UUID`);
+    o[k] = id;
+  }
+  for (const k of ["created_at", "completed_at"]) {
     if (typeof o[k] !== "string") bad(`${k} is missing or not a string`);
   }
   if (!isObject(o.filter)) bad("filter is missing or not an object");
@@ -194,6 +230,9 @@ interface Row {
   chain_hash: string;
 }
 
+/** Every content digest's salt is 32 random bytes. */
+const SALT_BYTES = 32;
+
 const utf8 = new TextDecoder("utf-8", { fatal: true });
 
 function decodeUtf8(bytes: Uint8Array): string | null {
@@ -222,7 +261,7 @@ function checkRow(
     if (!isObject(r.event)) malformed("is not erased but its event is missing or not an object", seq);
     if (typeof r.salt !== "string") malformed("is not erased but its salt is missing or not a string", seq);
     salt = decodeBase64Strict(r.salt as string);
-    if (salt === null) malformed("salt is not standard padded base64", seq);
+    if (salt === null || salt.length !== SALT_BYTES) malformed(`salt is not the standard padded base64 of ${SALT_BYTES} bytes`, seq);
   }
   return {
     seq,
@@ -334,6 +373,7 @@ function parseCsvRow(fields: string[], rowNumber: number): Row {
   const seq = Number(f.seq);
   if (f.erased !== "true" && f.erased !== "false") malformed("erased is not true or false", seq);
   const erased = f.erased === "true";
+  if (f.id === "" || f.received_at === "") malformed("id or received_at is empty", seq);
   let event: unknown = null;
   if (f.event !== "") {
     try {
@@ -349,20 +389,12 @@ function parseCsvRow(fields: string[], rowNumber: number): Row {
   // Every copy column must equal the member of `event` it copies (empty when absent).
   const e = isObject(event) ? event : {};
   for (const [column, get] of CSV_COPIES) {
-    const value = get(e);
-    const expected = value === undefined || value === null ? "" : typeof value === "string" ? value : null;
-    if (expected === null || f[column as keyof typeof f] !== expected) malformed(`column ${column} differs from the event`, seq);
-  }
-  const metadata = e.metadata;
-  let expectedMetadata = "";
-  if (metadata !== undefined && metadata !== null) {
-    try {
-      expectedMetadata = jcsText(metadata);
-    } catch {
-      malformed("the event's metadata has no canonical form", seq);
+    const expected = copyText(column, get(e));
+    const found = f[column as keyof typeof f];
+    if (expected === null || found !== expected) {
+      malformed(`column ${column} is ${JSON.stringify(found)}, but the event's member is ${JSON.stringify(expected)}`, seq);
     }
   }
-  if (f.metadata !== expectedMetadata) malformed("column metadata differs from the event", seq);
   return { ...row, content: erased ? null : Buffer.from(f.event, "utf8") };
 }
 
@@ -393,6 +425,11 @@ function parseProofLine(line: Buffer, n: number): { level: number; index: bigint
 class ProofTiler {
   private lineNumber = 0;
   fault: Fault | null = null;
+
+  /** Proof lines read so far. */
+  get nodes(): number {
+    return this.lineNumber;
+  }
 
   constructor(private readonly reader: LineReader, private readonly root: RootBuilder) {}
 
@@ -444,6 +481,19 @@ class ProofTiler {
   }
 }
 
+/** Step 7 for one file: its SHA-256 and length over the bytes as stored. */
+async function checkFile(code: ExportFaultCode, name: string, reader: LineReader, expected: { sha256: string; bytes: number }): Promise<void> {
+  try {
+    await reader.drain();
+  } catch (e) {
+    throw new Fault(code, `the ${name} file cannot be read to its end: ${(e as Error).message}`);
+  }
+  const found = reader.sha256();
+  if (found !== expected.sha256 || reader.bytes !== expected.bytes) {
+    throw new Fault(code, `the ${name} file has SHA-256 ${found} over ${reader.bytes} bytes, the manifest says ${expected.sha256} over ${expected.bytes} bytes`);
+  }
+}
+
 /**
  * Verifies an export bundle offline with the trusted checkpoint key(s), in the order of
  * docs/FORMATS.md "Verifying an export", and reports the first failure. Never throws for a bad
@@ -468,7 +518,7 @@ export async function verifyExport(bundle: ExportBundle, trusted: CheckpointKey 
       throw new Fault("checkpoint_invalid", `the checkpoint note does not verify: ${(e as Error).message}`);
     }
     const origin = `${checkpoint.signedBy.keyName}/${manifest.tenant_id}`;
-    if (checkpoint.origin !== origin) {
+    if (!checkpoint.signers.some((k) => checkpoint.origin === `${k.keyName}/${manifest.tenant_id}`)) {
       throw new Fault("checkpoint_invalid", `the checkpoint's origin is ${JSON.stringify(checkpoint.origin)}, not ${JSON.stringify(origin)}`);
     }
     if (checkpoint.size !== manifest.checkpoint.tree_size || checkpoint.rootHex !== manifest.checkpoint.root) {
@@ -548,6 +598,9 @@ export async function verifyExport(bundle: ExportBundle, trusted: CheckpointKey 
     // 5. The proof tiles the rest of the tree.
     await tiler.finish(BigInt(treeSize));
     if (tiler.fault !== null) throw tiler.fault;
+    if (tiler.nodes !== manifest.proof.nodes) {
+      throw new Fault("proof_invalid", `the proof has ${tiler.nodes} nodes, the manifest says ${manifest.proof.nodes}`);
+    }
 
     // 6. The rebuilt root.
     if (!root.root().equals(checkpoint.root)) {
@@ -555,13 +608,8 @@ export async function verifyExport(bundle: ExportBundle, trusted: CheckpointKey 
     }
 
     // 7. The files' SHA-256 over their bytes as stored.
-    if (dataReader.sha256() !== manifest.data.sha256) {
-      throw new Fault("data_sha256", "the data file's SHA-256 differs from the manifest's");
-    }
-    await proof.drain();
-    if (proof.sha256() !== manifest.proof.sha256) {
-      throw new Fault("proof_sha256", "the proof file's SHA-256 differs from the manifest's");
-    }
+    await checkFile("data_sha256", "data", dataReader, manifest.data);
+    await checkFile("proof_sha256", "proof", proof, manifest.proof);
     report.valid = true;
     return report;
   } catch (e) {

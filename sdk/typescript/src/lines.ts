@@ -13,8 +13,11 @@ import { createGunzip } from "node:zlib";
 /** Bytes to read: an async or sync iterable of chunks (a Node stream, a fetch body), or one buffer. */
 export type ByteSource = AsyncIterable<Uint8Array> | Iterable<Uint8Array> | Uint8Array;
 
-/** The longest line accepted; a row is at most 64 KiB of content, so this only guards memory. */
-export const MAX_LINE_BYTES = 16 * 1024 * 1024;
+/**
+ * The longest line accepted (newline excluded), as in the Rust verifier: an event's canonical
+ * form is at most 64 KiB, so a valid row never comes near it, and memory stays bounded.
+ */
+export const MAX_LINE_BYTES = 8 << 20;
 
 /** A file's bytes could not be read as lines (corrupt gzip, a line too long, a read error). */
 export class LineReadError extends Error {
@@ -83,6 +86,7 @@ export class LineReader {
       let start = 0;
       for (let nl = buf.indexOf(10, start); nl >= 0; nl = buf.indexOf(10, start)) {
         const piece = buf.subarray(start, nl);
+        if (pendingBytes + piece.length > MAX_LINE_BYTES) throw new LineReadError(`the line is longer than ${MAX_LINE_BYTES} bytes`);
         yield pending.length === 0 ? piece : Buffer.concat([...pending, piece]);
         pending = [];
         pendingBytes = 0;
@@ -92,10 +96,11 @@ export class LineReader {
         // Copy: the chunk's buffer may be reused by the stream after we yield.
         pending.push(Buffer.from(buf.subarray(start)));
         pendingBytes += buf.length - start;
-        if (pendingBytes > MAX_LINE_BYTES) throw new LineReadError(`a line is longer than ${MAX_LINE_BYTES} bytes`);
       }
+      if (pendingBytes > MAX_LINE_BYTES) throw new LineReadError(`the line is longer than ${MAX_LINE_BYTES} bytes`);
     }
-    if (pending.length > 0) yield Buffer.concat(pending); // a last line without its newline
+    // Every line ends in \n, the last one too.
+    if (pendingBytes > 0) throw new LineReadError("the last line does not end with a newline");
   }
 
   /** The next line without its `\n`, or null at the end. Throws a LineReadError when reading fails. */

@@ -198,6 +198,37 @@ describe("verifyExport reports", () => {
     assertFault(await verify(rehash({ ...b, data, proof: Buffer.from("broken\n") })), "content_digest", 4, 7);
   });
 
+  it("row_malformed for a last line without its newline, an empty line, or a salt that is not 32 bytes", async () => {
+    const b = buildBundle({ treeSize: 4 });
+    assertFault(await verify(rehash({ ...b, data: b.data.subarray(0, b.data.length - 1) })), "row_malformed", 4, null);
+    assertFault(await verify(rehash({ ...b, data: Buffer.concat([b.data, Buffer.from("\n")]) })), "row_malformed", 5, null);
+    const lines = b.data.toString().split("\n");
+    lines.splice(1, 0, "");
+    assertFault(await verify(rehash({ ...b, data: Buffer.from(lines.join("\n")) })), "row_malformed", 2, null);
+    const row = JSON.parse(jsonlLine(b.rows[1]!));
+    row.salt = Buffer.alloc(31).toString("base64");
+    assertFault(await verify(rehash({ ...b, data: replaceLine(b.data, 1, JSON.stringify(row)) })), "row_malformed", 2, 1);
+    const csv = buildBundle({ treeSize: 3, format: "csv" });
+    assertFault(await verify(rehash({ ...csv, data: csv.data.subarray(0, csv.data.length - 1) })), "row_malformed", 3, null);
+    assertFault(await verify(rehash({ ...csv, data: Buffer.concat([csv.data, Buffer.from("\n")]) })), "row_malformed", 4, null);
+    assertFault(await verify(rehash({ ...csv, data: Buffer.from(csv.data.toString().replace(/^seq,/, "Seq,")) })), "row_malformed", null, null);
+  });
+
+  it("proof_invalid when the manifest counts other proof nodes, and the digest fault for another length", async () => {
+    const b = buildBundle({ treeSize: 7, include: (s) => s === 3 });
+    assertFault(await verify({ ...b, manifest: { ...b.manifest, proof: { ...b.manifest.proof, nodes: 2 } } }), "proof_invalid");
+    assertFault(await verify({ ...b, manifest: { ...b.manifest, data: { ...b.manifest.data, bytes: b.data.length + 1 } } }), "data_sha256");
+    const proofLines = b.proof.toString();
+    assertFault(await verify(rehash({ ...b, proof: Buffer.from(proofLines.slice(0, -1)) })), "proof_invalid");
+  });
+
+  it("accepts the tenant id in another UUID spelling, as the Rust verifier does", async () => {
+    const b = buildBundle({ treeSize: 3 });
+    const r = await verify({ ...b, manifest: { ...b.manifest, tenant_id: (b.manifest.tenant_id as string).toUpperCase() } });
+    assert.equal(r.fault, null);
+    assertFault(await verify({ ...b, manifest: { ...b.manifest, tenant_id: "not-a-uuid" } }), "manifest_invalid");
+  });
+
   it("row_malformed for corrupt gzip data", async () => {
     const b = buildBundle({ treeSize: 6, format: "jsonl", gzip: true });
     const data = Buffer.from(b.data);
