@@ -12,6 +12,7 @@ import (
 	"path"
 	"path/filepath"
 	"strconv"
+	"strings"
 )
 
 // The fault codes of docs/FORMATS.md "Verifying an export", in the order they are checked.
@@ -102,7 +103,9 @@ func VerifyExportDir(dir string, keys ...CheckpointKey) (*ExportReport, error) {
 
 // VerifyExport verifies an export bundle offline against trusted checkpoint keys, exactly in the
 // order of docs/FORMATS.md "Verifying an export", and returns the first failure as an
-// *[ExportFault] (use errors.As). Other errors are I/O errors of the readers.
+// *[ExportFault] (use errors.As). A reader that fails, or gzip that does not decompress, is a
+// fault of the file being read (row_malformed at the row being read, proof_invalid, or the
+// file's digest fault after the last row), as in the Rust verifier.
 //
 // data and proof are read once, line by line, side by side: memory stays O(log n) whatever the
 // number of rows (plus one row), gzip'd data may hold any number of gzip members, and the
@@ -123,13 +126,10 @@ func VerifyExport(manifest []byte, data, proof io.Reader, keys ...CheckpointKey)
 	tiler := &proofTiler{r: bufio.NewReaderSize(io.TeeReader(proof, proofCount), 64*1024), size: m.Checkpoint.TreeSize}
 
 	var rows rowSource
-	var plain io.Reader = rawData
 	if m.Gzip {
 		rows = &gzipRows{raw: rawData, csv: m.DataFormat == "csv"}
-	} else if m.DataFormat == "csv" {
-		rows = &csvRows{r: bufio.NewReaderSize(plain, 64*1024)}
 	} else {
-		rows = &jsonlRows{r: bufio.NewReaderSize(plain, 64*1024)}
+		rows = plainRows(rawData, m.DataFormat == "csv")
 	}
 
 	var (
@@ -147,7 +147,7 @@ func VerifyExport(manifest []byte, data, proof io.Reader, keys ...CheckpointKey)
 	for {
 		r, fault, err := rows.next()
 		if err != nil {
-			return nil, fmt.Errorf("export: reading the data: %w", err)
+			return nil, &ExportFault{Code: FaultRowMalformed, Row: count + 1, Detail: "the data cannot be read: " + err.Error()}
 		}
 		if fault == nil && r == nil {
 			break
@@ -207,9 +207,6 @@ func VerifyExport(manifest []byte, data, proof io.Reader, keys ...CheckpointKey)
 			count, optionalText(first), optionalText(last), m.Rows, optionalText(m.FirstSeq), optionalText(m.LastSeq))}
 	}
 	tiler.finish()
-	if tiler.err != nil {
-		return nil, fmt.Errorf("export: reading the proof: %w", tiler.err)
-	}
 	if tiler.fault == "" && tiler.nodes != m.Proof.Nodes {
 		tiler.fault = fmt.Sprintf("the proof has %d nodes, the manifest says %d", tiler.nodes, m.Proof.Nodes)
 	}
@@ -220,13 +217,13 @@ func VerifyExport(manifest []byte, data, proof io.Reader, keys ...CheckpointKey)
 		return nil, &ExportFault{Code: FaultRootMismatch, Detail: fmt.Sprintf("rows and proof rebuild root %s, the checkpoint signs %s", root, cp.Root)}
 	}
 	if _, err := io.Copy(io.Discard, rawData); err != nil {
-		return nil, fmt.Errorf("export: reading the data: %w", err)
+		return nil, &ExportFault{Code: FaultDataSHA256, Detail: "the data file cannot be read to its end: " + err.Error()}
 	}
 	if got := dataCount.sum(); got != m.Data.SHA256 || dataCount.n != m.Data.Bytes {
 		return nil, &ExportFault{Code: FaultDataSHA256, Detail: fmt.Sprintf("the data file (%d bytes) has SHA-256 %s, the manifest says %s (%d bytes)", dataCount.n, got, m.Data.SHA256, m.Data.Bytes)}
 	}
 	if _, err := io.Copy(io.Discard, tiler.r); err != nil {
-		return nil, fmt.Errorf("export: reading the proof: %w", err)
+		return nil, &ExportFault{Code: FaultProofSHA256, Detail: "the proof file cannot be read to its end: " + err.Error()}
 	}
 	if got := proofCount.sum(); got != m.Proof.SHA256 || proofCount.n != m.Proof.Bytes {
 		return nil, &ExportFault{Code: FaultProofSHA256, Detail: fmt.Sprintf("the proof file (%d bytes) has SHA-256 %s, the manifest says %s (%d bytes)", proofCount.n, got, m.Proof.SHA256, m.Proof.Bytes)}
@@ -294,14 +291,13 @@ type proofTiler struct {
 	nodes  uint64
 	line   int
 	fault  string
-	err    error
 	eof    bool
 }
 
 // addLeaf fills the gap before leaf seq with proof nodes, then appends the leaf.
 func (t *proofTiler) addLeaf(seq uint64, leaf Hash) {
 	t.fillTo(seq)
-	if t.fault != "" || t.err != nil {
+	if t.fault != "" {
 		return
 	}
 	_ = t.hasher.Append(0, leaf) // a level-0 node is aligned everywhere
@@ -310,7 +306,7 @@ func (t *proofTiler) addLeaf(seq uint64, leaf Hash) {
 // finish fills the rest of the tree and checks that no node is left over.
 func (t *proofTiler) finish() {
 	t.fillTo(t.size)
-	if t.fault != "" || t.err != nil {
+	if t.fault != "" {
 		return
 	}
 	if level, index, _, ok := t.next(); ok {
@@ -319,10 +315,10 @@ func (t *proofTiler) finish() {
 }
 
 func (t *proofTiler) fillTo(target uint64) {
-	for t.fault == "" && t.err == nil && t.hasher.Size() < target {
+	for t.fault == "" && t.hasher.Size() < target {
 		level, index, h, ok := t.next()
 		if !ok {
-			if t.fault == "" && t.err == nil {
+			if t.fault == "" {
 				t.setFault(fmt.Sprintf("no proof node covers leaf %d", t.hasher.Size()))
 			}
 			return
@@ -363,13 +359,9 @@ func (t *proofTiler) next() (level uint, index uint64, h Hash, ok bool) {
 		t.eof = true
 		return 0, 0, h, false
 	}
-	if err == errNoNewline {
-		t.nodes++
-		t.setFault(fmt.Sprintf("proof line %d does not end with a newline", t.line+1))
-		return 0, 0, h, false
-	}
 	if err != nil {
-		t.err = err
+		t.nodes++
+		t.setFault(fmt.Sprintf("proof line %d: %v", t.line+1, err))
 		return 0, 0, h, false
 	}
 	t.line++
@@ -390,22 +382,44 @@ func (t *proofTiler) next() (level uint, index uint64, h Hash, ok bool) {
 	return uint(l), i, parsed, true
 }
 
+// MaxLineBytes is the longest data or proof line accepted (newline excluded), which bounds the
+// memory one row takes.
+const MaxLineBytes = 8 << 20
+
 // errNoNewline marks a last line without its newline: every line must end in one.
 var errNoNewline = errors.New("the last line does not end with a newline")
 
-// readLine returns the next line without its newline.
+var errLineTooLong = fmt.Errorf("a line is longer than %d bytes", MaxLineBytes)
+
+// lineError marks a read error, so it is reported as a fault of the file being read.
+type lineError struct{ err error }
+
+func (e lineError) Error() string { return "the file cannot be read: " + e.err.Error() }
+
+// readLine returns the next line without its newline; io.EOF at the end; errNoNewline,
+// errLineTooLong or a lineError otherwise.
 func readLine(r *bufio.Reader) ([]byte, error) {
-	line, err := r.ReadBytes('\n')
-	if err == io.EOF {
-		if len(line) == 0 {
-			return nil, io.EOF
+	var line []byte
+	for {
+		chunk, err := r.ReadSlice('\n')
+		if len(line)+len(chunk) > MaxLineBytes+1 {
+			return nil, errLineTooLong
 		}
-		return nil, errNoNewline
+		line = append(line, chunk...)
+		switch {
+		case err == nil:
+			return line[:len(line)-1], nil
+		case errors.Is(err, bufio.ErrBufferFull):
+			continue
+		case err == io.EOF:
+			if len(line) == 0 {
+				return nil, io.EOF
+			}
+			return nil, errNoNewline
+		default:
+			return nil, lineError{err}
+		}
 	}
-	if err != nil {
-		return nil, err
-	}
-	return line[:len(line)-1], nil
 }
 
 // exportRow is one data row after parsing and type checks.
@@ -441,20 +455,15 @@ func (g *gzipRows) next() (*exportRow, *ExportFault, error) {
 		zr, err := gzip.NewReader(g.raw)
 		if err != nil {
 			if errors.Is(err, io.EOF) {
-				// An empty object has no gzip member: treat it as no rows (the sha256 decides).
-				g.inner = emptyRows{}
-				return nil, nil, nil
+				// An empty object has no gzip member: it holds no lines.
+				g.inner = plainRows(strings.NewReader(""), g.csv)
+				return g.inner.next()
 			}
 			return nil, &ExportFault{Code: FaultRowMalformed, Detail: "the data is not gzip: " + err.Error()}, nil
 		}
 		zr.Multistream(true)
 		g.zr = zr
-		plain := bufio.NewReaderSize(gzipFaults{zr}, 64*1024)
-		if g.csv {
-			g.inner = &csvRows{r: plain}
-		} else {
-			g.inner = &jsonlRows{r: plain}
-		}
+		g.inner = plainRows(gzipFaults{zr}, g.csv)
 	}
 	r, fault, err := g.inner.next()
 	var gz gzipError
@@ -464,9 +473,13 @@ func (g *gzipRows) next() (*exportRow, *ExportFault, error) {
 	return r, fault, err
 }
 
-type emptyRows struct{}
-
-func (emptyRows) next() (*exportRow, *ExportFault, error) { return nil, nil, nil }
+func plainRows(r io.Reader, csv bool) rowSource {
+	buffered := bufio.NewReaderSize(r, 64*1024)
+	if csv {
+		return &csvRows{r: buffered}
+	}
+	return &jsonlRows{r: buffered}
+}
 
 // gzipFaults marks decompression errors so they are told apart from I/O errors.
 type gzipFaults struct{ r io.Reader }

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"unicode/utf8"
 )
 
 func isFlateError(err error) bool {
@@ -32,11 +33,11 @@ func (j *jsonlRows) next() (*exportRow, *ExportFault, error) {
 	if err == io.EOF {
 		return nil, nil, nil
 	}
-	if err == errNoNewline {
+	if err != nil {
 		return nil, malformedRow(nil, "%v", err), nil
 	}
-	if err != nil {
-		return nil, nil, err
+	if len(line) == 0 {
+		return nil, malformedRow(nil, "an empty line where a row should be"), nil
 	}
 	obj, err := jsonObject(line)
 	if err != nil {
@@ -54,11 +55,11 @@ func (j *jsonlRows) next() (*exportRow, *ExportFault, error) {
 	}
 	r := &exportRow{seq: seqValue}
 	var fault *ExportFault
-	if r.id, fault = uuidMember(obj["id"], seq); fault != nil {
-		return nil, fault, nil
-	}
-	if r.receivedAt, fault = timeMember(obj["received_at"], seq); fault != nil {
-		return nil, fault, nil
+	var okID, okTime bool
+	r.id, okID = rawString(obj["id"])
+	r.receivedAt, okTime = rawString(obj["received_at"])
+	if !okID || !okTime {
+		return nil, malformedRow(seq, "id or received_at is not a string"), nil
 	}
 	erased, ok := rawBool(obj["erased"])
 	if !ok {
@@ -90,24 +91,8 @@ func (j *jsonlRows) next() (*exportRow, *ExportFault, error) {
 
 func jsonString(raw json.RawMessage) (string, bool) { return rawString(raw) }
 
-// uuidMember and timeMember only type-check: a value in another spelling than the canonical
-// one is a leaf_hash fault, found later in the verification order.
-func uuidMember(raw json.RawMessage, seq *uint64) (string, *ExportFault) {
-	s, ok := rawString(raw)
-	if !ok || s == "" {
-		return "", malformedRow(seq, "id is missing, empty or not a string")
-	}
-	return s, nil
-}
-
-func timeMember(raw json.RawMessage, seq *uint64) (string, *ExportFault) {
-	s, ok := rawString(raw)
-	if !ok || s == "" {
-		return "", malformedRow(seq, "received_at is missing, empty or not a string")
-	}
-	return s, nil
-}
-
+// id and received_at are only type-checked here: a value in another spelling than the
+// canonical one is a leaf_hash fault, found later in the verification order.
 func isCanonicalID(s string) bool {
 	c, err := canonicalUUID(s)
 	return err == nil && c == s
@@ -205,23 +190,23 @@ func (c *csvRows) next() (*exportRow, *ExportFault, error) {
 	if err != nil {
 		return csvError(err, nil)
 	}
-	var seq *uint64
-	if n, ok := parseDecimal(fields[0]); ok {
-		seq = &n
-	}
 	if len(fields) != len(CSVColumns) {
-		return nil, malformedRow(seq, "the line has %d fields, not %d", len(fields), len(CSVColumns)), nil
+		return nil, malformedRow(nil, "the line has %d fields, not %d", len(fields), len(CSVColumns)), nil
 	}
-	if seq == nil {
+	for i, f := range fields {
+		if !utf8.ValidString(f) {
+			return nil, malformedRow(nil, "column %s is not UTF-8", CSVColumns[i]), nil
+		}
+	}
+	n, ok := parseDecimal(fields[csvSeq])
+	if !ok {
 		return nil, malformedRow(nil, "seq %q is not a non-negative integer", truncate(fields[csvSeq])), nil
 	}
-	r := &exportRow{seq: *seq}
+	seq := &n
+	r := &exportRow{seq: n, id: fields[csvID], receivedAt: fields[csvReceivedAt]}
 	var fault *ExportFault
-	if r.id, fault = uuidMember(mustJSON(fields[csvID]), seq); fault != nil {
-		return nil, fault, nil
-	}
-	if r.receivedAt, fault = timeMember(mustJSON(fields[csvReceivedAt]), seq); fault != nil {
-		return nil, fault, nil
+	if r.id == "" || r.receivedAt == "" {
+		return nil, malformedRow(seq, "id or received_at is empty"), nil
 	}
 	switch fields[csvErased] {
 	case "true":
@@ -321,7 +306,10 @@ func readCSVRecord(r *bufio.Reader) ([]string, error) {
 	var fields []string
 	var field bytes.Buffer
 	started := false
-	for {
+	for size := 0; ; size++ {
+		if size > MaxLineBytes {
+			return nil, csvSyntaxError{errLineTooLong.Error()}
+		}
 		b, err := r.ReadByte()
 		if err == io.EOF {
 			if !started {
@@ -371,9 +359,10 @@ func readCSVRecord(r *bufio.Reader) ([]string, error) {
 }
 
 func readQuoted(r *bufio.Reader, field *bytes.Buffer) error {
-	// A quoted empty field must not be confused with a field never started; callers only
-	// compare strings, so both are "".
 	for {
+		if field.Len() > MaxLineBytes {
+			return csvSyntaxError{errLineTooLong.Error()}
+		}
 		b, err := r.ReadByte()
 		if err == io.EOF {
 			return csvSyntaxError{"an unterminated quoted field"}
