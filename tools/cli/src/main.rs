@@ -1,0 +1,5 @@
+//! `auditlog`: the command-line tool.
+
+fn main() -> anyhow::Result<()> {
+    anyhow::bail!("not built yet")
+}
