@@ -4,4 +4,5 @@
 pub mod process;
 pub mod postgres;
 pub mod moto;
+pub mod opensearch;
 pub mod bootstrap;
