@@ -1,5 +1,33 @@
 //! `vectors`: writes the test vectors of test-vectors/v1 (see test-vectors/README.md).
+//!
+//! `cargo run -p vectors` rewrites the files; `cargo run -p vectors -- --check` writes nothing and
+//! exits non-zero, naming each file, when a regeneration would change any of them.
 
-fn main() -> anyhow::Result<()> {
-    anyhow::bail!("not generated yet")
+use anyhow::{bail, Context, Result};
+
+fn main() -> Result<()> {
+    let check = match std::env::args().nth(1).as_deref() {
+        None => false,
+        Some("--check") => true,
+        Some(other) => bail!("unknown argument {other:?}; usage: vectors [--check]"),
+    };
+    let root = vectors::repository_root();
+    let files = vectors::generate_all()?;
+    let changed = vectors::changed_files(&root, &files).context("comparing with the committed vectors")?;
+    if check {
+        if changed.is_empty() {
+            println!("{} vector files are up to date", files.len());
+            return Ok(());
+        }
+        for path in &changed {
+            eprintln!("would change: {path}");
+        }
+        bail!("{} of {} vector files would change; run `cargo run -p vectors`", changed.len(), files.len());
+    }
+    vectors::write_files(&root, &files)?;
+    for file in &files {
+        let state = if changed.contains(&file.path) { "written" } else { "unchanged" };
+        println!("{state}: {}", file.path);
+    }
+    Ok(())
 }
