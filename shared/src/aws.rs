@@ -9,6 +9,9 @@ pub mod api_keys;
 pub mod anchors;
 pub mod archives;
 pub mod s3;
+pub mod queues;
+pub mod export_jobs;
+pub mod export_objects;
 pub mod receipt_keys;
 pub mod secrets;
 

@@ -231,6 +231,66 @@ impl ReceiptSettings {
     }
 }
 
+/// The index queue: every append's outbox row goes there after commit (`INDEX_QUEUE_URL`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IndexQueueSettings {
+    pub queue_url: String,
+}
+
+impl IndexQueueSettings {
+    pub fn from_env<F: Fn(&str) -> Option<String>>(env: &mut Env<F>) -> Self {
+        IndexQueueSettings { queue_url: env.required("INDEX_QUEUE_URL") }
+    }
+}
+
+/// OpenSearch: `OPENSEARCH_URL` (unset: PostgreSQL's full text serves `q`) and
+/// `OPENSEARCH_INDEX` (default `audit-events`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SearchSettings {
+    pub url: Option<String>,
+    pub index: String,
+}
+
+impl SearchSettings {
+    pub fn from_env<F: Fn(&str) -> Option<String>>(env: &mut Env<F>) -> Self {
+        SearchSettings { url: env.optional("OPENSEARCH_URL"), index: Self::index(env) }
+    }
+
+    /// For the indexer, which has nothing to do without a cluster: `OPENSEARCH_URL` required.
+    pub fn required_from_env<F: Fn(&str) -> Option<String>>(env: &mut Env<F>) -> Self {
+        SearchSettings { url: Some(env.required("OPENSEARCH_URL")), index: Self::index(env) }
+    }
+
+    fn index<F: Fn(&str) -> Option<String>>(env: &mut Env<F>) -> String {
+        env.optional("OPENSEARCH_INDEX").unwrap_or_else(|| "audit-events".to_owned())
+    }
+}
+
+/// Exports: the jobs table (`EXPORTS_TABLE`), the export queue (`EXPORT_QUEUE_URL`), the bucket
+/// (`EXPORT_BUCKET`) and how long presigned URLs last (`EXPORT_URL_SECONDS`, default 900).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExportSettings {
+    pub table: String,
+    pub queue_url: String,
+    pub bucket: String,
+    pub url_seconds: u64,
+}
+
+impl ExportSettings {
+    pub fn from_env<F: Fn(&str) -> Option<String>>(env: &mut Env<F>) -> Self {
+        let url_seconds = env.parsed("EXPORT_URL_SECONDS", 900u64);
+        if !(1..=7 * 24 * 3600).contains(&url_seconds) {
+            env.reject("EXPORT_URL_SECONDS", "must be 1 to 604800 (S3's presigning limit)");
+        }
+        ExportSettings {
+            table: env.required("EXPORTS_TABLE"),
+            queue_url: env.required("EXPORT_QUEUE_URL"),
+            bucket: env.required("EXPORT_BUCKET"),
+            url_seconds,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

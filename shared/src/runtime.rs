@@ -5,9 +5,17 @@ use crate::api::state::{ApiState, ApiStateInner, CheckpointPublicKey, ReceiptKey
 use crate::api::Function;
 use crate::aws::api_keys::ApiKeyStore;
 use crate::aws::secrets::database_credentials;
-use crate::config::{ApiKeySettings, CheckpointSettings, ConfigError, DatabaseSettings, Env, ReceiptSettings};
+use crate::config::{
+    ApiKeySettings, CheckpointSettings, ConfigError, DatabaseSettings, Env, ExportSettings, IndexQueueSettings,
+    ReceiptSettings, SearchSettings,
+};
 use crate::store::connect::DbConfig;
 use crate::store::pool::StorePool;
+use crate::aws::export_jobs::ExportJobStore;
+use crate::aws::export_objects::ExportBucket;
+use crate::aws::queues::Queue;
+use crate::search::OpenSearch;
+use crate::service::export::{ExportJobs, WorkerSettings};
 use aws_config::SdkConfig;
 
 /// Structured logs: JSON lines in Lambda (or when `LOG_FORMAT=json`), readable text elsewhere.
@@ -44,6 +52,11 @@ pub struct ApiSettings {
     pub api_keys: Option<ApiKeySettings>,
     /// The maintenance role's database (erasure), for the functions that erase.
     pub maintenance: Option<DatabaseSettings>,
+    /// The index queue, for the functions that append.
+    pub index_queue: Option<IndexQueueSettings>,
+    /// OpenSearch, for the function that lists events (optional even there).
+    pub search: Option<SearchSettings>,
+    pub exports: Option<ExportSettings>,
 }
 
 impl ApiSettings {
@@ -59,8 +72,12 @@ impl ApiSettings {
             needs(&[Function::Ingest, Function::Query, Function::Erasure]).then(|| ReceiptSettings::from_env(&mut env));
         let api_keys = needs(&[Function::Admin]).then(|| ApiKeySettings::from_env(&mut env));
         let maintenance = needs(&[Function::Erasure]).then(|| DatabaseSettings::maintenance_from_env(&mut env));
+        let index_queue = needs(&[Function::Ingest, Function::Admin, Function::Erasure])
+            .then(|| IndexQueueSettings::from_env(&mut env));
+        let search = needs(&[Function::Query]).then(|| SearchSettings::from_env(&mut env));
+        let exports = needs(&[Function::Exports]).then(|| ExportSettings::from_env(&mut env));
         env.finish()?;
-        Ok(ApiSettings { database, checkpoint, receipts, api_keys, maintenance })
+        Ok(ApiSettings { database, checkpoint, receipts, api_keys, maintenance, index_queue, search, exports })
     }
 }
 
@@ -79,7 +96,53 @@ pub async fn api_state(settings: &ApiSettings, sdk: &SdkConfig) -> Result<ApiSta
         receipts: settings.receipts.as_ref().map(|r| ReceiptKeys::new(sdk.clone(), &r.table, &r.kek_key_id)),
         checkpoint_key: settings.checkpoint.as_ref().map(|c| CheckpointPublicKey::new(sdk, c)),
         api_keys: settings.api_keys.as_ref().map(|k| ApiKeyStore::new(sdk, &k.table, &k.mac_key_id)),
+        index_queue: settings.index_queue.as_ref().map(|q| Queue::new(sdk, &q.queue_url)),
+        search: match settings.search.as_ref().and_then(|s| s.url.as_deref().map(|url| (url, &s.index))) {
+            Some((url, index)) => {
+                Some(OpenSearch::new(sdk, url, index).map_err(|e| StartupError::Database(e.to_string()))?)
+            }
+            None => None,
+        },
+        exports: settings.exports.as_ref().map(|e| export_jobs(e, sdk)),
     }))
+}
+
+/// The API side of exports, from its settings.
+pub fn export_jobs(settings: &ExportSettings, sdk: &SdkConfig) -> ExportJobs {
+    ExportJobs {
+        jobs: ExportJobStore::new(sdk, &settings.table),
+        queue: Queue::new(sdk, &settings.queue_url),
+        bucket: ExportBucket::new(sdk, &settings.bucket),
+        url_ttl: std::time::Duration::from_secs(settings.url_seconds),
+    }
+}
+
+/// The export function's tuning: `EXPORT_PART_BYTES` (default 16 MiB, at least S3's 5 MiB),
+/// `EXPORT_CHUNK_ROWS` (default 2000), `EXPORT_MAX_ATTEMPTS` (default 3, the export queue's
+/// maxReceiveCount).
+pub fn worker_settings<F: Fn(&str) -> Option<String>>(env: &mut Env<F>) -> WorkerSettings {
+    let defaults = WorkerSettings::default();
+    let part_size = env.parsed("EXPORT_PART_BYTES", defaults.part_size);
+    if part_size < 5 << 20 {
+        env.reject("EXPORT_PART_BYTES", "must be at least 5242880 (S3's smallest part)");
+    }
+    WorkerSettings {
+        part_size,
+        chunk_rows: env.parsed("EXPORT_CHUNK_ROWS", defaults.chunk_rows).max(1),
+        max_attempts: env.parsed("EXPORT_MAX_ATTEMPTS", defaults.max_attempts).max(1),
+        ..defaults
+    }
+}
+
+/// When an invocation must be done: the Lambda context's deadline (unix milliseconds), or
+/// `max_run` from now if that is sooner.
+pub fn run_deadline(deadline_unix_ms: u64, max_run: Option<std::time::Duration>) -> std::time::Instant {
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0);
+    let left = std::time::Duration::from_millis(deadline_unix_ms.saturating_sub(now_ms));
+    std::time::Instant::now() + max_run.map_or(left, |m| m.min(left))
 }
 
 /// The database pool of a function. With `DATABASE_SECRET_ARN`, the credentials are read from

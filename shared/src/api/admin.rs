@@ -51,7 +51,8 @@ async fn record(
         resource_id: resource_id.to_owned(),
     };
     let mut store = state.store.get().await?;
-    ingest_system(&mut store, tenant, &event).await?;
+    let result = ingest_system(&mut store, tenant, &event).await?;
+    state.notify_appended(&mut store, tenant, &result).await;
     Ok(())
 }
 

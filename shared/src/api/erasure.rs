@@ -73,6 +73,8 @@ pub async fn erase(
             }
             e => e.into(),
         })?;
+    // The erasure record's index message removes the erased content from the search index.
+    state.notify_appended(&mut store, tenant, &done.recorded).await;
     tracing::info!(%tenant, erased = done.erased, "content erased");
     let recorded = acknowledge(signer, tenant, &done.recorded).pop();
     Ok(Json(json!({ "erased": done.erased, "recorded": recorded })))

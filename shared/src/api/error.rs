@@ -111,6 +111,10 @@ impl From<QueryError> for ApiError {
         match err {
             QueryError::Invalid(e) => e.into(),
             QueryError::Store(e) => e.into(),
+            QueryError::Search(e @ crate::search::SearchError::Unavailable(_)) => {
+                ApiError::unavailable("search unavailable", &e)
+            }
+            QueryError::Search(e) => ApiError::internal("search failed", &e),
         }
     }
 }

@@ -10,7 +10,7 @@ use crate::aws::receipt_keys::ReceiptSigner;
 use crate::chain::receipt::ReceiptPayload;
 use crate::metrics::{self, Unit};
 use crate::service::ingest::{ingest, Request};
-use crate::service::query::{event_stats, list_events, EventQuery, EventStats, StatsQuery};
+use crate::service::query::{event_stats, list_events, search_events, EventQuery, EventStats, StatsQuery};
 use crate::store::append::AppendResult;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
@@ -43,7 +43,9 @@ pub async fn append_one(
     let started = std::time::Instant::now();
     let result = {
         let mut store = state.store.get().await?;
-        ingest(&mut store, tenant, Request::One(&event), key.as_deref()).await?
+        let result = ingest(&mut store, tenant, Request::One(&event), key.as_deref()).await?;
+        state.notify_appended(&mut store, tenant, &result).await;
+        result
     };
     record_append(&result, started);
     let mut views = acknowledge(signer, tenant, &result);
@@ -65,7 +67,9 @@ pub async fn append_batch(
     let started = std::time::Instant::now();
     let result = {
         let mut store = state.store.get().await?;
-        ingest(&mut store, tenant, Request::Batch(&body.events), key.as_deref()).await?
+        let result = ingest(&mut store, tenant, Request::Batch(&body.events), key.as_deref()).await?;
+        state.notify_appended(&mut store, tenant, &result).await;
+        result
     };
     record_append(&result, started);
     let views = acknowledge(signer, tenant, &result);
@@ -124,7 +128,10 @@ pub async fn list(
     let query = EventQuery::from_params(query.iter())?;
     let page = {
         let mut store = state.store.get().await?;
-        list_events(&mut store, tenant, &query).await?
+        match (&state.search, &query.filter.q) {
+            (Some(search), Some(_)) => search_events(search, &mut store, tenant, &query).await?,
+            _ => list_events(&mut store, tenant, &query).await?,
+        }
     };
     let events: Vec<EntryView> = page.entries.into_iter().map(EntryView::new).collect();
     Ok(Json(json!({ "events": events, "next_cursor": page.next_cursor })))

@@ -15,6 +15,7 @@ pub mod proofs;
 pub mod verify;
 pub mod admin;
 pub mod erasure;
+pub mod exports;
 pub mod authorizer;
 
 use axum::routing::{delete, get, patch, post, MethodRouter};
@@ -30,10 +31,12 @@ pub enum Function {
     Verify,
     Admin,
     Erasure,
+    Exports,
 }
 
 impl Function {
-    pub const ALL: [Function; 5] = [Self::Ingest, Self::Query, Self::Verify, Self::Admin, Self::Erasure];
+    pub const ALL: [Function; 6] =
+        [Self::Ingest, Self::Query, Self::Verify, Self::Admin, Self::Erasure, Self::Exports];
 
     /// The crate, binary and SAM resource directory under `functions/`.
     pub fn name(self) -> &'static str {
@@ -43,6 +46,7 @@ impl Function {
             Self::Verify => "verify",
             Self::Admin => "admin",
             Self::Erasure => "erasure",
+            Self::Exports => "exports",
         }
     }
 }
@@ -85,6 +89,9 @@ pub const ROUTES: &[Route] = &[
     route("GET", "/v1/settings", Function::Admin),
     route("PATCH", "/v1/settings", Function::Admin),
     route("POST", "/v1/erasures", Function::Erasure),
+    route("POST", "/v1/exports", Function::Exports),
+    route("GET", "/v1/exports", Function::Exports),
+    route("GET", "/v1/exports/{id}", Function::Exports),
 ];
 
 /// The handler of a route.
@@ -114,6 +121,9 @@ fn handler(route: &Route) -> MethodRouter<ApiState> {
         ("GET", "/v1/settings") => get(admin::get_settings),
         ("PATCH", "/v1/settings") => patch(admin::update_settings),
         ("POST", "/v1/erasures") => post(erasure::erase),
+        ("POST", "/v1/exports") => post(exports::create),
+        ("GET", "/v1/exports") => get(exports::list),
+        ("GET", "/v1/exports/{id}") => get(exports::get_one),
         (method, path) => unreachable!("ROUTES names {method} {path} without a handler"),
     }
 }

@@ -7,6 +7,10 @@
 use super::error::ApiError;
 use crate::aws::api_keys::ApiKeyStore;
 use crate::aws::kms::KmsSigner;
+use crate::aws::queues::Queue;
+use crate::search::OpenSearch;
+use crate::store::append::AppendResult;
+use crate::store::Store;
 use crate::aws::receipt_keys::{list_receipt_keys, PublicReceiptKey, ReceiptSigner};
 use crate::signer::CheckpointSigner;
 use crate::store::pool::StorePool;
@@ -36,6 +40,14 @@ pub struct ApiStateInner {
     pub receipts: Option<ReceiptKeys>,
     pub checkpoint_key: Option<CheckpointPublicKey>,
     pub api_keys: Option<ApiKeyStore>,
+    /// The index queue, in the functions that append (the outbox row of every append is sent
+    /// there after commit).
+    pub index_queue: Option<Queue>,
+    /// OpenSearch, when configured, serves `q` in `GET /v1/events`; PostgreSQL's full text
+    /// otherwise.
+    pub search: Option<OpenSearch>,
+    /// Export jobs, in the function serving the export routes.
+    pub exports: Option<crate::service::export::ExportJobs>,
 }
 
 impl ApiState {
@@ -57,6 +69,19 @@ impl ApiState {
 
     pub fn api_keys(&self) -> Result<&ApiKeyStore, ApiError> {
         self.api_keys.as_ref().ok_or_else(|| missing("the API key store"))
+    }
+
+    pub fn exports(&self) -> Result<&crate::service::export::ExportJobs, ApiError> {
+        self.exports.as_ref().ok_or_else(|| missing("export jobs"))
+    }
+
+    /// Sends the append's outbox row to the index queue (see `service::indexing`). Never fails
+    /// the request: the append is committed, and the relay sends what this could not.
+    pub async fn notify_appended(&self, store: &mut Store, tenant: uuid::Uuid, result: &AppendResult) {
+        match &self.index_queue {
+            Some(queue) => crate::service::indexing::notify_appended(queue, store, tenant, result).await,
+            None => tracing::error!("no index queue configured; the relay will send this append's outbox row"),
+        }
     }
 }
 

@@ -28,6 +28,8 @@ pub enum QueryError {
     Invalid(#[from] ValidationError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    Search(#[from] crate::search::SearchError),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -145,6 +147,22 @@ fn each_param<'a>(
     Ok(())
 }
 
+/// The filter parameters of `GET /v1/events` (everything but paging and order).
+pub const FILTER_PARAMS: &[&str] =
+    &["action", "actor_id", "resource_type", "resource_id", "outcome", "severity", "source", "from", "to", "q"];
+
+impl EventFilter {
+    /// A filter from `GET /v1/events`'s filter parameters alone (an export's filter); paging
+    /// parameters are unknown here.
+    pub fn from_params<'a>(params: impl IntoIterator<Item = (&'a str, &'a str)>) -> Result<Self, ValidationError> {
+        let params: Vec<(&str, &str)> = params.into_iter().collect();
+        if let Some((name, _)) = params.iter().find(|(n, _)| !FILTER_PARAMS.contains(n)) {
+            return Err(invalid(name, format!("unknown filter; known: {}", FILTER_PARAMS.join(", "))));
+        }
+        Ok(EventQuery::from_params(params)?.filter)
+    }
+}
+
 impl EventQuery {
     pub fn from_params<'a>(params: impl IntoIterator<Item = (&'a str, &'a str)>) -> Result<Self, ValidationError> {
         const KNOWN: &[&str] = &[
@@ -235,6 +253,25 @@ pub async fn list_events(store: &mut Store, tenant: Uuid, query: &EventQuery) ->
     let next_cursor = (entries.len() == query.limit as usize)
         .then(|| entries.last().map(|e| Cursor { order: query.order, last_seq: e.entry.seq }.encode()))
         .flatten();
+    Ok(EventPage { entries, next_cursor })
+}
+
+/// A page of `query` (whose `q` is set) through OpenSearch: the matching seqs come from the
+/// index, the entries from PostgreSQL, so every hit is the stored entry with its hashes. Hits
+/// whose content was erased since they were indexed are left out (the indexer deletes them), so a
+/// page may hold fewer than `limit` entries and still have a successor.
+pub async fn search_events(
+    search: &crate::search::OpenSearch,
+    store: &mut Store,
+    tenant: Uuid,
+    query: &EventQuery,
+) -> Result<EventPage, QueryError> {
+    let after = query.cursor.map(|c| c.last_seq);
+    let seqs = search.search_seqs(tenant, &query.filter, query.order, after, query.limit).await?;
+    let next_cursor = (seqs.len() == query.limit as usize)
+        .then(|| seqs.last().map(|&last_seq| Cursor { order: query.order, last_seq }.encode()))
+        .flatten();
+    let entries = store.entries_by_seqs(tenant, &seqs).await?.into_iter().filter(|e| e.content.is_some()).collect();
     Ok(EventPage { entries, next_cursor })
 }
 

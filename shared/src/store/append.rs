@@ -47,6 +47,9 @@ pub struct AppendResult {
     pub replayed: bool,
     /// Tree size after this append (for a replay: after the original append).
     pub tree_size: u64,
+    /// The outbox row this append wrote, which the caller sends to the index queue after commit
+    /// (None for a replay, which wrote nothing).
+    pub outbox_id: Option<i64>,
 }
 
 const LOCK_HEAD: &str =
@@ -69,13 +72,14 @@ const APPEND_ROWS: &str = "WITH skeleton AS (
        INSERT INTO merkle_nodes (tenant_id, level, idx, hash)
        SELECT $1, l, i, h FROM unnest($18::smallint[], $19::bigint[], $20::bytea[]) AS t(l, i, h)
      ), outbox_row AS (
-       INSERT INTO outbox (tenant_id, first_seq, count) VALUES ($1, $21, $22)
+       INSERT INTO outbox (tenant_id, first_seq, count) VALUES ($1, $21, $22) RETURNING id
      ), idempotency AS (
        INSERT INTO idempotency_keys (tenant_id, key, request_hash, first_seq, count)
        SELECT $1, $23::text, $24::bytea, $21, $22 WHERE $23::text IS NOT NULL
      )
      UPDATE chain_heads SET size = $25, chain_hash = $26, last_received_at = $2, frontier = $27, updated_at = now()
-      WHERE tenant_id = $1";
+      WHERE tenant_id = $1
+     RETURNING (SELECT id FROM outbox_row)";
 const READ_APPENDED: &str = "SELECT seq, event_id, received_at, leaf_hash, chain_hash FROM chain_entries
      WHERE tenant_id = $1 AND seq >= $2 AND seq < $3 ORDER BY seq";
 
@@ -157,7 +161,7 @@ async fn append_in_transaction(
         let rows = client.query(read_appended, &[&tenant, &first, &end]).await?;
         let entries = rows.iter().map(appended_from_row).collect::<Result<Vec<_>, _>>()?;
         client.batch_execute("COMMIT").await?;
-        return Ok(AppendResult { entries, replayed: true, tree_size: seq_col(end)? });
+        return Ok(AppendResult { entries, replayed: true, tree_size: seq_col(end)?, outbox_id: None });
     }
 
     // In memory: received time is taken under the lock and never goes backwards within a tenant,
@@ -248,8 +252,8 @@ async fn append_in_transaction(
     ];
     // The write is sent before COMMIT. If it fails, the server aborts the transaction and
     // answers COMMIT with a rollback, so the write's error is what counts; it is checked first.
-    let (written, committed) = futures::join!(client.execute(append_rows, &params), client.batch_execute("COMMIT"));
-    written?;
+    let (written, committed) = futures::join!(client.query_one(append_rows, &params), client.batch_execute("COMMIT"));
+    let outbox_id: i64 = written?.get(0);
     committed?;
 
     let appended = entries
@@ -263,7 +267,7 @@ async fn append_in_transaction(
             chain_hash: l.chain_hash,
         })
         .collect();
-    Ok(AppendResult { entries: appended, replayed: false, tree_size: grown.size })
+    Ok(AppendResult { entries: appended, replayed: false, tree_size: grown.size, outbox_id: Some(outbox_id) })
 }
 
 fn appended_from_row(row: &tokio_postgres::Row) -> Result<Appended, StoreError> {

@@ -3,7 +3,7 @@
 
 use super::read::{stored_from_row, StoredEntry};
 use super::{tenant_param, to_i64, Store, StoreError, SET_TENANT};
-use crate::service::query::{ActionMatch, EventQuery, Order};
+use crate::service::query::{ActionMatch, EventFilter, EventQuery, Order};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -38,57 +38,70 @@ fn like_prefix(prefix: &str) -> String {
     pattern
 }
 
+/// The SQL conditions of `f` on `events e` (appended to `conditions`, values to `params` as
+/// bind parameters), and the `WITH` clause full text needs (empty without `q`). Shared by
+/// listing and exports, so an export's filter means exactly what the listing's does.
+pub(super) fn filter_conditions(
+    f: &EventFilter,
+    params: &mut Vec<Box<dyn ToSql + Sync + Send>>,
+    conditions: &mut Vec<String>,
+) -> String {
+    let mut bind = |condition: &str, value: Box<dyn ToSql + Sync + Send>, params: &mut Vec<_>| {
+        params.push(value);
+        conditions.push(condition.replace('?', &format!("${}", params.len())));
+    };
+    match &f.action {
+        Some(ActionMatch::Exact(a)) => bind("e.action = ?", Box::new(a.clone()), params),
+        Some(ActionMatch::Prefix(p)) => bind("e.action LIKE ? ESCAPE '\\'", Box::new(like_prefix(p)), params),
+        None => {}
+    }
+    if let Some(v) = &f.actor_id {
+        bind("e.actor_id = ?", Box::new(v.clone()), params);
+    }
+    if let Some(v) = &f.resource_type {
+        bind("e.resource_type = ?", Box::new(v.clone()), params);
+    }
+    if let Some(v) = &f.resource_id {
+        bind("e.resource_id = ?", Box::new(v.clone()), params);
+    }
+    if let Some(v) = f.outcome {
+        bind("e.outcome = ?", Box::new(v.as_str()), params);
+    }
+    if let Some(v) = f.severity {
+        bind("e.severity = ?", Box::new(v.as_str()), params);
+    }
+    if let Some(v) = &f.source {
+        bind("e.source = ?", Box::new(v.clone()), params);
+    }
+    if let Some(v) = f.from {
+        bind("e.occurred_at >= ?", Box::new(v), params);
+    }
+    if let Some(v) = f.to {
+        bind("e.occurred_at < ?", Box::new(v), params);
+    }
+    // Full text: the matches come from the GIN index first (through `audit_text_search`, see
+    // V3 for why a function), then rows are taken from those in seq order. The price: a very
+    // common term reads all its matches (OpenSearch, when configured, serves listings of those).
+    match &f.q {
+        Some(q) => {
+            params.push(Box::new(q.clone()));
+            conditions.push("e.seq IN (SELECT seq FROM text_matches)".to_owned());
+            format!("WITH text_matches AS MATERIALIZED (SELECT seq FROM audit_text_search(${}))", params.len())
+        }
+        None => String::new(),
+    }
+}
+
 impl Store {
     /// One page of the tenant's events matching `query`, in its order, after its cursor.
     pub async fn list_events(&mut self, tenant: Uuid, query: &EventQuery) -> Result<Vec<StoredEntry>, StoreError> {
-        let f = &query.filter;
         let mut params: Vec<Box<dyn ToSql + Sync + Send>> = vec![Box::new(tenant)];
         let mut conditions = vec!["e.tenant_id = $1".to_owned()];
-        let mut bind = |condition: &str, value: Box<dyn ToSql + Sync + Send>, params: &mut Vec<_>| {
-            params.push(value);
-            conditions.push(condition.replace('?', &format!("${}", params.len())));
-        };
-        match &f.action {
-            Some(ActionMatch::Exact(a)) => bind("e.action = ?", Box::new(a.clone()), &mut params),
-            Some(ActionMatch::Prefix(p)) => bind("e.action LIKE ? ESCAPE '\\'", Box::new(like_prefix(p)), &mut params),
-            None => {}
-        }
-        if let Some(v) = &f.actor_id {
-            bind("e.actor_id = ?", Box::new(v.clone()), &mut params);
-        }
-        if let Some(v) = &f.resource_type {
-            bind("e.resource_type = ?", Box::new(v.clone()), &mut params);
-        }
-        if let Some(v) = &f.resource_id {
-            bind("e.resource_id = ?", Box::new(v.clone()), &mut params);
-        }
-        if let Some(v) = f.outcome {
-            bind("e.outcome = ?", Box::new(v.as_str()), &mut params);
-        }
-        if let Some(v) = f.severity {
-            bind("e.severity = ?", Box::new(v.as_str()), &mut params);
-        }
-        if let Some(v) = &f.source {
-            bind("e.source = ?", Box::new(v.clone()), &mut params);
-        }
-        if let Some(v) = f.from {
-            bind("e.occurred_at >= ?", Box::new(v), &mut params);
-        }
-        if let Some(v) = f.to {
-            bind("e.occurred_at < ?", Box::new(v), &mut params);
-        }
+        let with = filter_conditions(&query.filter, &mut params, &mut conditions);
         if let Some(c) = query.cursor {
-            let op = if c.order == Order::Asc { "e.seq > ?" } else { "e.seq < ?" };
-            bind(op, Box::new(to_i64(c.last_seq)?), &mut params);
-        }
-        // Full text: the matches come from the GIN index first (through `audit_text_search`, see
-        // V3 for why a function), then the page is taken from those in seq order. The price: a
-        // very common term reads all its matches (OpenSearch, when configured, serves those).
-        let mut with = String::new();
-        if let Some(q) = &f.q {
-            params.push(Box::new(q.clone()));
-            with = format!("WITH text_matches AS MATERIALIZED (SELECT seq FROM audit_text_search(${}))", params.len());
-            conditions.push("e.seq IN (SELECT seq FROM text_matches)".to_owned());
+            let op = if c.order == Order::Asc { "e.seq > $" } else { "e.seq < $" };
+            params.push(Box::new(to_i64(c.last_seq)?));
+            conditions.push(format!("{op}{}", params.len()));
         }
         let direction = if query.order == Order::Asc { "ASC" } else { "DESC" };
         let sql = format!(

@@ -81,6 +81,51 @@ impl Store {
         row.map(|r| seq_col(r.get(0))).transpose()
     }
 
+    /// The tenant's entries with seq in any of `ranges` (`[first, end)` each), in seq order.
+    /// One statement whatever the number of ranges (the indexer reads a batch of messages).
+    pub async fn entries_in_ranges(&mut self, tenant: Uuid, ranges: &[(u64, u64)]) -> Result<Vec<StoredEntry>, StoreError> {
+        let firsts: Vec<i64> = ranges.iter().map(|r| to_i64(r.0)).collect::<Result<_, _>>()?;
+        let ends: Vec<i64> = ranges.iter().map(|r| to_i64(r.1)).collect::<Result<_, _>>()?;
+        self.recover().await?;
+        let tx = self.client.build_transaction().read_only(true).start().await?;
+        let sql = format!(
+            "SELECT {ENTRY_COLUMNS}
+               JOIN (SELECT DISTINCT s FROM unnest($2::bigint[], $3::bigint[]) AS r(lo, hi), generate_series(lo, hi - 1) AS s) wanted
+                 ON c.seq = wanted.s
+              WHERE c.tenant_id = $1
+              ORDER BY c.seq"
+        );
+        let tenant_text = tenant_param(tenant);
+        let set_params: [&(dyn ToSql + Sync); 1] = [&tenant_text];
+        let params: [&(dyn ToSql + Sync); 3] = [&tenant, &firsts, &ends];
+        let (_, rows) = futures::try_join!(tx.execute(SET_TENANT, &set_params), tx.query(&sql, &params))?;
+        tx.commit().await?;
+        rows.iter().map(stored_from_row).collect()
+    }
+
+    /// The tenant's entries with these seqs, in the order given; seqs that do not exist are
+    /// left out.
+    pub async fn entries_by_seqs(&mut self, tenant: Uuid, seqs: &[u64]) -> Result<Vec<StoredEntry>, StoreError> {
+        if seqs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let wanted: Vec<i64> = seqs.iter().map(|s| to_i64(*s)).collect::<Result<_, _>>()?;
+        self.recover().await?;
+        let tx = self.client.build_transaction().read_only(true).start().await?;
+        let sql = format!(
+            "SELECT {ENTRY_COLUMNS}
+               JOIN unnest($2::bigint[]) WITH ORDINALITY AS w(s, n) ON c.seq = w.s
+              WHERE c.tenant_id = $1
+              ORDER BY w.n"
+        );
+        let tenant_text = tenant_param(tenant);
+        let set_params: [&(dyn ToSql + Sync); 1] = [&tenant_text];
+        let params: [&(dyn ToSql + Sync); 2] = [&tenant, &wanted];
+        let (_, rows) = futures::try_join!(tx.execute(SET_TENANT, &set_params), tx.query(&sql, &params))?;
+        tx.commit().await?;
+        rows.iter().map(stored_from_row).collect()
+    }
+
     /// Streams entries with `from <= seq < to` in seq order into `visit`, without holding the
     /// range in memory. Stops at the first error `visit` returns.
     pub async fn scan_entries<E>(

@@ -1,0 +1,60 @@
+//! Export routes: request an export of a filter (202, then the export function does the work),
+//! read one export's status with presigned download URLs once done, list the tenant's exports.
+//! Another tenant's export id is 404, like an unknown one: jobs are only ever looked up under the
+//! caller's tenant.
+
+use super::error::ApiError;
+use super::extract::{path_uuid, Authenticated, JsonBody};
+use super::state::ApiState;
+use crate::auth::Scope;
+use crate::service::export::{job_view, ExportError, ExportRequest};
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::Json;
+use serde_json::{json, Value};
+
+impl From<ExportError> for ApiError {
+    fn from(err: ExportError) -> Self {
+        match err {
+            ExportError::Invalid(e) => e.into(),
+            ExportError::NotFound => ApiError::not_found("export"),
+            ExportError::Store(e) => e.into(),
+            e @ (ExportError::Jobs(_) | ExportError::Objects(_) | ExportError::Queue(_)) => {
+                ApiError::unavailable("export storage unavailable", &e)
+            }
+            e => ApiError::internal("export request failed", &e),
+        }
+    }
+}
+
+/// `POST /v1/exports`: 202 with the queued job.
+pub async fn create(
+    State(state): State<ApiState>,
+    caller: Authenticated,
+    JsonBody(body): JsonBody<ExportRequest>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let tenant = caller.tenant_with(Scope::Exports)?;
+    let job = state.exports()?.create(tenant, body).await?;
+    Ok((StatusCode::ACCEPTED, Json(job_view(&job, None))))
+}
+
+/// `GET /v1/exports/{id}`: status and counts; presigned URLs once done.
+pub async fn get_one(
+    State(state): State<ApiState>,
+    caller: Authenticated,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let tenant = caller.tenant_with(Scope::Exports)?;
+    let id = path_uuid(&id, "export")?;
+    let exports = state.exports()?;
+    let job = exports.get(tenant, id).await?;
+    let download = exports.downloads(&job).await?;
+    Ok(Json(job_view(&job, download)))
+}
+
+/// `GET /v1/exports`: the tenant's exports, newest first (without URLs).
+pub async fn list(State(state): State<ApiState>, caller: Authenticated) -> Result<Json<Value>, ApiError> {
+    let tenant = caller.tenant_with(Scope::Exports)?;
+    let jobs = state.exports()?.list(tenant).await?;
+    Ok(Json(json!({ "exports": jobs.iter().map(|j| job_view(j, None)).collect::<Vec<_>>() })))
+}

@@ -1,0 +1,293 @@
+//! Indexing committed entries into OpenSearch: outbox -> index queue -> indexer.
+//!
+//! Every append writes an outbox row in its transaction. After commit the ingest function sends
+//! it to the index queue and marks it sent ([`notify_appended`]); if the instance stops between
+//! commit and send, the scheduled relay ([`run_relay`]) sends it later, so every committed entry
+//! reaches the queue at least once. A message names positions only (tenant, first seq, count):
+//! the indexer reads the entries from PostgreSQL, the source of truth, so a message redelivered
+//! late or out of order indexes what is stored now, and nothing sensitive sits in a queue.
+//!
+//! The indexer ([`index_messages`]) writes documents with the event id as document id, so
+//! redelivery is harmless; it reads `_bulk`'s per-item results and reports only the messages
+//! whose items failed, which SQS redelivers and, after the queue's maxReceiveCount, moves to the
+//! dead-letter queue. Erased content leaves the index too: an entry read without content is
+//! deleted from it, and an erasure record (appended by `service::erasure`) deletes what it
+//! erased: the event, the subject's documents (by the hash of its actor id), or everything
+//! received before the retention cut-off.
+
+use crate::aws::queues::{Queue, QueueError};
+use crate::chain::event::{format_timestamp, parse_timestamp};
+use crate::metrics::{self, Unit};
+use crate::search::document::index_document;
+use crate::search::opensearch::{BulkAction, OpenSearch, SearchError};
+use crate::service::erasure::ERASED_ACTION;
+use crate::store::append::AppendResult;
+use crate::store::outbox::OutboxRow;
+use crate::store::pool::StorePool;
+use crate::store::read::StoredEntry;
+use crate::store::{Store, StoreError};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::time::Duration;
+use uuid::Uuid;
+
+/// The body of an index-queue message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IndexMessage {
+    pub v: u8,
+    pub outbox_id: i64,
+    pub tenant_id: Uuid,
+    pub first_seq: u64,
+    pub count: u32,
+}
+
+impl IndexMessage {
+    pub fn new(row: &OutboxRow) -> Self {
+        IndexMessage { v: 1, outbox_id: row.id, tenant_id: row.tenant, first_seq: row.first_seq, count: row.count }
+    }
+
+    pub fn body(&self) -> String {
+        json!(self).to_string()
+    }
+
+    /// Parses a body; anything but a version 1 message naming at least one entry is refused.
+    pub fn parse(body: &str) -> Result<Self, String> {
+        let m: IndexMessage = serde_json::from_str(body).map_err(|e| format!("not an index message: {e}"))?;
+        if m.v != 1 || m.count == 0 || m.count > 100_000 {
+            return Err(format!("unsupported index message (v {}, count {})", m.v, m.count));
+        }
+        Ok(m)
+    }
+}
+
+/// Sends the outbox row of a committed append to the index queue and marks it sent. A failure
+/// is logged and left to the relay: the append is committed and acknowledged either way.
+pub async fn notify_appended(queue: &Queue, store: &mut Store, tenant: Uuid, result: &AppendResult) {
+    let (Some(id), Some(first)) = (result.outbox_id, result.entries.first()) else {
+        return;
+    };
+    let row = OutboxRow { id, tenant, first_seq: first.seq, count: result.entries.len() as u32 };
+    let sent = match queue.send(&IndexMessage::new(&row).body(), 0).await {
+        Ok(()) => store.outbox_mark_sent(&[id]).await.map(|_| ()).map_err(|e| e.to_string()),
+        Err(e) => Err(e.to_string()),
+    };
+    if let Err(error) = sent {
+        tracing::warn!(outbox_id = id, %error, "outbox row not sent after commit; the relay will send it");
+    }
+}
+
+/// What one relay run did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct RelayRun {
+    /// Outbox rows found unsent and sent now.
+    pub sent: u32,
+    /// Rows SQS did not accept (left for the next run).
+    pub failed: u32,
+    /// Sent rows deleted.
+    pub purged: u64,
+}
+
+/// Relay settings.
+#[derive(Debug, Clone, Copy)]
+pub struct RelaySettings {
+    /// Rows younger than this are left to the instance that wrote them.
+    pub min_age: Duration,
+    /// Rows sent longer ago than this are deleted.
+    pub keep_sent: Duration,
+    /// At most this many rows per run.
+    pub max_rows: u32,
+}
+
+impl Default for RelaySettings {
+    fn default() -> Self {
+        RelaySettings { min_age: Duration::from_secs(30), keep_sent: Duration::from_secs(24 * 3600), max_rows: 5000 }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RelayError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Queue(#[from] QueueError),
+}
+
+/// Sends every outbox row committed at least `min_age` ago and never sent, marks them sent,
+/// and deletes rows sent long ago. Emits `OutboxRelayed` (a steady non-zero value means the
+/// send after commit keeps failing).
+pub async fn run_relay(pool: &StorePool, queue: &Queue, settings: RelaySettings) -> Result<RelayRun, RelayError> {
+    let mut store = pool.get().await?;
+    let rows = store.outbox_unsent(settings.min_age, settings.max_rows).await?;
+    let mut run = RelayRun::default();
+    for chunk in rows.chunks(crate::aws::queues::MAX_BATCH * 10) {
+        let bodies: Vec<String> = chunk.iter().map(|r| IndexMessage::new(r).body()).collect();
+        let failed = queue.send_batch(&bodies).await?;
+        let sent: Vec<i64> =
+            chunk.iter().enumerate().filter(|(i, _)| !failed.contains(i)).map(|(_, r)| r.id).collect();
+        store.outbox_mark_sent(&sent).await?;
+        run.sent += sent.len() as u32;
+        run.failed += failed.len() as u32;
+    }
+    run.purged = store.outbox_purge(settings.keep_sent).await?;
+    metrics::emit(
+        &[("OutboxRelayed", f64::from(run.sent), Unit::Count), ("OutboxRelayFailures", f64::from(run.failed), Unit::Count)],
+        &[("Function", "relay")],
+    );
+    if run.sent > 0 {
+        tracing::warn!(sent = run.sent, "relayed outbox rows that were not sent after commit");
+    }
+    Ok(run)
+}
+
+/// One queue message handed to the indexer: its id (SQS message id) and body.
+#[derive(Debug, Clone)]
+pub struct QueuedMessage {
+    pub id: String,
+    pub body: String,
+}
+
+/// What one indexer invocation did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IndexRun {
+    pub indexed: u64,
+    pub deleted: u64,
+    /// Ids of the messages to retry (their items failed, or they could not be read).
+    pub failed: Vec<String>,
+}
+
+/// Indexes the entries the messages name and returns the ids of the messages that failed.
+/// A message fails alone when it is malformed or one of its documents is refused; all of a
+/// tenant's messages fail when PostgreSQL or OpenSearch is unavailable.
+pub async fn index_messages(pool: &StorePool, search: &OpenSearch, messages: &[QueuedMessage]) -> IndexRun {
+    let mut run = IndexRun::default();
+    let mut by_tenant: BTreeMap<Uuid, Vec<(&QueuedMessage, IndexMessage)>> = BTreeMap::new();
+    for m in messages {
+        match IndexMessage::parse(&m.body) {
+            Ok(parsed) => by_tenant.entry(parsed.tenant_id).or_default().push((m, parsed)),
+            Err(error) => {
+                tracing::error!(message_id = %m.id, %error, "malformed index message; it goes to the DLQ after its retries");
+                run.failed.push(m.id.clone());
+            }
+        }
+    }
+    for (tenant, batch) in by_tenant {
+        match index_tenant(pool, search, tenant, &batch).await {
+            Ok(outcome) => {
+                run.indexed += outcome.indexed;
+                run.deleted += outcome.deleted;
+                run.failed.extend(outcome.failed);
+            }
+            Err(error) => {
+                tracing::warn!(%tenant, %error, "indexing failed; the messages are retried");
+                run.failed.extend(batch.iter().map(|(m, _)| m.id.clone()));
+            }
+        }
+    }
+    metrics::emit(
+        &[
+            ("EventsIndexed", run.indexed as f64, Unit::Count),
+            ("IndexFailures", run.failed.len() as f64, Unit::Count),
+        ],
+        &[("Function", "indexer")],
+    );
+    run
+}
+
+#[derive(Debug, thiserror::Error)]
+enum TenantIndexError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Search(#[from] SearchError),
+}
+
+async fn index_tenant(
+    pool: &StorePool,
+    search: &OpenSearch,
+    tenant: Uuid,
+    batch: &[(&QueuedMessage, IndexMessage)],
+) -> Result<IndexRun, TenantIndexError> {
+    let ranges: Vec<(u64, u64)> =
+        batch.iter().map(|(_, m)| (m.first_seq, m.first_seq + u64::from(m.count))).collect();
+    let entries = {
+        let mut store = pool.get().await?;
+        store.entries_in_ranges(tenant, &ranges).await?
+    };
+    let mut actions = Vec::with_capacity(entries.len());
+    let mut erasures = Vec::new();
+    for stored in &entries {
+        match index_document(stored) {
+            Some(document) => {
+                if let Some(erasure) = erasure_clause(stored) {
+                    erasures.push(erasure);
+                }
+                actions.push(BulkAction::Index { tenant, id: stored.entry.id, document });
+            }
+            None => actions.push(BulkAction::Delete { tenant, id: stored.entry.id }),
+        }
+    }
+    let outcomes = search.bulk(&actions).await?;
+    let mut run = IndexRun::default();
+    let mut failed_seqs = Vec::new();
+    for ((stored, action), outcome) in entries.iter().zip(&actions).zip(&outcomes) {
+        match (outcome, action) {
+            (Ok(()), BulkAction::Index { .. }) => run.indexed += 1,
+            (Ok(()), BulkAction::Delete { .. }) => run.deleted += 1,
+            (Err(error), _) => {
+                tracing::warn!(%tenant, seq = stored.entry.seq, %error, "a document was refused");
+                failed_seqs.push(stored.entry.seq);
+            }
+        }
+    }
+    // Erasures run after the records are indexed; a failure retries the record's message.
+    for (seq, clause) in erasures {
+        if let Err(error) = search.delete_matching(tenant, clause).await {
+            tracing::warn!(%tenant, seq, %error, "applying an erasure to the index failed");
+            failed_seqs.push(seq);
+        }
+    }
+    for (m, parsed) in batch {
+        let end = parsed.first_seq + u64::from(parsed.count);
+        if failed_seqs.iter().any(|s| (parsed.first_seq..end).contains(s)) {
+            run.failed.push(m.id.clone());
+        }
+    }
+    Ok(run)
+}
+
+/// For an erasure record, the query clause matching the documents it erased.
+fn erasure_clause(stored: &StoredEntry) -> Option<(u64, Value)> {
+    let content: Value = serde_json::from_str(stored.content.as_deref()?).ok()?;
+    if content["action"] != ERASED_ACTION || content["source"] != "audit-log" {
+        return None;
+    }
+    let id = content["resource"]["id"].as_str()?;
+    let clause = match content["resource"]["type"].as_str()? {
+        "event" => json!({ "term": { "event_id": id } }),
+        "actor" => json!({ "term": { "actor_id_sha256": id.strip_prefix("sha256:")? } }),
+        "retention" => {
+            let before = parse_timestamp(id).ok()?;
+            json!({ "range": { "received_at": { "lt": format_timestamp(&before) } } })
+        }
+        _ => return None,
+    };
+    Some((stored.entry.seq, clause))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn index_messages_round_trip_and_garbage_is_refused() {
+        let m = IndexMessage { v: 1, outbox_id: 9, tenant_id: Uuid::from_u128(1), first_seq: 5, count: 3 };
+        assert_eq!(IndexMessage::parse(&m.body()), Ok(m));
+        for bad in ["", "{}", "not json", r#"{"v":2,"outbox_id":1,"tenant_id":"00000000-0000-0000-0000-000000000001","first_seq":0,"count":1}"#,
+                    r#"{"v":1,"outbox_id":1,"tenant_id":"00000000-0000-0000-0000-000000000001","first_seq":0,"count":0}"#,
+                    r#"{"v":1,"outbox_id":1,"tenant_id":"x","first_seq":0,"count":1}"#] {
+            assert!(IndexMessage::parse(bad).is_err(), "{bad}");
+        }
+    }
+}
