@@ -84,7 +84,8 @@ pub fn generate() -> Result<Vec<VectorFile>> {
     let cases = CASES
         .iter()
         .map(|&(name, input)| {
-            let value: serde_json::Value = serde_json::from_str(input).with_context(|| format!("parsing case {name}"))?;
+            let value: serde_json::Value =
+                serde_json::from_str(input).with_context(|| format!("parsing case {name}"))?;
             let canonical = String::from_utf8(jcs(&value)).with_context(|| format!("case {name} is not UTF-8"))?;
             Ok(Case { name, input, canonical })
         })

@@ -180,7 +180,8 @@ pub fn generate() -> Result<Vec<VectorFile>> {
 
     let current = &["key"][..];
     let both = &["key", "retired_key"][..];
-    let (valid, signature, no_signature, malformed) = (None, Some("signature"), Some("no_signature"), Some("malformed"));
+    let (valid, signature, no_signature, malformed) =
+        (None, Some("signature"), Some("no_signature"), Some("malformed"));
     let changed_timestamp =
         replace_once(&good, &format!("timestamp {signed_at}"), &format!("timestamp {}", signed_at + 1))?;
     // (name, note, trusted keys, expected error word or None for a valid note)
@@ -213,7 +214,12 @@ pub fn generate() -> Result<Vec<VectorFile>> {
             current,
             malformed,
         ),
-        ("signed_text_without_root_line", signed_malformed_text(&key, &format!("{}\n10\n", origin()))?, current, malformed),
+        (
+            "signed_text_without_root_line",
+            signed_malformed_text(&key, &format!("{}\n10\n", origin()))?,
+            current,
+            malformed,
+        ),
         (
             "signed_text_with_empty_extension_line",
             signed_malformed_text(&key, &format!("{valid_body}\n"))?,

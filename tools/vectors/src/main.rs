@@ -4,8 +4,9 @@
 //! exits non-zero, naming each file, when a regeneration would change any of them.
 
 use anyhow::{bail, Context, Result};
+use std::process::ExitCode;
 
-fn main() -> Result<()> {
+fn main() -> Result<ExitCode> {
     let check = match std::env::args().nth(1).as_deref() {
         None => false,
         Some("--check") => true,
@@ -17,17 +18,18 @@ fn main() -> Result<()> {
     if check {
         if changed.is_empty() {
             println!("{} vector files are up to date", files.len());
-            return Ok(());
+            return Ok(ExitCode::SUCCESS);
         }
         for path in &changed {
             eprintln!("would change: {path}");
         }
-        bail!("{} of {} vector files would change; run `cargo run -p vectors`", changed.len(), files.len());
+        eprintln!("{} of {} vector files would change; run `cargo run -p vectors`", changed.len(), files.len());
+        return Ok(ExitCode::FAILURE);
     }
     vectors::write_files(&root, &files)?;
     for file in &files {
         let state = if changed.contains(&file.path) { "written" } else { "unchanged" };
         println!("{state}: {}", file.path);
     }
-    Ok(())
+    Ok(ExitCode::SUCCESS)
 }

@@ -55,8 +55,21 @@ struct ConsistencyCase {
 #[derive(Serialize)]
 #[serde(tag = "kind", rename_all = "lowercase")]
 enum InvalidCase {
-    Inclusion { name: &'static str, index: u64, size: u64, path: Vec<String>, root: String },
-    Consistency { name: &'static str, old_size: u64, new_size: u64, proof: Vec<String>, old_root: String, new_root: String },
+    Inclusion {
+        name: &'static str,
+        index: u64,
+        size: u64,
+        path: Vec<String>,
+        root: String,
+    },
+    Consistency {
+        name: &'static str,
+        old_size: u64,
+        new_size: u64,
+        proof: Vec<String>,
+        old_root: String,
+        new_root: String,
+    },
 }
 
 /// Leaf `i` of the vector tree.
@@ -121,7 +134,14 @@ impl Tree {
         Ok(proof)
     }
 
-    fn invalid_inclusion(&self, name: &'static str, index: u64, size: u64, path: Vec<Hash>, root: Hash) -> Result<InvalidCase> {
+    fn invalid_inclusion(
+        &self,
+        name: &'static str,
+        index: u64,
+        size: u64,
+        path: Vec<Hash>,
+        root: Hash,
+    ) -> Result<InvalidCase> {
         let leaf = self.leaves.get(usize::try_from(index)?).copied().unwrap_or_default();
         ensure!(verify_inclusion(&leaf, index, size, &path, &root).is_err(), "invalid case {name} is rejected");
         Ok(InvalidCase::Inclusion { name, index, size, path: hex_all(&path), root: root.to_hex() })
@@ -160,13 +180,7 @@ impl Tree {
         cases.push(self.invalid_inclusion("flipped_bit_in_last_path_hash", 5, 17, flipped, self.root(17))?);
         cases.push(self.invalid_inclusion("path_of_the_sibling_leaf", 4, 17, path.clone(), self.root(17))?);
         cases.push(self.invalid_inclusion("path_of_another_index", 6, 17, path.clone(), self.root(17))?);
-        cases.push(self.invalid_inclusion(
-            "truncated_path",
-            5,
-            17,
-            path[..path.len() - 1].to_vec(),
-            self.root(17),
-        )?);
+        cases.push(self.invalid_inclusion("truncated_path", 5, 17, path[..path.len() - 1].to_vec(), self.root(17))?);
         let mut extended = path.clone();
         extended.push(self.root(1));
         cases.push(self.invalid_inclusion("path_with_an_extra_hash", 5, 17, extended, self.root(17))?);
@@ -186,17 +200,22 @@ impl Tree {
         let last = flipped.len() - 1;
         flipped[last] = flip(&flipped[last], 31);
         cases.push(self.invalid_consistency("flipped_bit_in_last_proof_hash", (6, 17), flipped, roots)?);
-        cases.push(self.invalid_consistency(
-            "truncated_proof",
-            (6, 17),
-            proof[..proof.len() - 1].to_vec(),
-            roots,
-        )?);
+        cases.push(self.invalid_consistency("truncated_proof", (6, 17), proof[..proof.len() - 1].to_vec(), roots)?);
         let mut extended = proof.clone();
         extended.push(self.root(1));
         cases.push(self.invalid_consistency("proof_with_an_extra_hash", (6, 17), extended, roots)?);
-        cases.push(self.invalid_consistency("wrong_old_root", (6, 17), proof.clone(), (self.root(7), self.root(17)))?);
-        cases.push(self.invalid_consistency("wrong_new_root", (6, 17), proof.clone(), (self.root(6), self.root(16)))?);
+        cases.push(self.invalid_consistency(
+            "wrong_old_root",
+            (6, 17),
+            proof.clone(),
+            (self.root(7), self.root(17)),
+        )?);
+        cases.push(self.invalid_consistency(
+            "wrong_new_root",
+            (6, 17),
+            proof.clone(),
+            (self.root(6), self.root(16)),
+        )?);
         cases.push(self.invalid_consistency("proof_for_another_old_size", (5, 17), proof, roots)?);
         cases.push(self.invalid_consistency(
             "old_size_larger_than_new_size",
@@ -236,7 +255,11 @@ pub fn generate() -> Result<Vec<VectorFile>> {
     let mut consistency = Vec::new();
     let exhaustive_consistency = (1..=EXHAUSTIVE_MAX).flat_map(|new| (1..=new).map(move |old| (old, new)));
     for (old_size, new_size) in exhaustive_consistency.chain(LARGER_CONSISTENCY.iter().copied()) {
-        consistency.push(ConsistencyCase { old_size, new_size, proof: hex_all(&tree.consistency(old_size, new_size)?) });
+        consistency.push(ConsistencyCase {
+            old_size,
+            new_size,
+            proof: hex_all(&tree.consistency(old_size, new_size)?),
+        });
     }
     let file = File {
         description: "RFC 9162 Merkle tree over SHA-256: leaf i is SHA-256(0x00 || \"leaf \" + decimal i), interior \

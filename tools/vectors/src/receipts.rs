@@ -7,7 +7,9 @@ use ed25519_dalek::SigningKey;
 use serde::Serialize;
 use shared::chain::entry::link_entries;
 use shared::chain::hash::GENESIS;
-use shared::chain::receipt::{receipt_key_id, receipt_signing_bytes, sign_receipt, verify_receipt, Receipt, ReceiptPayload};
+use shared::chain::receipt::{
+    receipt_key_id, receipt_signing_bytes, sign_receipt, verify_receipt, Receipt, ReceiptPayload,
+};
 
 /// Seed of the service's receipt key.
 pub const RECEIPT_KEY_SEED: [u8; 32] = [0x21; 32];
@@ -30,6 +32,10 @@ struct Case {
     valid: bool,
 }
 
+/// Changes a receipt; the second argument is the receipt of another entry.
+type Tamper = fn(&mut Receipt, &Receipt) -> Result<()>;
+
+/// The service's receipt signing key.
 pub fn receipt_key() -> SigningKey {
     SigningKey::from_bytes(&RECEIPT_KEY_SEED)
 }
@@ -72,8 +78,9 @@ pub fn generate() -> Result<Vec<VectorFile>> {
     let first = receipts.first().context("at least one receipt")?.clone();
     let other_entry = receipts.get(1).context("a second receipt")?.clone();
 
-    let mut cases: Vec<(String, Receipt)> = receipts.iter().map(|r| (format!("receipt_of_seq_{}", r.seq), r.clone())).collect();
-    let tamper: Vec<(&str, fn(&mut Receipt, &Receipt) -> Result<()>)> = vec![
+    let mut cases: Vec<(String, Receipt)> =
+        receipts.iter().map(|r| (format!("receipt_of_seq_{}", r.seq), r.clone())).collect();
+    let tamper: Vec<(&str, Tamper)> = vec![
         ("changed_seq", |r, _| {
             r.seq += 1;
             Ok(())
