@@ -33,9 +33,11 @@ use std::time::{Duration, Instant};
 /// The OpenSearch version `scripts/setup` installs.
 pub const VERSION: &str = "2.19.6";
 
-/// The JVM heap. Measured: the node starts, takes a 5,000-document bulk load and serves searches
-/// with a 384 MiB heap; see `localstack/tests/opensearch.rs`.
-pub const HEAP: &str = "-Xms384m -Xmx384m";
+/// The JVM heap of [`OpenSearch::start`]. Measured with `localstack/tests/opensearch.rs`: a node
+/// with a 128 MiB heap starts and takes a 5,000-document bulk load (42 MiB of heap in use after
+/// it); 256 MiB leaves room for larger bulk requests before the circuit breakers trip. Benchmarks
+/// that load more pick their own with [`OpenSearch::start_with_heap_mib`].
+pub const DEFAULT_HEAP_MIB: u32 = 256;
 
 /// The unprivileged user the node runs as when this process is root.
 const RUN_AS_WHEN_ROOT: &str = "nobody";
@@ -49,6 +51,7 @@ const STOP_TIMEOUT: Duration = Duration::from_secs(30);
 pub struct OpenSearch {
     http_port: u16,
     transport_port: u16,
+    heap_mib: u32,
     /// The node folder: `config/`, `data/`, `logs/`, `tmp/` and `console.log`.
     dir: PathBuf,
     home: PathBuf,
@@ -69,8 +72,14 @@ pub fn is_installed() -> bool {
 }
 
 impl OpenSearch {
-    /// Starts a fresh node and waits until the cluster is at least yellow.
+    /// Starts a fresh node with [`DEFAULT_HEAP_MIB`] and waits until the cluster is at least yellow.
     pub fn start() -> Result<OpenSearch> {
+        Self::start_with_heap_mib(DEFAULT_HEAP_MIB)
+    }
+
+    /// Starts a fresh node with a heap of `heap_mib` MiB (minimum and maximum, pre-touched, so
+    /// the resident size is known up front) and waits until the cluster is at least yellow.
+    pub fn start_with_heap_mib(heap_mib: u32) -> Result<OpenSearch> {
         static COUNTER: AtomicU32 = AtomicU32::new(0);
         let home = install_dir();
         if !is_installed() {
@@ -96,7 +105,8 @@ impl OpenSearch {
             transport_port = free_port()?;
         }
         // Built before anything can fail, so a node that never becomes ready is cleaned up on drop.
-        let mut node = OpenSearch { http_port, transport_port, dir, home, java_home, run_as, child: None };
+        let mut node =
+            OpenSearch { http_port, transport_port, heap_mib, dir, home, java_home, run_as, child: None };
         node.write_config()?;
         node.spawn()?;
         Ok(node)
@@ -246,7 +256,7 @@ impl OpenSearch {
             .with_context(|| format!("reading {}", jvm_options_path.display()))?;
         let jvm_options: String = jvm_options
             .lines()
-            // The heap comes from HEAP through OPENSEARCH_JAVA_OPTS.
+            // The heap is set through OPENSEARCH_JAVA_OPTS.
             .filter(|line| !line.starts_with("-Xms") && !line.starts_with("-Xmx"))
             .map(|line| {
                 line.replace("file=logs/", &format!("file={dir}/logs/"))
@@ -288,7 +298,7 @@ impl OpenSearch {
             .env("OPENSEARCH_PATH_CONF", self.conf_dir())
             // Set, so the start script does not launch a JVM just to pick a temp folder.
             .env("OPENSEARCH_TMPDIR", self.dir.join("tmp"))
-            .env("OPENSEARCH_JAVA_OPTS", HEAP)
+            .env("OPENSEARCH_JAVA_OPTS", format!("-Xms{0}m -Xmx{0}m", self.heap_mib))
             .env_remove("JAVA_TOOL_OPTIONS")
             .env_remove("JAVA_OPTS")
             .stdin(Stdio::null())

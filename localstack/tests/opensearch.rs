@@ -37,12 +37,18 @@ fn bulk_body(index: &str, tenant: &str, count: usize) -> String {
 
 async fn create_index(http: &reqwest::Client, url: &str, index: &str) -> anyhow::Result<()> {
     let mapping = json!({
-        "settings": { "number_of_shards": 1, "number_of_replicas": 0 },
+        // The integ-test distribution has no analysis-common module; a custom analyzer from the
+        // core's standard tokenizer and lowercase filter (what the audit index uses) must work.
+        "settings": {
+            "number_of_shards": 1,
+            "number_of_replicas": 0,
+            "analysis": { "analyzer": { "folded": { "type": "custom", "tokenizer": "standard", "filter": ["lowercase"] } } }
+        },
         "mappings": { "properties": {
             "tenant": { "type": "keyword" },
             "seq": { "type": "long" },
             "kind": { "type": "keyword" },
-            "message": { "type": "text" }
+            "message": { "type": "text", "analyzer": "folded" }
         } }
     });
     let created = send_json(http.put(format!("{url}/{index}")).json(&mapping)).await?;
@@ -106,13 +112,24 @@ async fn bulk_indexed_documents_are_found_by_term_and_full_text_search() -> anyh
 
     let text = send_json(
         http.post(format!("{url}/events-bulk/_search"))
-            .json(&json!({ "query": { "match": { "message": { "query": "event 4242 tenant-a", "operator": "and" } } } })),
+            .json(&json!({ "query": { "match": { "message": { "query": "EVENT 4242 Tenant-A", "operator": "and" } } } })),
     )
     .await?;
     assert_eq!(text["hits"]["total"]["value"], 1, "{text}");
     assert_eq!(text["hits"]["hits"][0]["_id"], "tenant-a-4242");
 
     report("shared node", node, start_time)?;
+    let stats = send_json(http.get(format!("{url}/_nodes/stats/jvm"))).await?;
+    let jvm = stats["nodes"].as_object().and_then(|nodes| nodes.values().next()).map(|n| &n["jvm"]["mem"]);
+    let peak = jvm.map(|mem| &mem["pools"]["old"]["peak_used_in_bytes"]).and_then(Value::as_u64).unwrap_or(0);
+    let used = jvm.and_then(|mem| mem["heap_used_in_bytes"].as_u64()).unwrap_or(0);
+    let max = jvm.and_then(|mem| mem["heap_max_in_bytes"].as_u64()).unwrap_or(0);
+    println!(
+        "after {DOCS} documents: heap {} MiB used, old generation peak {} MiB, of {} MiB",
+        used >> 20,
+        peak >> 20,
+        max >> 20
+    );
     Ok(())
 }
 
