@@ -1,6 +1,7 @@
 //! A single-node OpenSearch 2.x cluster on loopback, from the integ-test distribution that
 //! `scripts/setup` unpacks into `.cache/opensearch-<version>/` (the bare server: no security plugin,
-//! and of the modules only `transport-netty4`, so no painless, reindex or analysis-common).
+//! and of the modules only `transport-netty4`, so no painless, reindex or analysis-common; the
+//! core's `standard` tokenizer and `lowercase` filter, which the audit index uses, are there).
 //!
 //! Each [`OpenSearch`] is its own node in a fresh temporary folder holding its config (copied from
 //! the distribution, so the install folder is never written), data, logs and JVM temp files. HTTP
