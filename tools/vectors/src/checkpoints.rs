@@ -113,7 +113,7 @@ fn der_signature(key: &SigningKey, text: &str) -> Vec<u8> {
 }
 
 /// The signed note of `checkpoint` with one signature by `key` under `key_name`.
-fn signed_note(key: &SigningKey, key_name: &str, checkpoint: &Checkpoint) -> Result<String> {
+pub(crate) fn signed_note(key: &SigningKey, key_name: &str, checkpoint: &Checkpoint) -> Result<String> {
     let key_id = key_id_ecdsa(&spki(key)?);
     let signed = assemble(checkpoint.clone(), key_name, key_id, der_signature(key, &checkpoint.body()))
         .map_err(anyhow::Error::msg)?;

@@ -3,9 +3,9 @@
 //!
 //! Each vector file has one generator in [`GENERATORS`]. A generator returns the files it owns as
 //! [`VectorFile`]s (a path relative to the repository root and the exact bytes); the binary writes
-//! or checks them and a test compares them with the committed files. A new kind of vector (such as
-//! the export bundles of `v1/exports/`) is one more module and one more entry in that list; a
-//! generator may return any number of files, in subfolders too.
+//! or checks them and a test compares them with the committed files. A new kind of vector is one
+//! more module and one more entry in that list; a generator may return any number of files, in
+//! subfolders too (the export bundles of `v1/exports/` are one folder per case).
 //!
 //! Everything is deterministic: every key comes from a fixed seed, ECDSA signatures use RFC 6979
 //! nonces, Ed25519 is deterministic, and ids, salts and times are fixed.
@@ -16,6 +16,7 @@ pub mod entries;
 pub mod merkle;
 pub mod checkpoints;
 pub mod receipts;
+pub mod exports;
 
 use anyhow::{Context, Result};
 use serde::{ser::SerializeMap, Serialize, Serializer};
@@ -48,6 +49,7 @@ pub const GENERATORS: &[Generator] = &[
     Generator { name: "merkle", generate: merkle::generate },
     Generator { name: "checkpoints", generate: checkpoints::generate },
     Generator { name: "receipts", generate: receipts::generate },
+    Generator { name: "exports", generate: exports::generate },
 ];
 
 /// Runs every generator and returns all files, in generator order.
@@ -80,6 +82,33 @@ pub fn changed_files(root: &Path, files: &[VectorFile]) -> Result<Vec<String>> {
         }
     }
     Ok(changed)
+}
+
+/// The files under `root`'s [`VECTORS_DIR`] that no generator produces (a removed case, a renamed
+/// file), as paths relative to `root` with `/` separators, sorted.
+pub fn stray_files(root: &Path, files: &[VectorFile]) -> Result<Vec<String>> {
+    let generated: std::collections::BTreeSet<&str> = files.iter().map(|f| f.path.as_str()).collect();
+    let mut stray = Vec::new();
+    let mut folders = vec![VECTORS_DIR.to_owned()];
+    while let Some(folder) = folders.pop() {
+        let listing = match std::fs::read_dir(root.join(&folder)) {
+            Ok(listing) => listing,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(e).with_context(|| format!("listing {folder}")),
+        };
+        for item in listing {
+            let item = item.with_context(|| format!("listing {folder}"))?;
+            let name = item.file_name();
+            let path = format!("{folder}/{}", name.to_string_lossy());
+            if item.file_type().with_context(|| format!("reading {path}"))?.is_dir() {
+                folders.push(path);
+            } else if !generated.contains(path.as_str()) {
+                stray.push(path);
+            }
+        }
+    }
+    stray.sort();
+    Ok(stray)
 }
 
 /// Writes `files` under `root`, creating folders as needed.

@@ -63,8 +63,16 @@ fn every_generator_writes_pretty_json_with_a_trailing_newline_under_test_vectors
     for name in ["canonical", "events", "entries", "merkle", "checkpoints", "receipts"] {
         assert!(names.contains(&format!("test-vectors/v1/{name}.json").as_str()), "{name}.json is generated");
     }
+    assert!(names.contains(&"test-vectors/v1/exports/public_key.json"), "the export key is generated");
     for file in &files {
         assert!(Path::new(&file.path).starts_with(vectors::VECTORS_DIR), "{}", file.path);
+    }
+    // The vector files proper; the export bundles' objects have the formats of FORMATS.md instead.
+    let documents = files.iter().filter(|f| {
+        let parent = Path::new(&f.path).parent().expect("a folder");
+        parent == Path::new(vectors::VECTORS_DIR) || f.path.ends_with("/exports/public_key.json")
+    });
+    for file in documents {
         let text = std::str::from_utf8(&file.bytes).expect("UTF-8");
         let value: Value = serde_json::from_str(text).expect("JSON");
         assert!(text.ends_with("}\n") && !text.ends_with("\n\n"), "{} ends in one newline", file.path);
@@ -87,6 +95,25 @@ fn changed_files_names_a_file_that_differs_or_is_missing() {
     let changed = vectors::changed_files(&dir, &files).expect("compare");
     std::fs::remove_dir_all(&dir).expect("clean up");
     assert_eq!(changed, ["a/different.json", "a/missing.json"]);
+}
+
+#[test]
+fn stray_files_names_a_file_no_generator_produces() {
+    let dir = std::env::temp_dir().join(format!("vectors-stray-{}", std::process::id()));
+    let generated = vectors::VectorFile { path: format!("{}/a/kept.json", vectors::VECTORS_DIR), bytes: vec![] };
+    let lingering = vectors::VectorFile { path: format!("{}/a/old/removed.csv", vectors::VECTORS_DIR), bytes: vec![] };
+    let outside = vectors::VectorFile { path: "elsewhere/other.json".into(), bytes: vec![] };
+    vectors::write_files(&dir, &[generated.clone(), lingering.clone(), outside]).expect("write");
+    let stray = vectors::stray_files(&dir, &[generated]).expect("list");
+    std::fs::remove_dir_all(&dir).expect("clean up");
+    assert_eq!(stray, [lingering.path]);
+}
+
+#[test]
+fn no_committed_file_lingers_that_no_generator_produces() {
+    let files = vectors::generate_all().expect("the generators run");
+    let stray = vectors::stray_files(&vectors::repository_root(), &files).expect("the folder is readable");
+    assert!(stray.is_empty(), "no generator produces {stray:?}; delete them or add them to a generator");
 }
 
 #[test]
