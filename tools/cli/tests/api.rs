@@ -22,7 +22,8 @@ struct Request {
     body: Value,
 }
 
-/// (status, extra headers, JSON body).
+/// (status, extra headers, body): a JSON body, except that a top-level JSON string is sent as its
+/// raw text (the downloads of the export test; no API response is a bare string).
 type Reply = (u16, Vec<(&'static str, String)>, Value);
 
 struct Stub {
@@ -47,7 +48,10 @@ impl Stub {
                     seen.len() - 1
                 };
                 let (status, headers, body) = reply(&request, n);
-                let body = body.to_string();
+                let body = match body {
+                    Value::String(raw) => raw,
+                    json => json.to_string(),
+                };
                 let mut head = format!("HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n", body.len());
                 for (name, value) in headers {
                     head.push_str(&format!("{name}: {value}\r\n"));
@@ -300,4 +304,51 @@ fn tail_starts_at_the_newest_and_polls_ascending_after_the_last_seen() {
     let after_five = shared::service::query::Cursor { order: shared::service::query::Order::Asc, last_seq: 5 }.encode();
     assert!(requests.len() >= 4, "tail kept polling");
     assert_eq!(requests[2].query.get("cursor"), Some(&after_five), "the poll after seq 5 continues after it");
+}
+
+#[test]
+fn export_requests_waits_downloads_and_verifies_the_bundle() {
+    let bundle = bundle(shared::chain::export::DataFormat::Jsonl, false, &FILTERED);
+    let text = |b: &[u8]| String::from_utf8(b.to_vec()).expect("UTF-8");
+    let (manifest, data, proof) = (text(&bundle.manifest), text(&bundle.data), text(&bundle.proof));
+    let base = Arc::new(Mutex::new(String::new()));
+    let url = base.clone();
+    let status_polls = std::sync::atomic::AtomicUsize::new(0);
+    let stub = Stub::start(move |req, _| {
+        let base = url.lock().expect("lock").clone();
+        let link = |name: &str| json!({"url": format!("{base}/dl/{name}?X-Amz-Signature=abc"), "expires_at": "2026-11-24T12:00:00Z"});
+        match (req.method.as_str(), req.path.as_str()) {
+            ("POST", "/v1/exports") => (202, vec![], json!({"id": "e1", "status": "queued"})),
+            ("GET", "/v1/exports/e1") if status_polls.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 => {
+                (200, vec![], json!({"id": "e1", "status": "running", "rows": 2, "tree_size": 13, "error": null, "download": null}))
+            }
+            ("GET", "/v1/exports/e1") => {
+                (200, vec![], json!({"id": "e1", "status": "done", "rows": 4, "tree_size": 13, "error": null,
+                    "download": {"data": link("data"), "proof": link("proof"), "manifest": link("manifest")}}))
+            }
+            ("GET", "/dl/data") => (200, vec![], Value::String(data.clone())),
+            ("GET", "/dl/proof") => (200, vec![], Value::String(proof.clone())),
+            ("GET", "/dl/manifest") => (200, vec![], Value::String(manifest.clone())),
+            _ => (404, vec![], json!({"error": {"code": "not_found", "message": "no such route"}})),
+        }
+    });
+    *base.lock().expect("lock") = stub.url.clone();
+    let out_dir = scratch("export-e2e");
+    let key = verifier(7);
+    let out = cli(
+        &stub,
+        &["export", "--action", "user.*", "--format", "jsonl", "--out", out_dir.to_str().expect("path"),
+          "--public-key", &key, "--poll", "0.1", "--json"],
+    );
+    assert_eq!(code(&out), 0, "{}{}", stdout(&out), stderr(&out));
+    let v = json_out(&out);
+    assert_eq!((v["valid"].clone(), v["rows"].clone()), (json!(true), json!(4)));
+    assert_eq!(std::fs::read(out_dir.join("data.jsonl")).expect("data saved"), bundle.data);
+    assert!(out_dir.join("proof.jsonl").is_file() && out_dir.join("manifest.json").is_file());
+    let requests = stub.requests();
+    assert_eq!(requests.iter().filter(|r| r.path == "/v1/exports/e1").count(), 2, "polled until done");
+    assert_eq!(requests[0].body, json!({"format": "jsonl", "gzip": false, "filter": {"action": "user.*"}}));
+    for r in requests.iter().filter(|r| r.path.starts_with("/dl/")) {
+        assert!(!r.headers.contains_key("authorization"), "a presigned URL must be fetched without the API key");
+    }
 }
