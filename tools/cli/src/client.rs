@@ -91,13 +91,15 @@ impl Client {
                 Err(e) => return Err(anyhow!("{method} {path}: {}", describe_network_error(&e))),
                 Ok(response) => {
                     let status = response.status();
-                    let transient = status == StatusCode::TOO_MANY_REQUESTS || status == StatusCode::SERVICE_UNAVAILABLE;
+                    let transient =
+                        status == StatusCode::TOO_MANY_REQUESTS || status == StatusCode::SERVICE_UNAVAILABLE;
                     if transient && retryable && attempt < self.retries {
                         let wait = retry_after(&response).unwrap_or_else(|| self.backoff_for(attempt));
                         eprintln!("{method} {path}: {status}; retrying in {:.1}s", wait.as_secs_f64());
                         wait
                     } else {
-                        let text = response.text().await.with_context(|| format!("{method} {path}: reading the response"))?;
+                        let text =
+                            response.text().await.with_context(|| format!("{method} {path}: reading the response"))?;
                         if !status.is_success() {
                             return Err(anyhow!("{method} {path}: {}", api_error_message(status, &text)));
                         }
@@ -175,9 +177,10 @@ fn retry_after(response: &reqwest::Response) -> Option<Duration> {
 /// or API Gateway's `{"message":..}`, or the start of whatever else came back.
 pub fn api_error_message(status: StatusCode, body: &str) -> String {
     let json: Option<Value> = serde_json::from_str(body).ok();
-    let service = json.as_ref().and_then(|j| j.get("error")).and_then(|e| {
-        Some(format!("{}: {}", e.get("code")?.as_str()?, e.get("message")?.as_str()?))
-    });
+    let service = json
+        .as_ref()
+        .and_then(|j| j.get("error"))
+        .and_then(|e| Some(format!("{}: {}", e.get("code")?.as_str()?, e.get("message")?.as_str()?)));
     let gateway = json.as_ref().and_then(|j| j.get("message")).and_then(Value::as_str).map(str::to_owned);
     let detail = service.or(gateway).unwrap_or_else(|| body.trim().chars().take(300).collect());
     let hint = match status {

@@ -38,7 +38,8 @@ pub async fn run(client: &Client, args: ExportArgs<'_>) -> Result<Outcome> {
         eprintln!("export {id} requested");
     }
     let job = wait(client, &id, args.poll, args.json_output).await?;
-    let download = job.get("download").filter(|d| !d.is_null()).context("the export is done but has no download URLs")?;
+    let download =
+        job.get("download").filter(|d| !d.is_null()).context("the export is done but has no download URLs")?;
 
     std::fs::create_dir_all(args.out).with_context(|| format!("creating {}", args.out.display()))?;
     // The manifest names the data and proof objects; they are saved under those names.
@@ -56,8 +57,10 @@ pub async fn run(client: &Client, args: ExportArgs<'_>) -> Result<Outcome> {
     let data_path = args.out.join(file_name("data", "data"));
     let proof_path = args.out.join(file_name("proof", "proof.jsonl"));
     let manifest_path = args.out.join(shared::chain::export::MANIFEST_FILE);
-    std::fs::write(&data_path, fetch(client, download, "data").await?).with_context(|| format!("writing {}", data_path.display()))?;
-    std::fs::write(&proof_path, fetch(client, download, "proof").await?).with_context(|| format!("writing {}", proof_path.display()))?;
+    std::fs::write(&data_path, fetch(client, download, "data").await?)
+        .with_context(|| format!("writing {}", data_path.display()))?;
+    std::fs::write(&proof_path, fetch(client, download, "proof").await?)
+        .with_context(|| format!("writing {}", proof_path.display()))?;
     std::fs::write(&manifest_path, &manifest).with_context(|| format!("writing {}", manifest_path.display()))?;
     if !args.json_output {
         eprintln!("downloaded {}, {} and {}", data_path.display(), proof_path.display(), manifest_path.display());
@@ -88,7 +91,10 @@ async fn wait(client: &Client, id: &str, poll: Duration, quiet: bool) -> Result<
         ProgressBar::hidden()
     } else {
         let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
-        bar.set_style(ProgressStyle::with_template("{spinner} {msg} {pos} rows [{elapsed}]").unwrap_or_else(|_| ProgressStyle::default_spinner()));
+        bar.set_style(
+            ProgressStyle::with_template("{spinner} {msg} {pos} rows [{elapsed}]")
+                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+        );
         bar.enable_steady_tick(Duration::from_millis(120));
         bar
     };

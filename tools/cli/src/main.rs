@@ -42,7 +42,11 @@ pub enum Outcome {
 }
 
 #[derive(Debug, Parser)]
-#[command(name = "auditlog", version, about = "Verify audit log exports and proofs offline; send, query and tail events.")]
+#[command(
+    name = "auditlog",
+    version,
+    about = "Verify audit log exports and proofs offline; send, query and tail events."
+)]
 #[command(after_help = "Exit codes: 0 valid / success, 1 invalid / request failed, 2 usage error.\n\
 Run `auditlog <command> --help` for examples.")]
 struct Cli {
@@ -266,15 +270,18 @@ fn main() -> ExitCode {
 }
 
 fn seconds(value: f64, flag: &str) -> Result<Duration> {
-    Duration::try_from_secs_f64(value).map_err(|_| UsageError(format!("{flag} must be a non-negative number of seconds")).into())
+    Duration::try_from_secs_f64(value)
+        .map_err(|_| UsageError(format!("{flag} must be a non-negative number of seconds")).into())
 }
 
 fn read_text(path: &std::path::Path, what: &str) -> Result<String> {
-    std::fs::read_to_string(path).map_err(|e| UsageError(format!("cannot read the {what} {}: {e}", path.display())).into())
+    std::fs::read_to_string(path)
+        .map_err(|e| UsageError(format!("cannot read the {what} {}: {e}", path.display())).into())
 }
 
 fn read_json(path: &std::path::Path, what: &str) -> Result<serde_json::Value> {
-    serde_json::from_str(&read_text(path, what)?).map_err(|e| UsageError(format!("the {what} {} is not JSON: {e}", path.display())).into())
+    serde_json::from_str(&read_text(path, what)?)
+        .map_err(|e| UsageError(format!("the {what} {} is not JSON: {e}", path.display())).into())
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime> {
@@ -283,7 +290,10 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
 
 fn require_keys(keys: &KeyArgs) -> Result<Vec<keys::KeySpec>> {
     if keys.public_key.is_empty() {
-        return Err(UsageError("at least one --public-key is required (the checkpoint key, obtained out of band)".into()).into());
+        return Err(UsageError(
+            "at least one --public-key is required (the checkpoint key, obtained out of band)".into(),
+        )
+        .into());
     }
     keys::load(&keys.public_key)
 }
@@ -302,7 +312,10 @@ fn run(cli: Cli) -> Result<Outcome> {
             let entry = entry.map(|p| read_json(&p, "entry")).transpose()?;
             let notes = checkpoint
                 .iter()
-                .map(|p| verify_proof::checkpoint_note(&read_text(p, "checkpoint")?).map_err(|e| UsageError(format!("{}: {e:#}", p.display())).into()))
+                .map(|p| {
+                    verify_proof::checkpoint_note(&read_text(p, "checkpoint")?)
+                        .map_err(|e| UsageError(format!("{}: {e:#}", p.display())).into())
+                })
                 .collect::<Result<Vec<_>>>()?;
             let input = verify_proof::ProofInput {
                 proof: &proof,
@@ -319,7 +332,9 @@ fn run(cli: Cli) -> Result<Outcome> {
                 (_, Some(path)) => (read_text(path, "event file")?, path.display().to_string()),
                 (Some(arg), None) if arg == "-" => {
                     let mut text = String::new();
-                    std::io::stdin().read_to_string(&mut text).map_err(|e| UsageError(format!("reading stdin: {e}")))?;
+                    std::io::stdin()
+                        .read_to_string(&mut text)
+                        .map_err(|e| UsageError(format!("reading stdin: {e}")))?;
                     (text, "stdin".to_owned())
                 }
                 (Some(arg), None) => (arg.clone(), "the EVENT argument".to_owned()),

@@ -94,7 +94,13 @@ pub async fn run_query(client: &Client, filters: &Filters, order: &str, limit: u
 }
 
 /// Prints new events as they are appended, until interrupted.
-pub async fn run_tail(client: &Client, filters: &Filters, interval: Duration, from_start: bool, json_output: bool) -> Result<()> {
+pub async fn run_tail(
+    client: &Client,
+    filters: &Filters,
+    interval: Duration,
+    from_start: bool,
+    json_output: bool,
+) -> Result<()> {
     let mut printer = Printer::new(json_output);
     let mut last_seq: Option<u64> = None;
     if !from_start {
@@ -144,7 +150,7 @@ impl Printer {
             println!("{entry}");
         } else {
             if !self.header_printed {
-                println!("{:>8}  {:<27}  {:<32}  {:<24}  {}", "SEQ", "RECEIVED_AT", "ACTION", "ACTOR", "OUTCOME");
+                println!("{:>8}  {:<27}  {:<32}  {:<24}  OUTCOME", "SEQ", "RECEIVED_AT", "ACTION", "ACTOR");
                 self.header_printed = true;
             }
             let text = |pointer: &str| entry.pointer(pointer).and_then(Value::as_str).unwrap_or("").to_owned();

@@ -37,8 +37,8 @@ pub fn parse_events(text: &str, source: &str) -> Result<Vec<Value>> {
         if line.trim().is_empty() {
             continue;
         }
-        let value: Value = serde_json::from_str(line)
-            .map_err(|e| UsageError(format!("{source}: line {}: not JSON: {e}", i + 1)))?;
+        let value: Value =
+            serde_json::from_str(line).map_err(|e| UsageError(format!("{source}: line {}: not JSON: {e}", i + 1)))?;
         if !value.is_object() {
             return Err(UsageError(format!("{source}: line {}: an event is a JSON object", i + 1)).into());
         }
@@ -55,10 +55,11 @@ pub fn read_signing_key(path: &std::path::Path) -> Result<SigningKey> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| UsageError(format!("cannot read the signing key {}: {e}", path.display())))?;
     let text = text.trim();
-    let bytes = hex::decode(text).ok().filter(|b| b.len() == 32).or_else(|| BASE64.decode(text).ok().filter(|b| b.len() == 32));
-    let seed: [u8; 32] = bytes
-        .and_then(|b| b.try_into().ok())
-        .ok_or_else(|| UsageError(format!("{}: the signing key must be a 32-byte Ed25519 seed as hex or base64", path.display())))?;
+    let bytes =
+        hex::decode(text).ok().filter(|b| b.len() == 32).or_else(|| BASE64.decode(text).ok().filter(|b| b.len() == 32));
+    let seed: [u8; 32] = bytes.and_then(|b| b.try_into().ok()).ok_or_else(|| {
+        UsageError(format!("{}: the signing key must be a 32-byte Ed25519 seed as hex or base64", path.display()))
+    })?;
     Ok(SigningKey::from_bytes(&seed))
 }
 
@@ -93,11 +94,15 @@ pub async fn run(client: &Client, events: &[Value], given_key: Option<&str>, jso
     for (i, batch) in batches.iter().enumerate() {
         let key = idempotency_key(given_key, i, batches.len());
         let body = json!({ "events": batch });
-        let response = client
-            .send(Method::POST, "/v1/events/batch", &[], Some(&body), Some(&key))
-            .await
-            .with_context(|| {
-                format!("batch {} of {} (events {} to {}, Idempotency-Key {key})", i + 1, batches.len(), sent, sent + batch.len() - 1)
+        let response =
+            client.send(Method::POST, "/v1/events/batch", &[], Some(&body), Some(&key)).await.with_context(|| {
+                format!(
+                    "batch {} of {} (events {} to {}, Idempotency-Key {key})",
+                    i + 1,
+                    batches.len(),
+                    sent,
+                    sent + batch.len() - 1
+                )
             })?;
         let appended = response.get("events").and_then(Value::as_array).cloned().unwrap_or_default();
         for event in &appended {

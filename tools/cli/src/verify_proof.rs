@@ -53,7 +53,8 @@ pub struct ProofInput<'a> {
 /// or `/v1/checkpoints/{size}` (its `note` member).
 pub fn checkpoint_note(text: &str) -> Result<String> {
     if text.trim_start().starts_with('{') {
-        let json: Value = serde_json::from_str(text).context("the checkpoint file looks like JSON but does not parse")?;
+        let json: Value =
+            serde_json::from_str(text).context("the checkpoint file looks like JSON but does not parse")?;
         let note = json.get("note").and_then(Value::as_str).context("the checkpoint JSON has no `note` string")?;
         return Ok(note.to_owned());
     }
@@ -82,7 +83,8 @@ pub fn verify_note(note: &str, keys: &[TrustedKey]) -> Result<(Checkpoint, Strin
 }
 
 fn hash_member(v: &Value, name: &str) -> Result<Hash, ProofFault> {
-    let s = v.get(name).and_then(Value::as_str).ok_or_else(|| fault("proof_malformed", format!("`{name}` is missing")))?;
+    let s =
+        v.get(name).and_then(Value::as_str).ok_or_else(|| fault("proof_malformed", format!("`{name}` is missing")))?;
     Hash::from_hex(s).map_err(|_| fault("proof_malformed", format!("`{name}` is not a hex hash")))
 }
 
@@ -91,7 +93,10 @@ fn u64_member(v: &Value, name: &str, code: &'static str) -> Result<u64, ProofFau
 }
 
 fn hashes_member(v: &Value, name: &str) -> Result<Vec<Hash>, ProofFault> {
-    let items = v.get(name).and_then(Value::as_array).ok_or_else(|| fault("proof_malformed", format!("`{name}` is not an array")))?;
+    let items = v
+        .get(name)
+        .and_then(Value::as_array)
+        .ok_or_else(|| fault("proof_malformed", format!("`{name}` is not an array")))?;
     items
         .iter()
         .enumerate()
@@ -132,11 +137,18 @@ pub fn verify(input: &ProofInput<'_>) -> Result<Result<Verified, ProofFault>> {
     } else if p.get("from").is_some() && p.get("to").is_some() {
         Ok(verify_consistency_proof(p, &checkpoints))
     } else {
-        Err(UsageError("the file is neither an inclusion proof (audit_path) nor a consistency proof (from, to, proof)".into()).into())
+        Err(UsageError(
+            "the file is neither an inclusion proof (audit_path) nor a consistency proof (from, to, proof)".into(),
+        )
+        .into())
     }
 }
 
-fn verify_inclusion_proof(p: &Value, entry: Option<&Value>, checkpoints: &[(Checkpoint, String)]) -> Result<Verified, ProofFault> {
+fn verify_inclusion_proof(
+    p: &Value,
+    entry: Option<&Value>,
+    checkpoints: &[(Checkpoint, String)],
+) -> Result<Verified, ProofFault> {
     let leaf_index = u64_member(p, "leaf_index", "proof_malformed")?;
     let tree_size = u64_member(p, "tree_size", "proof_malformed")?;
     let stated_leaf = hash_member(p, "leaf_hash")?;
@@ -160,19 +172,31 @@ fn verify_inclusion_proof(p: &Value, entry: Option<&Value>, checkpoints: &[(Chec
     if let Some(entry) = entry {
         let leaf = recompute_leaf(entry)?;
         if leaf.1 != stated_leaf {
-            return Err(fault("leaf_hash", format!("the entry's leaf hash is {}, the proof says {}", leaf.1.to_hex(), stated_leaf.to_hex())));
+            return Err(fault(
+                "leaf_hash",
+                format!("the entry's leaf hash is {}, the proof says {}", leaf.1.to_hex(), stated_leaf.to_hex()),
+            ));
         }
         if leaf.0.seq != leaf_index {
-            return Err(fault("leaf_hash", format!("the entry has seq {}, the proof is for leaf {leaf_index}", leaf.0.seq)));
+            return Err(fault(
+                "leaf_hash",
+                format!("the entry has seq {}, the proof is for leaf {leaf_index}", leaf.0.seq),
+            ));
         }
         if let Some(event_id) = p.get("event_id").and_then(Value::as_str) {
             if event_id != leaf.0.id.to_string() {
-                return Err(fault("leaf_hash", format!("the entry is {}, the proof is for event {event_id}", leaf.0.id)));
+                return Err(fault(
+                    "leaf_hash",
+                    format!("the entry is {}, the proof is for event {event_id}", leaf.0.id),
+                ));
             }
         }
         let origin = format!("{key_name}/{}", leaf.0.tenant_id);
         if checkpoint.origin != origin {
-            return Err(fault("checkpoint_invalid", format!("the checkpoint's origin is {:?}, not {origin:?}", checkpoint.origin)));
+            return Err(fault(
+                "checkpoint_invalid",
+                format!("the checkpoint's origin is {:?}, not {origin:?}", checkpoint.origin),
+            ));
         }
         recomputed = true;
     }
@@ -190,7 +214,8 @@ fn recompute_leaf(e: &Value) -> Result<(Entry, Hash), ProofFault> {
     let id = Uuid::parse_str(text("id")?).map_err(|_| bad("`id` is not a UUID"))?;
     let seq = u64_member(e, "seq", "entry_malformed")?;
     let received_at = parse_timestamp(text("received_at")?).map_err(|m| bad(&format!("`received_at`: {m}")))?;
-    let stated_digest = Hash::from_hex(text("content_digest")?).map_err(|_| bad("`content_digest` is not a hex hash"))?;
+    let stated_digest =
+        Hash::from_hex(text("content_digest")?).map_err(|_| bad("`content_digest` is not a hex hash"))?;
     match (e.get("event").filter(|v| !v.is_null()), e.get("salt").and_then(Value::as_str)) {
         (Some(event), Some(salt)) => {
             let salt = BASE64.decode(salt).map_err(|_| bad("`salt` is not base64"))?;
@@ -198,7 +223,11 @@ fn recompute_leaf(e: &Value) -> Result<(Entry, Hash), ProofFault> {
             if digest != stated_digest {
                 return Err(fault(
                     "content_digest",
-                    format!("the event and salt digest to {}, the entry says {}", digest.to_hex(), stated_digest.to_hex()),
+                    format!(
+                        "the event and salt digest to {}, the entry says {}",
+                        digest.to_hex(),
+                        stated_digest.to_hex()
+                    ),
                 ));
             }
         }
@@ -223,10 +252,16 @@ fn verify_consistency_proof(p: &Value, checkpoints: &[(Checkpoint, String)]) -> 
         } else if c.size == from {
             from_root
         } else {
-            return Err(fault("checkpoint_invalid", format!("a checkpoint is for tree size {}, the proof is between {from} and {to}", c.size)));
+            return Err(fault(
+                "checkpoint_invalid",
+                format!("a checkpoint is for tree size {}, the proof is between {from} and {to}", c.size),
+            ));
         };
         if stated != c.root {
-            return Err(fault("root_mismatch", format!("the response's root at size {} differs from the signed checkpoint's", c.size)));
+            return Err(fault(
+                "root_mismatch",
+                format!("the response's root at size {} differs from the signed checkpoint's", c.size),
+            ));
         }
         attested.push(c.size);
     }
@@ -263,8 +298,16 @@ pub fn report(result: &Result<Verified, ProofFault>, json_output: bool) -> Outco
                 );
             } else {
                 println!("consistency proof valid: the tree of size {to} extends the tree of size {from}");
-                println!("  from root  {}{}", from_root.to_hex(), if attested.contains(from) { " (signed)" } else { " (as the response states it)" });
-                println!("  to root    {}{}", to_root.to_hex(), if attested.contains(to) { " (signed)" } else { " (as the response states it)" });
+                println!(
+                    "  from root  {}{}",
+                    from_root.to_hex(),
+                    if attested.contains(from) { " (signed)" } else { " (as the response states it)" }
+                );
+                println!(
+                    "  to root    {}{}",
+                    to_root.to_hex(),
+                    if attested.contains(to) { " (signed)" } else { " (as the response states it)" }
+                );
             }
             Outcome::Valid
         }

@@ -126,7 +126,12 @@ fn decode(s: &str) -> String {
 fn appended(events: &Value) -> Value {
     let items: Vec<Value> = events
         .as_array()
-        .map(|a| a.iter().enumerate().map(|(i, _)| json!({"id": format!("0190f6e2-0000-7000-8000-{i:012}"), "seq": i})).collect())
+        .map(|a| {
+            a.iter()
+                .enumerate()
+                .map(|(i, _)| json!({"id": format!("0190f6e2-0000-7000-8000-{i:012}"), "seq": i}))
+                .collect()
+        })
         .unwrap_or_default();
     json!({"count": items.len(), "tree_size": items.len(), "events": items})
 }
@@ -170,7 +175,11 @@ fn send_retries_503_after_retry_after_with_the_same_idempotency_key() {
 #[test]
 fn send_does_not_retry_400_and_says_why() {
     let stub = Stub::start(|_, _| {
-        (400, vec![], json!({"error": {"code": "invalid_request", "message": "events[0].action: must start with a letter or digit"}}))
+        (
+            400,
+            vec![],
+            json!({"error": {"code": "invalid_request", "message": "events[0].action: must start with a letter or digit"}}),
+        )
     });
     let out = cli(&stub, &["send", "--idempotency-key", "k-1", r#"{"action":"-bad","actor":{"id":"ada"}}"#]);
     assert_eq!(code(&out), 1, "{}", stderr(&out));
@@ -208,8 +217,14 @@ fn send_signs_the_normalised_event_so_the_signature_verifies() {
     std::fs::write(&key_file, hex::encode(seed)).expect("write");
     let out = cli(
         &stub,
-        &["send", r#"{"action":"invoice.pay","actor":{"id":"svc"},"metadata":{"amount":12.5}}"#,
-          "--signing-key", key_file.to_str().expect("path"), "--key-id", "billing-1"],
+        &[
+            "send",
+            r#"{"action":"invoice.pay","actor":{"id":"svc"},"metadata":{"amount":12.5}}"#,
+            "--signing-key",
+            key_file.to_str().expect("path"),
+            "--key-id",
+            "billing-1",
+        ],
     );
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let sent = &stub.requests()[0].body["events"][0];
@@ -217,10 +232,8 @@ fn send_signs_the_normalised_event_so_the_signature_verifies() {
     assert_eq!(sent["outcome"], json!("success"));
     assert!(sent["occurred_at"].is_string(), "{sent}");
     // The service's own check: parse, validate, verify over the canonical signing bytes.
-    let event = shared::chain::event::parse_event_value(sent)
-        .expect("parses")
-        .validate(chrono::Utc::now())
-        .expect("valid");
+    let event =
+        shared::chain::event::parse_event_value(sent).expect("parses").validate(chrono::Utc::now()).expect("valid");
     let public = ed25519_dalek::SigningKey::from_bytes(&seed).verifying_key();
     shared::chain::publisher::verify_publisher_signature(&event, &public).expect("the signature verifies");
 }
@@ -244,8 +257,10 @@ fn query_follows_next_cursor_until_the_limit() {
     });
     let out = cli(&stub, &["query", "--action", "user.*", "--order", "asc", "--limit", "5", "--json"]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
-    let seqs: Vec<u64> =
-        stdout(&out).lines().map(|l| serde_json::from_str::<Value>(l).expect("JSON line")["seq"].as_u64().expect("seq")).collect();
+    let seqs: Vec<u64> = stdout(&out)
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).expect("JSON line")["seq"].as_u64().expect("seq"))
+        .collect();
     assert_eq!(seqs, vec![0, 1, 2, 3, 4]);
     let requests = stub.requests();
     let asked: Vec<(Option<String>, Option<String>)> =
@@ -254,12 +269,17 @@ fn query_follows_next_cursor_until_the_limit() {
         asked,
         vec![(None, Some("5".into())), (Some("c1".into()), Some("3".into())), (Some("c2".into()), Some("1".into()))]
     );
-    assert!(requests.iter().all(|r| r.query.get("action").map(String::as_str) == Some("user.*") && r.path == "/v1/events"));
+    assert!(requests
+        .iter()
+        .all(|r| r.query.get("action").map(String::as_str) == Some("user.*") && r.path == "/v1/events"));
 
     let out = cli(&stub, &["query", "--limit", "2"]);
     assert_eq!(code(&out), 0);
     let table = stdout(&out);
-    assert!(table.starts_with("     SEQ  RECEIVED_AT") && table.contains("user.login.1") && table.contains("ada"), "{table}");
+    assert!(
+        table.starts_with("     SEQ  RECEIVED_AT") && table.contains("user.login.1") && table.contains("ada"),
+        "{table}"
+    );
 }
 
 #[test]
@@ -276,7 +296,13 @@ fn tail_starts_at_the_newest_and_polls_ascending_after_the_last_seen() {
     let stub = Stub::start(|req, _| {
         let reply = match (req.query.get("order").map(String::as_str), req.query.get("cursor")) {
             (Some("desc"), _) => page(3..4, Some("d")),
-            (Some("asc"), Some(c)) if *c == shared::service::query::Cursor { order: shared::service::query::Order::Asc, last_seq: 3 }.encode() => page(4..6, None),
+            (Some("asc"), Some(c))
+                if *c
+                    == shared::service::query::Cursor { order: shared::service::query::Order::Asc, last_seq: 3 }
+                        .encode() =>
+            {
+                page(4..6, None)
+            }
             _ => page(0..0, None),
         };
         (200, vec![], reply)
@@ -319,13 +345,17 @@ fn export_requests_waits_downloads_and_verifies_the_bundle() {
         let link = |name: &str| json!({"url": format!("{base}/dl/{name}?X-Amz-Signature=abc"), "expires_at": "2026-11-24T12:00:00Z"});
         match (req.method.as_str(), req.path.as_str()) {
             ("POST", "/v1/exports") => (202, vec![], json!({"id": "e1", "status": "queued"})),
-            ("GET", "/v1/exports/e1") if status_polls.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 => {
-                (200, vec![], json!({"id": "e1", "status": "running", "rows": 2, "tree_size": 13, "error": null, "download": null}))
-            }
-            ("GET", "/v1/exports/e1") => {
-                (200, vec![], json!({"id": "e1", "status": "done", "rows": 4, "tree_size": 13, "error": null,
-                    "download": {"data": link("data"), "proof": link("proof"), "manifest": link("manifest")}}))
-            }
+            ("GET", "/v1/exports/e1") if status_polls.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 => (
+                200,
+                vec![],
+                json!({"id": "e1", "status": "running", "rows": 2, "tree_size": 13, "error": null, "download": null}),
+            ),
+            ("GET", "/v1/exports/e1") => (
+                200,
+                vec![],
+                json!({"id": "e1", "status": "done", "rows": 4, "tree_size": 13, "error": null,
+                    "download": {"data": link("data"), "proof": link("proof"), "manifest": link("manifest")}}),
+            ),
             ("GET", "/dl/data") => (200, vec![], Value::String(data.clone())),
             ("GET", "/dl/proof") => (200, vec![], Value::String(proof.clone())),
             ("GET", "/dl/manifest") => (200, vec![], Value::String(manifest.clone())),
@@ -337,8 +367,20 @@ fn export_requests_waits_downloads_and_verifies_the_bundle() {
     let key = verifier(7);
     let out = cli(
         &stub,
-        &["export", "--action", "user.*", "--format", "jsonl", "--out", out_dir.to_str().expect("path"),
-          "--public-key", &key, "--poll", "0.1", "--json"],
+        &[
+            "export",
+            "--action",
+            "user.*",
+            "--format",
+            "jsonl",
+            "--out",
+            out_dir.to_str().expect("path"),
+            "--public-key",
+            &key,
+            "--poll",
+            "0.1",
+            "--json",
+        ],
     );
     assert_eq!(code(&out), 0, "{}{}", stdout(&out), stderr(&out));
     let v = json_out(&out);

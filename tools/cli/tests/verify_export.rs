@@ -6,8 +6,8 @@ mod common;
 
 use common::*;
 use serde_json::json;
-use shared::chain::export::DataFormat;
 use shared::chain::checkpoint::public_key_pem;
+use shared::chain::export::DataFormat;
 
 fn verify(dir: &std::path::Path, extra: &[&str]) -> std::process::Output {
     let dir = dir.to_str().expect("UTF-8 path");
@@ -19,19 +19,27 @@ fn verify(dir: &std::path::Path, extra: &[&str]) -> std::process::Output {
 
 #[test]
 fn valid_bundle_in_every_format_exits_0_with_a_summary() {
-    for (format, gzip) in [(DataFormat::Jsonl, false), (DataFormat::Jsonl, true), (DataFormat::Csv, false), (DataFormat::Csv, true)] {
+    for (format, gzip) in
+        [(DataFormat::Jsonl, false), (DataFormat::Jsonl, true), (DataFormat::Csv, false), (DataFormat::Csv, true)]
+    {
         let dir = write_bundle(&format!("valid-{format:?}-{gzip}"), &bundle(format, gzip, &FILTERED));
         let out = verify(&dir, &[]);
         assert_eq!(code(&out), 0, "{format:?} gzip={gzip}: {}", stderr(&out));
         let text = stdout(&out);
         assert!(text.contains("export valid"), "{text}");
-        assert!(text.contains("rows       4") && text.contains("tree size  13") && text.contains("seqs       1 to 9"), "{text}");
+        assert!(
+            text.contains("rows       4") && text.contains("tree size  13") && text.contains("seqs       1 to 9"),
+            "{text}"
+        );
 
         let out = verify(&dir, &["--json"]);
         assert_eq!(code(&out), 0);
         let v = json_out(&out);
         assert_eq!((v["valid"].clone(), v["rows"].clone(), v["tree_size"].clone()), (json!(true), json!(4), json!(13)));
-        assert_eq!((v["first_seq"].clone(), v["last_seq"].clone(), v["erased"].clone()), (json!(1), json!(9), json!(0)));
+        assert_eq!(
+            (v["first_seq"].clone(), v["last_seq"].clone(), v["erased"].clone()),
+            (json!(1), json!(9), json!(0))
+        );
         assert_eq!(v["root"].as_str().map(str::len), Some(64));
     }
 }
@@ -148,7 +156,8 @@ fn every_key_file_form_is_accepted_and_retired_keys_are_trusted() {
     std::fs::write(keys.join("key.json"), response.to_string()).expect("write");
     for file in ["key.pem", "key.b64", "key.verifier", "key.json"] {
         let key = keys.join(file);
-        let out = auditlog(&["verify-export", dir.to_str().expect("path"), "--public-key", key.to_str().expect("path")]);
+        let out =
+            auditlog(&["verify-export", dir.to_str().expect("path"), "--public-key", key.to_str().expect("path")]);
         assert_eq!(code(&out), 0, "{file}: {}", stderr(&out));
     }
 }

@@ -59,7 +59,10 @@ fn valid_inclusion_proof_exits_0_and_with_the_entry_recomputes_the_leaf() {
     let out = run(&[&proof, "--entry", &entry, "--json"]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let v = json_out(&out);
-    assert_eq!((v["valid"].clone(), v["leaf_recomputed"].clone(), v["tree_size"].clone()), (json!(true), json!(true), json!(13)));
+    assert_eq!(
+        (v["valid"].clone(), v["leaf_recomputed"].clone(), v["tree_size"].clone()),
+        (json!(true), json!(true), json!(13))
+    );
 }
 
 #[test]
