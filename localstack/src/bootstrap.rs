@@ -27,6 +27,22 @@ pub const ANCHOR_BUCKET: &str = "audit-log-anchors";
 /// The bucket pruned content is archived in.
 pub const ARCHIVE_BUCKET: &str = "audit-log-archives";
 
+/// The bucket exports are written to.
+pub const EXPORT_BUCKET: &str = "audit-log-exports";
+/// The export jobs table: partition key `tenant_id`, sort key `export_id`.
+pub const EXPORTS_TABLE: &str = "audit-log-exports";
+/// The index queue (outbox rows for the indexer) and its dead-letter queue.
+pub const INDEX_QUEUE: &str = "audit-log-index";
+/// The export queue (export jobs and their continuations) and its dead-letter queue.
+pub const EXPORT_QUEUE: &str = "audit-log-exports";
+
+/// A queue with its dead-letter queue, as the template declares them.
+#[derive(Debug, Clone)]
+pub struct QueuePair {
+    pub url: String,
+    pub dlq_url: String,
+}
+
 /// What the bootstrap created or found.
 #[derive(Debug, Clone)]
 pub struct Resources {
@@ -37,6 +53,10 @@ pub struct Resources {
     pub receipt_keys_table: String,
     pub anchor_bucket: String,
     pub archive_bucket: String,
+    pub export_bucket: String,
+    pub exports_table: String,
+    pub index_queue: QueuePair,
+    pub export_queue: QueuePair,
 }
 
 /// Creates (or finds) every resource.
@@ -71,6 +91,12 @@ pub async fn bootstrap(config: &SdkConfig) -> Result<Resources> {
     ensure_table(&dynamodb, RECEIPT_KEYS_TABLE, "pk", None).await?;
     ensure_locked_bucket(config, ANCHOR_BUCKET).await?;
     ensure_bucket(config, ARCHIVE_BUCKET).await?;
+    ensure_bucket(config, EXPORT_BUCKET).await?;
+    ensure_sorted_table(&dynamodb, EXPORTS_TABLE, "tenant_id", "export_id").await?;
+    // Visibility timeouts and receive counts as in template.yaml, shorter for the index queue so
+    // that a local outage's retries are seen within seconds.
+    let index_queue = ensure_queue_pair(config, INDEX_QUEUE, 10, 5).await?;
+    let export_queue = ensure_queue_pair(config, EXPORT_QUEUE, 960, 3).await?;
     Ok(Resources {
         checkpoint_key_id,
         api_key_mac_key_id,
@@ -79,6 +105,10 @@ pub async fn bootstrap(config: &SdkConfig) -> Result<Resources> {
         receipt_keys_table: RECEIPT_KEYS_TABLE.to_owned(),
         anchor_bucket: ANCHOR_BUCKET.to_owned(),
         archive_bucket: ARCHIVE_BUCKET.to_owned(),
+        export_bucket: EXPORT_BUCKET.to_owned(),
+        exports_table: EXPORTS_TABLE.to_owned(),
+        index_queue,
+        export_queue,
     })
 }
 
@@ -105,6 +135,71 @@ pub async fn ensure_locked_bucket(config: &SdkConfig, name: &str) -> Result<()> 
         .send()
         .await
         .with_context(|| format!("S3 CreateBucket {name}"))?;
+    Ok(())
+}
+
+/// Creates a queue and its dead-letter queue `<name>-dlq` unless they exist: messages received
+/// `max_receives` times without being deleted move to the DLQ. Tests give each run its own names.
+pub async fn ensure_queue_pair(
+    config: &SdkConfig,
+    name: &str,
+    visibility_seconds: u32,
+    max_receives: u32,
+) -> Result<QueuePair> {
+    use aws_sdk_sqs::types::QueueAttributeName;
+    let sqs = aws_sdk_sqs::Client::new(config);
+    let dlq_name = format!("{name}-dlq");
+    let dlq =
+        sqs.create_queue().queue_name(&dlq_name).send().await.with_context(|| format!("SQS CreateQueue {dlq_name}"))?;
+    let dlq_url = dlq.queue_url().context("CreateQueue returned no URL")?.to_owned();
+    let attributes = sqs
+        .get_queue_attributes()
+        .queue_url(&dlq_url)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .with_context(|| format!("SQS GetQueueAttributes {dlq_name}"))?;
+    let dlq_arn = attributes
+        .attributes()
+        .and_then(|a| a.get(&QueueAttributeName::QueueArn))
+        .context("the DLQ has no ARN")?
+        .clone();
+    let redrive = serde_json::json!({ "deadLetterTargetArn": dlq_arn, "maxReceiveCount": max_receives }).to_string();
+    let queue = sqs
+        .create_queue()
+        .queue_name(name)
+        .attributes(QueueAttributeName::VisibilityTimeout, visibility_seconds.to_string())
+        .attributes(QueueAttributeName::RedrivePolicy, redrive)
+        .send()
+        .await
+        .with_context(|| format!("SQS CreateQueue {name}"))?;
+    Ok(QueuePair { url: queue.queue_url().context("CreateQueue returned no URL")?.to_owned(), dlq_url })
+}
+
+/// Creates a PAY_PER_REQUEST table with string partition and sort keys, unless it exists.
+pub async fn ensure_sorted_table(
+    dynamodb: &aws_sdk_dynamodb::Client,
+    name: &str,
+    hash: &str,
+    range: &str,
+) -> Result<()> {
+    if dynamodb.describe_table().table_name(name).send().await.is_ok() {
+        return Ok(());
+    }
+    let attribute =
+        |n: &str| AttributeDefinition::builder().attribute_name(n).attribute_type(ScalarAttributeType::S).build();
+    let element = |n: &str, t: KeyType| KeySchemaElement::builder().attribute_name(n).key_type(t).build();
+    dynamodb
+        .create_table()
+        .table_name(name)
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(attribute(hash)?)
+        .attribute_definitions(attribute(range)?)
+        .key_schema(element(hash, KeyType::Hash)?)
+        .key_schema(element(range, KeyType::Range)?)
+        .send()
+        .await
+        .with_context(|| format!("DynamoDB CreateTable {name}"))?;
     Ok(())
 }
 

@@ -4,18 +4,18 @@
 use crate::api::state::{ApiState, ApiStateInner, CheckpointPublicKey, ReceiptKeys};
 use crate::api::Function;
 use crate::aws::api_keys::ApiKeyStore;
+use crate::aws::export_jobs::ExportJobStore;
+use crate::aws::export_objects::ExportBucket;
+use crate::aws::queues::Queue;
 use crate::aws::secrets::database_credentials;
 use crate::config::{
     ApiKeySettings, CheckpointSettings, ConfigError, DatabaseSettings, Env, ExportSettings, IndexQueueSettings,
     ReceiptSettings, SearchSettings,
 };
-use crate::store::connect::DbConfig;
-use crate::store::pool::StorePool;
-use crate::aws::export_jobs::ExportJobStore;
-use crate::aws::export_objects::ExportBucket;
-use crate::aws::queues::Queue;
 use crate::search::OpenSearch;
 use crate::service::export::{ExportJobs, WorkerSettings};
+use crate::store::connect::DbConfig;
+use crate::store::pool::StorePool;
 use aws_config::SdkConfig;
 
 /// Structured logs: JSON lines in Lambda (or when `LOG_FORMAT=json`), readable text elsewhere.
@@ -137,10 +137,8 @@ pub fn worker_settings<F: Fn(&str) -> Option<String>>(env: &mut Env<F>) -> Worke
 /// When an invocation must be done: the Lambda context's deadline (unix milliseconds), or
 /// `max_run` from now if that is sooner.
 pub fn run_deadline(deadline_unix_ms: u64, max_run: Option<std::time::Duration>) -> std::time::Instant {
-    let now_ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0);
+    let now_ms =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
     let left = std::time::Duration::from_millis(deadline_unix_ms.saturating_sub(now_ms));
     std::time::Instant::now() + max_run.map_or(left, |m| m.min(left))
 }

@@ -27,7 +27,10 @@ pub async fn handle_index_event(pool: &StorePool, search: &OpenSearch, event: &S
     let messages: Vec<QueuedMessage> = event
         .records
         .iter()
-        .map(|r| QueuedMessage { id: r.message_id.clone().unwrap_or_default(), body: r.body.clone().unwrap_or_default() })
+        .map(|r| QueuedMessage {
+            id: r.message_id.clone().unwrap_or_default(),
+            body: r.body.clone().unwrap_or_default(),
+        })
         .collect();
     failures(index_messages(pool, search, &messages).await.failed)
 }

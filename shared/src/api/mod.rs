@@ -35,8 +35,7 @@ pub enum Function {
 }
 
 impl Function {
-    pub const ALL: [Function; 6] =
-        [Self::Ingest, Self::Query, Self::Verify, Self::Admin, Self::Erasure, Self::Exports];
+    pub const ALL: [Function; 6] = [Self::Ingest, Self::Query, Self::Verify, Self::Admin, Self::Erasure, Self::Exports];
 
     /// The crate, binary and SAM resource directory under `functions/`.
     pub fn name(self) -> &'static str {

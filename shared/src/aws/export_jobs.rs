@@ -143,7 +143,14 @@ impl ExportJobStore {
 
     /// Takes the lease of `step` until `lease_until`. Succeeds only while the job is at `step`
     /// and no other run holds an unexpired lease.
-    pub async fn claim(&self, tenant: Uuid, id: Uuid, step: u64, now: i64, lease_until: i64) -> Result<Claim, JobStoreError> {
+    pub async fn claim(
+        &self,
+        tenant: Uuid,
+        id: Uuid,
+        step: u64,
+        now: i64,
+        lease_until: i64,
+    ) -> Result<Claim, JobStoreError> {
         let result = self
             .client
             .update_item()
@@ -174,6 +181,21 @@ impl ExportJobStore {
         }
     }
 
+    /// Gives up the lease of `step` and leaves the job as it is.
+    pub async fn release(&self, tenant: Uuid, id: Uuid, step: u64) -> Result<(), JobStoreError> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(tenant, id)))
+            .update_expression("REMOVE lease_until")
+            .condition_expression("attribute_exists(export_id) AND step = :step")
+            .expression_attribute_values(":step", n(step))
+            .send()
+            .await
+            .map_err(aws("DynamoDB UpdateItem (release export)"))?;
+        Ok(())
+    }
+
     /// Writes `job` for the run holding `step` and moves the job to `next_step` (the same step
     /// for an update that keeps the lease), releasing the lease when `release` is set.
     pub async fn advance(
@@ -185,11 +207,8 @@ impl ExportJobStore {
         job: &str,
         release: bool,
     ) -> Result<(), JobStoreError> {
-        let update = if release {
-            "SET job = :job, step = :next REMOVE lease_until"
-        } else {
-            "SET job = :job, step = :next"
-        };
+        let update =
+            if release { "SET job = :job, step = :next REMOVE lease_until" } else { "SET job = :job, step = :next" };
         self.client
             .update_item()
             .table_name(&self.table)

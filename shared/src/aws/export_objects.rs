@@ -51,10 +51,11 @@ impl ExportBucket {
         out.upload_id().map(str::to_owned).ok_or_else(|| S3Error::new("S3 CreateMultipartUpload", "no upload id"))
     }
 
-    /// Uploads part `number` (1-based). Uploading a number again replaces that part, so a run
-    /// that repeats a part after a crash leaves the same object.
-    pub async fn upload_part(&self, key: &str, upload_id: &str, number: i32, body: Vec<u8>) -> Result<(), S3Error> {
-        self.client
+    /// Uploads part `number` (1-based) and returns its ETag. Uploading a number again replaces
+    /// that part, so a run that repeats a part after a crash leaves the same object.
+    pub async fn upload_part(&self, key: &str, upload_id: &str, number: i32, body: Vec<u8>) -> Result<String, S3Error> {
+        let out = self
+            .client
             .upload_part()
             .bucket(&self.bucket)
             .key(key)
@@ -64,46 +65,22 @@ impl ExportBucket {
             .send()
             .await
             .map_err(aws("S3 UploadPart"))?;
-        Ok(())
+        out.e_tag().map(str::to_owned).ok_or_else(|| S3Error::new("S3 UploadPart", "no ETag"))
     }
 
-    /// Completes the upload with parts 1 to `parts`, taking their ETags from S3 (ListParts), so
-    /// no run has to carry them.
-    pub async fn complete_upload(&self, key: &str, upload_id: &str, parts: i32) -> Result<(), S3Error> {
-        let mut completed = Vec::new();
-        let mut marker: Option<String> = None;
-        loop {
-            let out = self
-                .client
-                .list_parts()
-                .bucket(&self.bucket)
-                .key(key)
-                .upload_id(upload_id)
-                .set_part_number_marker(marker.clone())
-                .send()
-                .await
-                .map_err(aws("S3 ListParts"))?;
-            for p in out.parts() {
-                let number = p.part_number().unwrap_or(0);
-                if number >= 1 && number <= parts {
-                    completed.push(CompletedPart::builder().part_number(number).set_e_tag(p.e_tag().map(str::to_owned)).build());
-                }
-            }
-            match (out.is_truncated(), out.next_part_number_marker()) {
-                (Some(true), Some(next)) => marker = Some(next.to_owned()),
-                _ => break,
-            }
-        }
-        completed.sort_by_key(|p| p.part_number());
-        if completed.len() != usize::try_from(parts).unwrap_or(0) {
-            return Err(S3Error::new("S3 ListParts", format!("found {} of {parts} parts", completed.len())));
-        }
+    /// Completes the upload from its parts' ETags, in part order (part `i + 1` is `etags[i]`).
+    pub async fn complete_upload(&self, key: &str, upload_id: &str, etags: &[String]) -> Result<(), S3Error> {
+        let parts = etags
+            .iter()
+            .enumerate()
+            .map(|(i, etag)| CompletedPart::builder().part_number(i as i32 + 1).e_tag(etag).build())
+            .collect();
         self.client
             .complete_multipart_upload()
             .bucket(&self.bucket)
             .key(key)
             .upload_id(upload_id)
-            .multipart_upload(CompletedMultipartUpload::builder().set_parts(Some(completed)).build())
+            .multipart_upload(CompletedMultipartUpload::builder().set_parts(Some(parts)).build())
             .send()
             .await
             .map_err(aws("S3 CompleteMultipartUpload"))?;

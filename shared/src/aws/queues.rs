@@ -51,15 +51,16 @@ impl Queue {
         let mut failed = Vec::new();
         for (chunk_no, chunk) in bodies.chunks(MAX_BATCH).enumerate() {
             let offset = chunk_no * MAX_BATCH;
-            let entries = chunk
-                .iter()
-                .enumerate()
-                .map(|(i, body)| {
-                    SendMessageBatchRequestEntry::builder().id(i.to_string()).message_body(body).build().map_err(|e| {
-                        QueueError { operation: "SQS SendMessageBatch (entry)", message: e.to_string() }
+            let entries =
+                chunk
+                    .iter()
+                    .enumerate()
+                    .map(|(i, body)| {
+                        SendMessageBatchRequestEntry::builder().id(i.to_string()).message_body(body).build().map_err(
+                            |e| QueueError { operation: "SQS SendMessageBatch (entry)", message: e.to_string() },
+                        )
                     })
-                })
-                .collect::<Result<Vec<_>, _>>()?;
+                    .collect::<Result<Vec<_>, _>>()?;
             let out = self
                 .client
                 .send_message_batch()

@@ -139,9 +139,7 @@ pub struct ResumableSha256 {
 impl Default for ResumableSha256 {
     fn default() -> Self {
         ResumableSha256 {
-            state: [
-                0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19,
-            ],
+            state: [0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19],
             tail: Vec::with_capacity(64),
             len: 0,
         }

@@ -89,7 +89,13 @@ impl OpenSearch {
     }
 
     /// The SigV4 headers for a request (service `es`, the SDK configuration's region).
-    async fn sign(&self, method: &str, url: &str, body: &[u8], content_type: &str) -> Result<Vec<(String, String)>, SearchError> {
+    async fn sign(
+        &self,
+        method: &str,
+        url: &str,
+        body: &[u8],
+        content_type: &str,
+    ) -> Result<Vec<(String, String)>, SearchError> {
         let Some(provider) = self.sdk.credentials_provider() else {
             return Ok(Vec::new());
         };
@@ -144,12 +150,40 @@ impl OpenSearch {
         Ok(items.iter().map(item_outcome).collect())
     }
 
-    /// Deletes the tenant's documents matching `clause` (an OpenSearch query clause).
+    /// Deletes the tenant's documents matching `clause` (an OpenSearch query clause): finds
+    /// their ids a page at a time and deletes them with `_bulk`, refreshing so the next page no
+    /// longer sees them. (`_delete_by_query` would do it in one call, but it lives in the reindex
+    /// module, which not every distribution carries; erasures are rare enough for this.)
     pub async fn delete_matching(&self, tenant: Uuid, clause: Value) -> Result<u64, SearchError> {
-        let body = json!({ "query": { "bool": { "filter": [ { "term": { "tenant_id": tenant } }, clause ] } } });
-        let path = format!("/{}/_delete_by_query?routing={tenant}&conflicts=proceed", self.index);
-        let response = self.request("POST", &path, body.to_string().as_bytes(), "application/json").await?;
-        Ok(response["deleted"].as_u64().unwrap_or(0))
+        const PAGE: u32 = 1000;
+        let body = json!({
+            "size": PAGE,
+            "_source": false,
+            "query": { "bool": { "filter": [ { "term": { "tenant_id": tenant } }, clause ] } },
+        });
+        let search = format!("/{}/_search?routing={tenant}", self.index);
+        let mut deleted = 0;
+        loop {
+            let response = self.request("POST", &search, body.to_string().as_bytes(), "application/json").await?;
+            let ids: Vec<Uuid> = response["hits"]["hits"]
+                .as_array()
+                .map(|hits| hits.iter().filter_map(|h| h["_id"].as_str()?.parse().ok()).collect())
+                .unwrap_or_default();
+            if ids.is_empty() {
+                return Ok(deleted);
+            }
+            let actions: Vec<BulkAction> = ids.iter().map(|&id| BulkAction::Delete { tenant, id }).collect();
+            let body = bulk_body(&self.index, &actions);
+            let response = self.request("POST", "/_bulk?refresh=true", &body, "application/x-ndjson").await?;
+            let items = response["items"].as_array().cloned().unwrap_or_default();
+            if let Some(error) = items.iter().map(item_outcome).find_map(Result::err) {
+                return Err(SearchError::Rejected(format!("deleting erased documents: {error}")));
+            }
+            deleted += ids.len() as u64;
+            if ids.len() < PAGE as usize {
+                return Ok(deleted);
+            }
+        }
     }
 
     /// Makes recent writes searchable now (tests and benchmarks; the index refreshes itself

@@ -45,6 +45,8 @@ use uuid::Uuid;
 
 /// How long an export (job and objects) is kept; the bucket's lifecycle rule matches it.
 pub const EXPORT_LIFETIME_DAYS: i64 = 7;
+/// The most parts one object may have here (S3 allows 10,000; the ETags must fit the job item).
+const MAX_PARTS: usize = 9000;
 /// How many jobs `GET /v1/exports` lists.
 pub const LIST_LIMIT: i32 = 100;
 
@@ -100,8 +102,9 @@ pub struct ExportFiles {
 pub struct UploadState {
     pub key: String,
     pub upload_id: String,
-    /// Parts uploaded so far (numbered from 1).
-    pub parts: i32,
+    /// The ETags of the parts uploaded so far, part 1 first (at most 9,000 fit the job's
+    /// DynamoDB item, 144 GB with 16 MiB parts).
+    pub etags: Vec<String>,
     /// SHA-256 over the bytes uploaded so far.
     pub sha256: ResumableSha256,
     pub bytes: u64,
@@ -118,6 +121,7 @@ pub struct Progress {
     /// The seq of the last row written (None: none yet).
     pub after: Option<u64>,
     pub first_seq: Option<u64>,
+    pub rows: u64,
     pub proof_nodes: u64,
 }
 
@@ -233,7 +237,8 @@ impl ExportJobs {
             // The job would never run: record why instead of leaving it queued.
             let mut failed = job.clone();
             failed.status = ExportStatus::Failed;
-            failed.error = Some(JobFailure { code: "not_queued".into(), message: "the export could not be queued".into() });
+            failed.error =
+                Some(JobFailure { code: "not_queued".into(), message: "the export could not be queued".into() });
             failed.touch();
             if let Err(write) = self.jobs.advance(tenant, job.id, 0, 0, &failed.to_json()?, true).await {
                 tracing::error!(export_id = %job.id, error = %write, "marking an unqueued export failed also failed");
@@ -346,7 +351,12 @@ struct PartWriter {
 }
 
 impl PartWriter {
-    async fn resume(bucket: &ExportBucket, state: UploadState, gzip: bool, part_size: usize) -> Result<Self, ExportError> {
+    async fn resume(
+        bucket: &ExportBucket,
+        state: UploadState,
+        gzip: bool,
+        part_size: usize,
+    ) -> Result<Self, ExportError> {
         let done = match &state.pending {
             Some(key) => bucket.get(key).await?.ok_or_else(|| ExportError::Corrupt(format!("{key} is missing")))?,
             None => Vec::new(),
@@ -378,10 +388,14 @@ impl PartWriter {
 
     async fn upload(&mut self, bucket: &ExportBucket) -> Result<(), ExportError> {
         let body = std::mem::take(&mut self.done);
+        if self.state.etags.len() >= MAX_PARTS {
+            return Err(ExportError::Encode(format!("the export needs more than {MAX_PARTS} parts")));
+        }
         self.state.sha256.update(&body);
         self.state.bytes += body.len() as u64;
-        self.state.parts += 1;
-        bucket.upload_part(&self.state.key, &self.state.upload_id, self.state.parts, body).await?;
+        let number = self.state.etags.len() as i32 + 1;
+        let etag = bucket.upload_part(&self.state.key, &self.state.upload_id, number, body).await?;
+        self.state.etags.push(etag);
         Ok(())
     }
 
@@ -406,15 +420,15 @@ impl PartWriter {
     /// Uploads the rest as the last part and completes the object.
     async fn finish(mut self, bucket: &ExportBucket) -> Result<(String, ResumableSha256, u64), ExportError> {
         self.close_member()?;
-        if self.state.parts == 0 && self.done.is_empty() {
+        if self.state.etags.is_empty() && self.done.is_empty() {
             // An empty object: a multipart upload needs at least one part, S3 objects do not.
             bucket.abort_upload(&self.state.key, &self.state.upload_id).await?;
             bucket.put(&self.state.key, Vec::new(), "application/octet-stream").await?;
         } else {
-            if !self.done.is_empty() || self.state.parts == 0 {
+            if !self.done.is_empty() {
                 self.upload(bucket).await?;
             }
-            bucket.complete_upload(&self.state.key, &self.state.upload_id, self.state.parts).await?;
+            bucket.complete_upload(&self.state.key, &self.state.upload_id, &self.state.etags).await?;
         }
         if let Some(pending) = &self.state.pending {
             bucket.delete(pending).await?;
@@ -450,17 +464,16 @@ impl ExportWorker {
             Ok(outcome) => Ok(outcome),
             Err(error) => {
                 let last_try = receive_count >= self.settings.max_attempts;
-                let permanent = matches!(error, ExportError::NoCheckpoint | ExportError::Invalid(_) | ExportError::Corrupt(_));
+                let permanent =
+                    matches!(error, ExportError::NoCheckpoint | ExportError::Invalid(_) | ExportError::Corrupt(_));
                 if last_try || permanent {
                     self.fail(&mut job, message.step, &error).await;
                     return Ok(RunOutcome::Failed);
                 }
-                // Release the lease so the retry can claim this step at once.
-                job.touch();
-                if let Ok(text) = job.to_json() {
-                    if let Err(e) = self.jobs.advance(tenant, id, message.step, message.step, &text, true).await {
-                        tracing::warn!(export_id = %id, error = %e, "releasing the export lease failed");
-                    }
+                // Release the lease so the retry can claim this step at once; the job keeps the
+                // progress it had when this step began, which the retry starts from.
+                if let Err(e) = self.jobs.release(tenant, id, message.step).await {
+                    tracing::warn!(export_id = %id, error = %e, "releasing the export lease failed");
                 }
                 Err(error)
             }
@@ -516,7 +529,7 @@ impl ExportWorker {
         let upload = |key: String, upload_id: String| UploadState {
             key,
             upload_id,
-            parts: 0,
+            etags: Vec::new(),
             sha256: ResumableSha256::default(),
             bytes: 0,
             pending: None,
@@ -531,6 +544,7 @@ impl ExportWorker {
             proof: upload(proof_key, proof_upload),
             after: None,
             first_seq: None,
+            rows: 0,
             proof_nodes: 0,
         })
     }
@@ -558,7 +572,8 @@ impl ExportWorker {
         }
         let tree_size = progress.checkpoint.tree_size;
         let mut store = self.pool.get().await?;
-        let mut scan = store.export_scan(job.tenant_id, &filter, progress.after, tree_size, self.settings.chunk_rows).await?;
+        let mut scan =
+            store.export_scan(job.tenant_id, &filter, progress.after, tree_size, self.settings.chunk_rows).await?;
         let mut handed_on = false;
         loop {
             let rows = scan.next_chunk().await?;
@@ -580,7 +595,7 @@ impl ExportWorker {
                 data.write(&line)?;
                 progress.after = Some(stored.entry.seq);
                 progress.first_seq.get_or_insert(stored.entry.seq);
-                job.rows += 1;
+                progress.rows += 1;
             }
             write_nodes(&mut proof, &nodes, &scan.node_hashes(&nodes).await?, &mut line)?;
             progress.proof_nodes += nodes.len() as u64;
@@ -604,6 +619,7 @@ impl ExportWorker {
         scan.finish().await?;
         drop(store);
 
+        job.rows = progress.rows;
         let (data_key, data_sha, data_bytes) = data.finish(&self.bucket).await?;
         let (proof_key, proof_sha, proof_bytes) = proof.finish(&self.bucket).await?;
         let manifest_key = format!("{}{MANIFEST_FILE}", ExportBucket::prefix(job.tenant_id, job.id));
@@ -620,7 +636,12 @@ impl ExportWorker {
             first_seq: progress.first_seq,
             last_seq: progress.after,
             data: ObjectInfo { key: data_key.clone(), sha256: data_sha.finish(), bytes: data_bytes },
-            proof: ProofInfo { key: proof_key.clone(), sha256: proof_sha.finish(), bytes: proof_bytes, nodes: progress.proof_nodes },
+            proof: ProofInfo {
+                key: proof_key.clone(),
+                sha256: proof_sha.finish(),
+                bytes: proof_bytes,
+                nodes: progress.proof_nodes,
+            },
             checkpoint: progress.checkpoint.clone(),
         };
         let manifest_bytes = serde_json::to_vec_pretty(&manifest).map_err(|e| ExportError::Encode(e.to_string()))?;
@@ -640,6 +661,7 @@ impl ExportWorker {
 
     /// Saves the progress, moves the job to the next step and sends that step's message.
     async fn hand_on(&self, job: &mut ExportJob, progress: Progress, step: u64) -> Result<RunOutcome, ExportError> {
+        job.rows = progress.rows;
         job.progress = Some(progress);
         job.touch();
         self.jobs.advance(job.tenant_id, job.id, step, step + 1, &job.to_json()?, true).await?;

@@ -124,15 +124,17 @@ pub async fn run_relay(pool: &StorePool, queue: &Queue, settings: RelaySettings)
     for chunk in rows.chunks(crate::aws::queues::MAX_BATCH * 10) {
         let bodies: Vec<String> = chunk.iter().map(|r| IndexMessage::new(r).body()).collect();
         let failed = queue.send_batch(&bodies).await?;
-        let sent: Vec<i64> =
-            chunk.iter().enumerate().filter(|(i, _)| !failed.contains(i)).map(|(_, r)| r.id).collect();
+        let sent: Vec<i64> = chunk.iter().enumerate().filter(|(i, _)| !failed.contains(i)).map(|(_, r)| r.id).collect();
         store.outbox_mark_sent(&sent).await?;
         run.sent += sent.len() as u32;
         run.failed += failed.len() as u32;
     }
     run.purged = store.outbox_purge(settings.keep_sent).await?;
     metrics::emit(
-        &[("OutboxRelayed", f64::from(run.sent), Unit::Count), ("OutboxRelayFailures", f64::from(run.failed), Unit::Count)],
+        &[
+            ("OutboxRelayed", f64::from(run.sent), Unit::Count),
+            ("OutboxRelayFailures", f64::from(run.failed), Unit::Count),
+        ],
         &[("Function", "relay")],
     );
     if run.sent > 0 {
@@ -186,10 +188,7 @@ pub async fn index_messages(pool: &StorePool, search: &OpenSearch, messages: &[Q
         }
     }
     metrics::emit(
-        &[
-            ("EventsIndexed", run.indexed as f64, Unit::Count),
-            ("IndexFailures", run.failed.len() as f64, Unit::Count),
-        ],
+        &[("EventsIndexed", run.indexed as f64, Unit::Count), ("IndexFailures", run.failed.len() as f64, Unit::Count)],
         &[("Function", "indexer")],
     );
     run
@@ -209,8 +208,7 @@ async fn index_tenant(
     tenant: Uuid,
     batch: &[(&QueuedMessage, IndexMessage)],
 ) -> Result<IndexRun, TenantIndexError> {
-    let ranges: Vec<(u64, u64)> =
-        batch.iter().map(|(_, m)| (m.first_seq, m.first_seq + u64::from(m.count))).collect();
+    let ranges: Vec<(u64, u64)> = batch.iter().map(|(_, m)| (m.first_seq, m.first_seq + u64::from(m.count))).collect();
     let entries = {
         let mut store = pool.get().await?;
         store.entries_in_ranges(tenant, &ranges).await?
@@ -284,9 +282,14 @@ mod tests {
     fn index_messages_round_trip_and_garbage_is_refused() {
         let m = IndexMessage { v: 1, outbox_id: 9, tenant_id: Uuid::from_u128(1), first_seq: 5, count: 3 };
         assert_eq!(IndexMessage::parse(&m.body()), Ok(m));
-        for bad in ["", "{}", "not json", r#"{"v":2,"outbox_id":1,"tenant_id":"00000000-0000-0000-0000-000000000001","first_seq":0,"count":1}"#,
-                    r#"{"v":1,"outbox_id":1,"tenant_id":"00000000-0000-0000-0000-000000000001","first_seq":0,"count":0}"#,
-                    r#"{"v":1,"outbox_id":1,"tenant_id":"x","first_seq":0,"count":1}"#] {
+        for bad in [
+            "",
+            "{}",
+            "not json",
+            r#"{"v":2,"outbox_id":1,"tenant_id":"00000000-0000-0000-0000-000000000001","first_seq":0,"count":1}"#,
+            r#"{"v":1,"outbox_id":1,"tenant_id":"00000000-0000-0000-0000-000000000001","first_seq":0,"count":0}"#,
+            r#"{"v":1,"outbox_id":1,"tenant_id":"x","first_seq":0,"count":1}"#,
+        ] {
             assert!(IndexMessage::parse(bad).is_err(), "{bad}");
         }
     }

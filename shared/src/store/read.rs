@@ -83,7 +83,11 @@ impl Store {
 
     /// The tenant's entries with seq in any of `ranges` (`[first, end)` each), in seq order.
     /// One statement whatever the number of ranges (the indexer reads a batch of messages).
-    pub async fn entries_in_ranges(&mut self, tenant: Uuid, ranges: &[(u64, u64)]) -> Result<Vec<StoredEntry>, StoreError> {
+    pub async fn entries_in_ranges(
+        &mut self,
+        tenant: Uuid,
+        ranges: &[(u64, u64)],
+    ) -> Result<Vec<StoredEntry>, StoreError> {
         let firsts: Vec<i64> = ranges.iter().map(|r| to_i64(r.0)).collect::<Result<_, _>>()?;
         let ends: Vec<i64> = ranges.iter().map(|r| to_i64(r.1)).collect::<Result<_, _>>()?;
         self.recover().await?;

@@ -3,6 +3,7 @@
 //! variables the functions read in AWS. `main.rs` starts it for a developer; tests start it too.
 
 pub mod gateway;
+pub mod queues;
 
 use anyhow::{Context, Result};
 use aws_config::SdkConfig;
@@ -12,11 +13,17 @@ use localstack::bootstrap::Resources;
 use shared::api::{router, Function};
 use shared::aws::anchors::AnchorStore;
 use shared::aws::api_keys::ApiKeyStore;
+use shared::aws::export_jobs::ExportJobStore;
+use shared::aws::export_objects::ExportBucket;
 use shared::aws::kms::KmsSigner;
+use shared::aws::queues::Queue;
 use shared::config::Env;
 use shared::runtime::{api_state, store_pool, ApiSettings};
+use shared::search::OpenSearch;
 use shared::service::authorizer::Authorizer;
 use shared::service::checkpoint::run_scheduled;
+use shared::service::export::ExportWorker;
+use shared::service::indexing::{run_relay, RelaySettings};
 use shared::service::verify::{run_scheduled_verifier, CheckpointKey};
 use shared::signer::CheckpointSigner;
 use shared::store::pool::StorePool;
@@ -42,6 +49,11 @@ pub fn function_env(database_url: &str, maintenance_url: &str, resources: &Resou
         ("RECEIPT_KEY_KMS_KEY_ID", resources.receipt_key_kms_key_id.clone()),
         ("ANCHOR_BUCKET", resources.anchor_bucket.clone()),
         ("ARCHIVE_BUCKET", resources.archive_bucket.clone()),
+        ("INDEX_QUEUE_URL", resources.index_queue.url.clone()),
+        ("EXPORTS_TABLE", resources.exports_table.clone()),
+        ("EXPORT_QUEUE_URL", resources.export_queue.url.clone()),
+        ("EXPORT_BUCKET", resources.export_bucket.clone()),
+        ("EXPORT_URL_SECONDS", "900".to_owned()),
         ("RETENTION_MONTHS", "24".to_owned()),
         ("AUTHORIZER_CACHE_SECONDS", "5".to_owned()),
         ("PUBLISHER_POLICY_CACHE_SECONDS", "5".to_owned()),
@@ -168,4 +180,88 @@ pub async fn run_checkpointer_schedule(env: HashMap<String, String>, sdk: SdkCon
             tracing::warn!(error = %e, "scheduled checkpoint run failed");
         }
     }
+}
+
+/// The indexer's clients (pool and OpenSearch), configured from `env` as the function is.
+pub async fn indexer_clients(env: &HashMap<String, String>, sdk: &SdkConfig) -> Result<(StorePool, OpenSearch)> {
+    let mut e = Env::with_lookup(|name: &str| env.get(name).cloned());
+    let database = shared::config::DatabaseSettings::from_env(&mut e);
+    let search = shared::config::SearchSettings::required_from_env(&mut e);
+    e.finish()?;
+    let pool = store_pool(&database, sdk).await?;
+    let search = OpenSearch::new(sdk, search.url.as_deref().unwrap_or_default(), &search.index)?;
+    Ok((pool, search))
+}
+
+/// The export function's worker, configured from `env` as the function is.
+pub async fn export_worker(env: &HashMap<String, String>, sdk: &SdkConfig) -> Result<ExportWorker> {
+    let mut e = Env::with_lookup(|name: &str| env.get(name).cloned());
+    let database = shared::config::DatabaseSettings::from_env(&mut e);
+    let exports = shared::config::ExportSettings::from_env(&mut e);
+    let settings = shared::runtime::worker_settings(&mut e);
+    e.finish()?;
+    Ok(ExportWorker {
+        pool: store_pool(&database, sdk).await?,
+        jobs: ExportJobStore::new(sdk, &exports.table),
+        bucket: ExportBucket::new(sdk, &exports.bucket),
+        queue: Queue::new(sdk, &exports.queue_url),
+        settings,
+    })
+}
+
+/// How long a local export run may take before it hands on, as the function's 15-minute
+/// timeout does in AWS.
+pub const EXPORT_RUN_LIMIT: Duration = Duration::from_secs(15 * 60);
+
+/// The index queue's consumer: the indexer behind an event source mapping (batch size 10), until
+/// the task is aborted.
+pub async fn run_indexer(env: HashMap<String, String>, sdk: SdkConfig) -> Result<()> {
+    let (pool, search) = indexer_clients(&env, &sdk).await?;
+    let queue = env.get("INDEX_QUEUE_URL").context("INDEX_QUEUE_URL is not set")?;
+    let mapping = queues::EventSourceMapping::new(&sdk, queue, 10).await?;
+    mapping
+        .run(move |event| {
+            let (pool, search) = (pool.clone(), search.clone());
+            async move { shared::sqs::handle_index_event(&pool, &search, &event).await }
+        })
+        .await
+}
+
+/// The export queue's consumer: the export function behind an event source mapping (batch size
+/// 1), until the task is aborted.
+pub async fn run_exporter(env: HashMap<String, String>, sdk: SdkConfig, run_limit: Duration) -> Result<()> {
+    let worker = export_worker(&env, &sdk).await?;
+    let queue = env.get("EXPORT_QUEUE_URL").context("EXPORT_QUEUE_URL is not set")?;
+    let mapping = queues::EventSourceMapping::new(&sdk, queue, 1).await?;
+    mapping
+        .run(move |event| {
+            let worker = worker.clone();
+            async move {
+                let deadline = std::time::Instant::now() + run_limit;
+                shared::sqs::handle_export_event(&worker, &event, deadline).await
+            }
+        })
+        .await
+}
+
+/// Runs the outbox relay every `period`, as its schedule does in AWS, until aborted.
+pub async fn run_relay_schedule(env: HashMap<String, String>, sdk: SdkConfig, period: Duration) -> Result<()> {
+    let mut e = Env::with_lookup(|name: &str| env.get(name).cloned());
+    let database = shared::config::DatabaseSettings::from_env(&mut e);
+    let queue = shared::config::IndexQueueSettings::from_env(&mut e);
+    e.finish()?;
+    let pool = store_pool(&database, &sdk).await?;
+    let queue = Queue::new(&sdk, &queue.queue_url);
+    let mut ticker = tokio::time::interval(period);
+    loop {
+        ticker.tick().await;
+        if let Err(e) = run_relay(&pool, &queue, RelaySettings::default()).await {
+            tracing::warn!(error = %e, "outbox relay run failed");
+        }
+    }
+}
+
+/// The OpenSearch index template of `infra/opensearch/`, applied by the bootstrap.
+pub fn index_template() -> Result<serde_json::Value> {
+    serde_json::from_str(include_str!("../../../infra/opensearch/audit-events.json")).context("the index template")
 }

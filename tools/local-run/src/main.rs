@@ -2,13 +2,16 @@
 //! (data in `.local/pg`, kept between runs; `--reset` deletes it first), creates and migrates the
 //! `audit` database, starts the local AWS endpoint and creates the resources the service uses,
 //! serves the whole API on 127.0.0.1:3000 through the local gateway (same authorizer, same
-//! handlers), signs checkpoints on a short schedule, prints a platform key and how to reach
+//! handlers), starts a local OpenSearch node when it is installed and consumes the index and
+//! export queues as the functions' event source mappings do, runs the schedules (checkpoints,
+//! verification, the outbox relay) on short periods, prints a platform key and how to reach
 //! everything, and stops it all on Ctrl-C.
 
 use anyhow::{bail, Context, Result};
 use local_run::create_platform_key;
 use local_run::{
-    function_env, gateway, retire_earlier_checkpoint_keys, run_checkpointer_schedule, run_verifier_schedule,
+    function_env, gateway, index_template, retire_earlier_checkpoint_keys, run_checkpointer_schedule, run_exporter,
+    run_indexer, run_relay_schedule, run_verifier_schedule, EXPORT_RUN_LIMIT,
 };
 use localstack::bootstrap::{bootstrap, CHECKPOINT_KEY_ALIAS};
 use localstack::moto::{Moto, ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY};
@@ -27,6 +30,8 @@ const USAGE: &str = "usage: scripts/local [--reset] [--port N]
 const CHECKPOINT_PERIOD: Duration = Duration::from_secs(5);
 /// How often the local run verifies new entries (the template's schedule is every 5 minutes).
 const VERIFY_PERIOD: Duration = Duration::from_secs(30);
+/// How often the local run's outbox relay runs (the template's schedule is every minute).
+const RELAY_PERIOD: Duration = Duration::from_secs(10);
 
 #[tokio::main]
 async fn main() -> Result<()> {
@@ -78,6 +83,19 @@ async fn main() -> Result<()> {
     let retired = retire_earlier_checkpoint_keys(&state.join("checkpoint-keys"), &mut env, &sdk)
         .await
         .context("recording the checkpoint key")?;
+    // OpenSearch, when installed (scripts/setup does): a fresh node each run, so every stored
+    // entry is queued for indexing again; without it, PostgreSQL's full text serves `q`.
+    let opensearch = if localstack::opensearch::is_installed() {
+        let node = localstack::opensearch::OpenSearch::start().context("starting OpenSearch")?;
+        env.insert("OPENSEARCH_URL".into(), node.url());
+        let client = shared::search::OpenSearch::new(&sdk, &node.url(), "audit-events")?;
+        client.ensure_index(&index_template()?).await.context("applying the index template")?;
+        let requeued: i64 =
+            owner.query_one("SELECT audit_outbox_requeue_all(1000)", &[]).await.context("queueing a reindex")?.get(0);
+        Some((node, requeued))
+    } else {
+        None
+    };
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
         .await
         .with_context(|| format!("binding 127.0.0.1:{port} (is another local run using it? try --port)"))?;
@@ -85,6 +103,9 @@ async fn main() -> Result<()> {
     let server = tokio::spawn(async move { axum::serve(listener, app).await });
     let checkpointer = tokio::spawn(run_checkpointer_schedule(env.clone(), sdk.clone(), CHECKPOINT_PERIOD));
     let verifier = tokio::spawn(run_verifier_schedule(env.clone(), sdk.clone(), VERIFY_PERIOD));
+    let relay = tokio::spawn(run_relay_schedule(env.clone(), sdk.clone(), RELAY_PERIOD));
+    let exporter = tokio::spawn(run_exporter(env.clone(), sdk.clone(), EXPORT_RUN_LIMIT));
+    let indexer = opensearch.as_ref().map(|_| tokio::spawn(run_indexer(env.clone(), sdk.clone())));
 
     println!();
     println!("The local stack is up. Ctrl-C stops everything.");
@@ -103,6 +124,14 @@ async fn main() -> Result<()> {
         CHECKPOINT_PERIOD.as_secs(),
         VERIFY_PERIOD.as_secs()
     );
+    match &opensearch {
+        Some((node, requeued)) => println!(
+            "  OpenSearch     {}   (index audit-events; {requeued} outbox rows queued to reindex what is stored)",
+            node.url()
+        ),
+        None => println!("  search         PostgreSQL full text (OpenSearch is not installed: run scripts/setup)"),
+    }
+    println!("  queues         index and export queues consumed here, as their event source mappings do in AWS");
     println!("  platform key   {platform_key}");
     println!("                 (new on every start: the local AWS endpoint keeps no state between runs;");
     println!("                 POST /v1/tenants/<id>/keys with it issues keys for tenants of earlier runs)");
@@ -118,6 +147,14 @@ async fn main() -> Result<()> {
     server.abort();
     checkpointer.abort();
     verifier.abort();
+    relay.abort();
+    exporter.abort();
+    if let Some(indexer) = indexer {
+        indexer.abort();
+    }
+    if let Some((mut node, _)) = opensearch {
+        node.stop()?;
+    }
     drop(moto);
     pg.stop()?;
     Ok(())

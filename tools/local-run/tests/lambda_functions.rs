@@ -63,6 +63,16 @@ const CASES: &[(&str, Expect)] = &[
     ("admin/update-settings.json", Expect::Status(200)),
     ("erasure/erase-subject.json", Expect::Status(200)),
     ("erasure/erase-two-criteria.json", Expect::Status(400)),
+    ("exports/create-export.json", Expect::Status(202)),
+    ("exports/list-exports.json", Expect::Status(200)),
+    ("exports/get-export.json", Expect::Status(404)),
+    // The export queue's consumer: a message for an export that does not exist is stale and
+    // acknowledged; the export queued above is run by the local pipeline tests.
+    ("export/unknown-export.json", Expect::Failures(&[])),
+    // The ingest cases above appended seqs 0 to 2 of the sample tenant.
+    ("indexer/index-batch.json", Expect::Failures(&[])),
+    ("indexer/malformed-message.json", Expect::Failures(&["5b3f8a2e-0f5c-4c1e-9d61-1a2b3c4d5e04"])),
+    ("relay/schedule.json", Expect::Field("sent")),
 ];
 
 #[derive(Debug, Clone, Copy)]
@@ -70,6 +80,8 @@ enum Expect {
     Status(u16),
     Authorized(bool),
     Field(&'static str),
+    /// An SQS consumer's batch response, listing exactly these message ids as failed.
+    Failures(&'static [&'static str]),
 }
 
 /// The functions the cases name, each once.
@@ -149,6 +161,14 @@ async fn every_function_answers_its_sample_events_through_the_lambda_runtime_api
         env.insert(k.into(), v);
     }
     env.insert("RUST_LOG".into(), "info".into());
+    // The indexer writes to a real OpenSearch node, into an index of this test's own.
+    let opensearch = localstack::opensearch::OpenSearch::shared()?;
+    let index = format!("audit-events-{}", Uuid::new_v4().simple());
+    shared::search::OpenSearch::new(&sdk, &opensearch.url(), &index)?
+        .ensure_index(&local_run::index_template()?)
+        .await?;
+    env.insert("OPENSEARCH_URL".into(), opensearch.url());
+    env.insert("OPENSEARCH_INDEX".into(), index);
 
     // The runtime API emulator: it starts no function itself, it only queues invocations for
     // the binaries started below, each polling its own path as a Lambda sandbox would.
@@ -218,6 +238,15 @@ async fn every_function_answers_its_sample_events_through_the_lambda_runtime_api
             }
             Expect::Authorized(allowed) => assert_eq!(response["isAuthorized"], *allowed, "{file}: {response}"),
             Expect::Field(field) => assert!(response.get(*field).is_some(), "{file}: {response}"),
+            Expect::Failures(ids) => {
+                let failed: Vec<&str> = response["batchItemFailures"]
+                    .as_array()
+                    .with_context(|| format!("{file}: not a batch response: {response}"))?
+                    .iter()
+                    .filter_map(|f| f["itemIdentifier"].as_str())
+                    .collect();
+                assert_eq!(failed, *ids, "{file}: {response}");
+            }
         }
     }
     Ok(())

@@ -46,9 +46,57 @@ impl Stack {
         Self::start_with_cache(0).await
     }
 
+    /// A stack with the async pipelines of its own: index and export queues (with their DLQs,
+    /// 1 s visibility, `max_receives` deliveries before the DLQ), an OpenSearch index on `node`
+    /// (every test process shares one node unless a test brings its own), and the gateway
+    /// serving `q` through it.
+    pub async fn start_pipelines(node_url: &str, max_receives: u32) -> Result<(Stack, Pipelines)> {
+        let mut stack = Self::start().await?;
+        let name = uuid::Uuid::new_v4().simple().to_string();
+        let index_queue =
+            localstack::bootstrap::ensure_queue_pair(&stack.sdk, &format!("index-{name}"), 1, max_receives).await?;
+        let export_queue =
+            localstack::bootstrap::ensure_queue_pair(&stack.sdk, &format!("export-{name}"), 1, max_receives).await?;
+        let index = format!("audit-events-{name}");
+        let search = shared::search::OpenSearch::new(&stack.sdk, node_url, &index)?;
+        search.ensure_index(&local_run::index_template()?).await?;
+        stack.env.insert("INDEX_QUEUE_URL".into(), index_queue.url.clone());
+        stack.env.insert("EXPORT_QUEUE_URL".into(), export_queue.url.clone());
+        stack.env.insert("OPENSEARCH_URL".into(), node_url.to_owned());
+        stack.env.insert("OPENSEARCH_INDEX".into(), index);
+        stack.env.insert("EXPORT_MAX_ATTEMPTS".into(), max_receives.to_string());
+        let app = local_run::gateway(&stack.env, &stack.sdk).await?.into_router();
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
+        stack.base = format!("http://{}", listener.local_addr()?);
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        let (pool, _) = local_run::indexer_clients(&stack.env, &stack.sdk).await?;
+        let pipelines = Pipelines {
+            index: local_run::queues::EventSourceMapping::new(&stack.sdk, &index_queue.url, 10).await?,
+            export: local_run::queues::EventSourceMapping::new(&stack.sdk, &export_queue.url, 1).await?,
+            index_queue,
+            export_queue,
+            search,
+            pool,
+            worker: local_run::export_worker(&stack.env, &stack.sdk).await?,
+        };
+        Ok((stack, pipelines))
+    }
+
     /// Sends a request; `body` is sent as JSON when given.
     pub async fn call(&self, method: Method, path: &str, key: Option<&str>, body: Option<&Value>) -> Result<Reply> {
-        let mut request = self.http.request(method, format!("{}{path}", self.base));
+        self.call_at(&self.base, method, path, key, body).await
+    }
+
+    /// Sends a request to another gateway over the same services (`base`).
+    pub async fn call_at(
+        &self,
+        base: &str,
+        method: Method,
+        path: &str,
+        key: Option<&str>,
+        body: Option<&Value>,
+    ) -> Result<Reply> {
+        let mut request = self.http.request(method, format!("{base}{path}"));
         if let Some(key) = key {
             request = request.bearer_auth(key);
         }
@@ -101,6 +149,73 @@ impl Stack {
         anyhow::ensure!(reply.status == StatusCode::OK, "tree size: {reply:?}");
         reply.body["to"].as_u64().context("to")
     }
+}
+
+/// The consumers of a pipeline stack's queues, driven by the test rather than in the background,
+/// so a test knows when each delivery has been handled.
+pub struct Pipelines {
+    pub index: local_run::queues::EventSourceMapping,
+    pub export: local_run::queues::EventSourceMapping,
+    pub index_queue: localstack::bootstrap::QueuePair,
+    pub export_queue: localstack::bootstrap::QueuePair,
+    pub search: shared::search::OpenSearch,
+    pub pool: shared::store::pool::StorePool,
+    pub worker: shared::service::export::ExportWorker,
+}
+
+impl Pipelines {
+    /// Delivers the index queue's messages to the indexer until two polls in a row find none
+    /// (messages being retried come back after the queue's 1 s visibility timeout); then makes
+    /// what was indexed searchable.
+    pub async fn drain_index(&self) -> Result<()> {
+        let (pool, search) = (self.pool.clone(), self.search.clone());
+        let indexer = move |event| {
+            let (pool, search) = (pool.clone(), search.clone());
+            async move { shared::sqs::handle_index_event(&pool, &search, &event).await }
+        };
+        drain(&self.index, &indexer).await?;
+        self.search.refresh().await?;
+        Ok(())
+    }
+
+    /// Delivers the export queue's messages to the export function until it is empty.
+    pub async fn drain_exports(&self) -> Result<()> {
+        let worker = self.worker.clone();
+        let exporter = move |event| {
+            let worker = worker.clone();
+            async move {
+                let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
+                shared::sqs::handle_export_event(&worker, &event, deadline).await
+            }
+        };
+        drain(&self.export, &exporter).await
+    }
+
+    /// The bodies of the messages in a queue (the DLQ, say), received and left there.
+    pub async fn peek(&self, sdk: &SdkConfig, queue_url: &str) -> Result<Vec<String>> {
+        let sqs = aws_sdk_sqs::Client::new(sdk);
+        let out =
+            sqs.receive_message().queue_url(queue_url).max_number_of_messages(10).wait_time_seconds(1).send().await?;
+        Ok(out.messages().iter().filter_map(|m| m.body().map(str::to_owned)).collect())
+    }
+}
+
+async fn drain<F, Fut>(mapping: &local_run::queues::EventSourceMapping, function: &F) -> Result<()>
+where
+    F: Fn(aws_lambda_events::sqs::SqsEvent) -> Fut,
+    Fut: std::future::Future<Output = aws_lambda_events::sqs::SqsBatchResponse>,
+{
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let mut empty_polls = 0;
+    while empty_polls < 2 {
+        anyhow::ensure!(std::time::Instant::now() < deadline, "the queue did not drain within a minute");
+        if mapping.poll_once(1, function).await? == 0 {
+            empty_polls += 1;
+        } else {
+            empty_polls = 0;
+        }
+    }
+    Ok(())
 }
 
 #[derive(Debug)]
