@@ -32,6 +32,14 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 use uuid::Uuid;
 
+/// Documents per `_bulk` request: a message names up to 1,000 entries and a batch up to 10
+/// messages, and a request of about 1,000 documents (1 to 2 MB) stays well inside every
+/// domain's request size limit.
+const BULK_ACTIONS: usize = 1000;
+
+/// How long ingest waits for the queue before leaving the row to the relay.
+const SEND_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// The body of an index-queue message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -69,9 +77,10 @@ pub async fn notify_appended(queue: &Queue, store: &mut Store, tenant: Uuid, res
         return;
     };
     let row = OutboxRow { id, tenant, first_seq: first.seq, count: result.entries.len() as u32 };
-    let sent = match queue.send(&IndexMessage::new(&row).body(), 0).await {
-        Ok(()) => store.outbox_mark_sent(&[id]).await.map(|_| ()).map_err(|e| e.to_string()),
-        Err(e) => Err(e.to_string()),
+    let sent = match tokio::time::timeout(SEND_TIMEOUT, queue.send(&IndexMessage::new(&row).body(), 0)).await {
+        Ok(Ok(())) => store.outbox_mark_sent(&[id]).await.map(|_| ()).map_err(|e| e.to_string()),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err(format!("no answer within {SEND_TIMEOUT:?}")),
     };
     if let Err(error) = sent {
         tracing::warn!(outbox_id = id, %error, "outbox row not sent after commit; the relay will send it");
@@ -226,7 +235,10 @@ async fn index_tenant(
             None => actions.push(BulkAction::Delete { tenant, id: stored.entry.id }),
         }
     }
-    let outcomes = search.bulk(&actions).await?;
+    let mut outcomes = Vec::with_capacity(actions.len());
+    for chunk in actions.chunks(BULK_ACTIONS) {
+        outcomes.extend(search.bulk(chunk).await?);
+    }
     let mut run = IndexRun::default();
     let mut failed_seqs = Vec::new();
     for ((stored, action), outcome) in entries.iter().zip(&actions).zip(&outcomes) {
