@@ -23,8 +23,11 @@ use std::time::Duration;
 const DATABASE: &str = "audit";
 const SERVICE_USER: &str = "audit_app";
 const MAINTENANCE_USER: &str = "audit_maint";
-const USAGE: &str = "usage: scripts/local [--reset] [--port N]
-  --reset   delete the local database (.local/) and start afresh
+const USAGE: &str = "usage: scripts/local [--reset] [--port N] [--state-dir DIR] [--ready-file FILE]
+  --reset            delete the local database (.local/) and start afresh
+  --state-dir DIR    keep the local state (database, checkpoint keys) in DIR instead of .local/
+  --ready-file FILE  once everything is up, write {\"url\",\"platform_key\"} as JSON to FILE
+                     (for scripts that drive a local run, like the SDK end-to-end tests)
   --port N  serve the API on 127.0.0.1:N (default 3000)";
 /// How often the local run signs checkpoints (the template's schedule is every minute).
 const CHECKPOINT_PERIOD: Duration = Duration::from_secs(5);
@@ -33,17 +36,35 @@ const VERIFY_PERIOD: Duration = Duration::from_secs(30);
 /// How often the local run's outbox relay runs (the template's schedule is every minute).
 const RELAY_PERIOD: Duration = Duration::from_secs(10);
 
+/// Waits for Ctrl-C, or SIGTERM from a script that started the run in the background.
+async fn wait_for_stop() -> Result<()> {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        result = tokio::signal::ctrl_c() => result.context("waiting for Ctrl-C")?,
+        _ = term.recv() => {}
+    }
+    Ok(())
+}
+
 #[tokio::main]
 async fn main() -> Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
         .init();
+    let mut state_dir: Option<std::path::PathBuf> = None;
+    let mut ready_file: Option<std::path::PathBuf> = None;
     let mut reset = false;
     let mut port: u16 = 3000;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--reset" => reset = true,
+            "--state-dir" => {
+                state_dir = Some(args.next().map(std::path::PathBuf::from).with_context(|| format!("--state-dir needs a folder\n{USAGE}"))?)
+            }
+            "--ready-file" => {
+                ready_file = Some(args.next().map(std::path::PathBuf::from).with_context(|| format!("--ready-file needs a path\n{USAGE}"))?)
+            }
             "--port" => {
                 port = args
                     .next()
@@ -58,7 +79,7 @@ async fn main() -> Result<()> {
         }
     }
 
-    let state = workspace_root().join(".local");
+    let state = state_dir.unwrap_or_else(|| workspace_root().join(".local"));
     if reset && state.exists() {
         std::fs::remove_dir_all(&state).with_context(|| format!("deleting {}", state.display()))?;
         println!("reset: deleted {}", state.display());
@@ -142,7 +163,11 @@ async fn main() -> Result<()> {
     println!("  environment    export AWS_ENDPOINT_URL={} AWS_REGION={REGION} AWS_ACCESS_KEY_ID={ACCESS_KEY_ID} AWS_SECRET_ACCESS_KEY={SECRET_ACCESS_KEY} AWS_EC2_METADATA_DISABLED=true", moto.url());
     println!();
 
-    tokio::signal::ctrl_c().await.context("waiting for Ctrl-C")?;
+    if let Some(path) = &ready_file {
+        let ready = serde_json::json!({ "url": format!("http://127.0.0.1:{port}"), "platform_key": platform_key });
+        std::fs::write(path, ready.to_string()).with_context(|| format!("writing {}", path.display()))?;
+    }
+    wait_for_stop().await?;
     println!("stopping");
     server.abort();
     checkpointer.abort();
