@@ -54,7 +54,42 @@ fn bootstrap_creates_every_resource_once_and_finds_it_again() -> anyhow::Result<
         let tables = aws_sdk_dynamodb::Client::new(&sdk).list_tables().send().await?;
         let mut names = tables.table_names().to_vec();
         names.sort();
-        assert_eq!(names, [localstack::bootstrap::API_KEYS_TABLE, localstack::bootstrap::RECEIPT_KEYS_TABLE]);
+        assert_eq!(
+            names,
+            [
+                localstack::bootstrap::API_KEYS_TABLE,
+                localstack::bootstrap::EXPORTS_TABLE,
+                localstack::bootstrap::RECEIPT_KEYS_TABLE
+            ]
+        );
+        // Each queue and its dead-letter queue once, with the redrive to it.
+        assert_eq!(first.index_queue.url, second.index_queue.url);
+        let sqs = aws_sdk_sqs::Client::new(&sdk);
+        let mut queues: Vec<String> = sqs
+            .list_queues()
+            .send()
+            .await?
+            .queue_urls()
+            .iter()
+            .filter_map(|u| u.rsplit('/').next().map(str::to_owned))
+            .collect();
+        queues.sort();
+        assert_eq!(queues, ["audit-log-exports", "audit-log-exports-dlq", "audit-log-index", "audit-log-index-dlq"]);
+        let attributes = sqs
+            .get_queue_attributes()
+            .queue_url(&first.index_queue.url)
+            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::RedrivePolicy)
+            .send()
+            .await?;
+        let redrive = attributes
+            .attributes()
+            .and_then(|a| a.get(&aws_sdk_sqs::types::QueueAttributeName::RedrivePolicy))
+            .cloned()
+            .unwrap_or_default();
+        let redrive: serde_json::Value = serde_json::from_str(&redrive)?;
+        assert!(redrive["deadLetterTargetArn"].as_str().is_some_and(|a| a.ends_with(":audit-log-index-dlq")), "{redrive}");
+        let max = &redrive["maxReceiveCount"];
+        assert!(max == 5 || max == "5", "{redrive}");
         anyhow::Ok(())
     })
 }
