@@ -93,8 +93,11 @@ impl OpenSearch {
         let java_home = find_java_home()?;
         let run_as = is_root().then_some(RUN_AS_WHEN_ROOT);
 
-        let dir = std::env::temp_dir()
-            .join(format!("opensearch-{}-{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed)));
+        let dir = std::env::temp_dir().join(format!(
+            "opensearch-{}-{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed)
+        ));
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
         // The start script makes the config path absolute with `pwd`; canonical paths here make
         // the JVM's `-Dopensearch.path.conf=` argument match ours exactly (see `java_pid`).
@@ -106,8 +109,7 @@ impl OpenSearch {
             transport_port = free_port()?;
         }
         // Built before anything can fail, so a node that never becomes ready is cleaned up on drop.
-        let mut node =
-            OpenSearch { http_port, transport_port, heap_mib, dir, home, java_home, run_as, child: None };
+        let mut node = OpenSearch { http_port, transport_port, heap_mib, dir, home, java_home, run_as, child: None };
         node.write_config()?;
         node.spawn()?;
         Ok(node)
@@ -334,9 +336,8 @@ impl OpenSearch {
                 }
             }
             // Answers 200 once the cluster is yellow, 408 when it is not within the timeout.
-            match http_get(self.http_port, "/_cluster/health?wait_for_status=yellow&timeout=2s") {
-                Ok((200, _)) => return Ok(()),
-                Ok(_) | Err(_) => {}
+            if let Ok((200, _)) = http_get(self.http_port, "/_cluster/health?wait_for_status=yellow&timeout=2s") {
+                return Ok(());
             }
             if started.elapsed() > START_TIMEOUT {
                 bail!(
@@ -384,10 +385,9 @@ fn find_java_home() -> Result<PathBuf> {
         }
     }
     let path = std::env::var_os("PATH").unwrap_or_default();
-    let java = std::env::split_paths(&path)
-        .map(|dir| dir.join("java"))
-        .find(|candidate| candidate.is_file())
-        .context("no `java` on the PATH and neither OPENSEARCH_JAVA_HOME nor JAVA_HOME set: OpenSearch needs a JDK 17+")?;
+    let java = std::env::split_paths(&path).map(|dir| dir.join("java")).find(|candidate| candidate.is_file()).context(
+        "no `java` on the PATH and neither OPENSEARCH_JAVA_HOME nor JAVA_HOME set: OpenSearch needs a JDK 17+",
+    )?;
     let real = std::fs::canonicalize(&java).with_context(|| format!("resolving {}", java.display()))?;
     real.parent()
         .and_then(Path::parent)
