@@ -87,7 +87,10 @@ fn bootstrap_creates_every_resource_once_and_finds_it_again() -> anyhow::Result<
             .cloned()
             .unwrap_or_default();
         let redrive: serde_json::Value = serde_json::from_str(&redrive)?;
-        assert!(redrive["deadLetterTargetArn"].as_str().is_some_and(|a| a.ends_with(":audit-log-index-dlq")), "{redrive}");
+        assert!(
+            redrive["deadLetterTargetArn"].as_str().is_some_and(|a| a.ends_with(":audit-log-index-dlq")),
+            "{redrive}"
+        );
         let max = &redrive["maxReceiveCount"];
         assert!(max == 5 || max == "5", "{redrive}");
         anyhow::Ok(())

@@ -107,14 +107,15 @@ async fn bulk_indexed_documents_are_found_by_term_and_full_text_search() -> anyh
     })))
     .await?;
     assert_eq!(deleted["hits"]["total"]["value"], DOCS / 10, "{deleted}");
-    let seqs: Vec<&Value> = deleted["hits"]["hits"].as_array().into_iter().flatten().map(|h| &h["_source"]["seq"]).collect();
+    let seqs: Vec<&Value> =
+        deleted["hits"]["hits"].as_array().into_iter().flatten().map(|h| &h["_source"]["seq"]).collect();
     assert_eq!(seqs, [&json!(0), &json!(10), &json!(20)]);
 
-    let text = send_json(
-        http.post(format!("{url}/events-bulk/_search"))
-            .json(&json!({ "query": { "match": { "message": { "query": "EVENT 4242 Tenant-A", "operator": "and" } } } })),
-    )
-    .await?;
+    let text =
+        send_json(http.post(format!("{url}/events-bulk/_search")).json(
+            &json!({ "query": { "match": { "message": { "query": "EVENT 4242 Tenant-A", "operator": "and" } } } }),
+        ))
+        .await?;
     assert_eq!(text["hits"]["total"]["value"], 1, "{text}");
     assert_eq!(text["hits"]["hits"][0]["_id"], "tenant-a-4242");
 

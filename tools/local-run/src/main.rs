@@ -60,10 +60,18 @@ async fn main() -> Result<()> {
         match arg.as_str() {
             "--reset" => reset = true,
             "--state-dir" => {
-                state_dir = Some(args.next().map(std::path::PathBuf::from).with_context(|| format!("--state-dir needs a folder\n{USAGE}"))?)
+                state_dir = Some(
+                    args.next()
+                        .map(std::path::PathBuf::from)
+                        .with_context(|| format!("--state-dir needs a folder\n{USAGE}"))?,
+                )
             }
             "--ready-file" => {
-                ready_file = Some(args.next().map(std::path::PathBuf::from).with_context(|| format!("--ready-file needs a path\n{USAGE}"))?)
+                ready_file = Some(
+                    args.next()
+                        .map(std::path::PathBuf::from)
+                        .with_context(|| format!("--ready-file needs a path\n{USAGE}"))?,
+                )
             }
             "--port" => {
                 port = args

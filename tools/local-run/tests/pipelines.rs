@@ -147,6 +147,10 @@ async fn an_opensearch_outage_is_retried_and_indexed_when_it_returns() -> Result
     }
     assert!(delivered >= 1, "the append's message was delivered");
     assert_eq!(*failures.lock().unwrap(), delivered, "every delivery during the outage failed");
+    // Searching meanwhile is a retryable 503, not an empty answer.
+    let down = stack.call(Method::GET, "/v1/events?q=outage", Some(&admin), None).await?;
+    assert_eq!((down.status, down.error_code()), (StatusCode::SERVICE_UNAVAILABLE, "unavailable"), "{down:?}");
+    assert!(down.headers.contains_key("retry-after"));
 
     own.restart()?;
     pipes.drain_index().await?;
@@ -464,5 +468,37 @@ async fn a_long_export_hands_on_and_a_later_run_completes_the_same_upload() -> R
         .map_err(|f| anyhow::anyhow!("{f}"))?;
     assert_eq!(summary.rows, job["tree_size"].as_u64().context("size")?);
     assert!(summary.rows > 300);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_duplicate_delivery_of_an_export_message_never_runs_twice() -> Result<()> {
+    let (stack, pipes) = Stack::start_pipelines(&node()?, 3).await?;
+    let (_, admin) = stack.tenant("twice").await?;
+    append_batch(&stack, &admin, (0..50).map(|i| event("doc.read", &format!("u{i}"))).collect()).await?;
+    local_run::checkpoint_once(&stack.env, &stack.sdk).await?;
+    let reply = stack.call(Method::POST, "/v1/exports", Some(&admin), Some(&json!({ "format": "jsonl" }))).await?;
+    assert_eq!(reply.status, StatusCode::ACCEPTED);
+    let id = reply.body["id"].as_str().context("id")?.to_owned();
+    let body = pipes.peek(&stack.sdk, &pipes.export_queue.url).await?.pop().context("the job's message")?;
+
+    // Two deliveries of the same message at once (SQS may deliver a message twice).
+    let far = std::time::Instant::now() + std::time::Duration::from_secs(300);
+    let (first, second) = tokio::join!(pipes.worker.handle(&body, 1, far), pipes.worker.handle(&body, 1, far));
+    let mut outcomes = vec![format!("{:?}", first?), format!("{:?}", second?)];
+    outcomes.sort();
+    assert!(
+        outcomes == ["Busy", "Done"] || outcomes == ["Done", "Stale"],
+        "exactly one delivery ran the export: {outcomes:?}"
+    );
+    // A later redelivery finds the job past its step.
+    assert_eq!(format!("{:?}", pipes.worker.handle(&body, 2, far).await?), "Stale");
+
+    let job = stack.call(Method::GET, &format!("/v1/exports/{id}"), Some(&admin), None).await?.body;
+    assert_eq!(job["status"], "done", "{job}");
+    let (manifest, data, proof) = download(&job).await?;
+    let summary = verify_export(&manifest, data.as_slice(), proof.as_slice(), &trusted_keys(&stack, &admin).await?)
+        .map_err(|f| anyhow::anyhow!("{f}"))?;
+    assert_eq!(summary.rows, job["tree_size"].as_u64().context("size")?);
     Ok(())
 }
