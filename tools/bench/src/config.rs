@@ -19,7 +19,10 @@ usage: bench [options]
   --verify-events N     events in the tenant whose chain is verified           (BENCH_VERIFY_EVENTS, 5000000)
   --api-events N        events in the tenant the API is timed on               (BENCH_API_EVENTS, 10000000)
   --api-requests N      timed requests per request shape                       (BENCH_API_REQUESTS, 500)
-  --only S              run only scenario S: appends, verify or api            (BENCH_ONLY, all)
+  --index-events N      events in the tenant the indexer indexes               (BENCH_INDEX_EVENTS, 200000)
+  --index-heap-mib N    heap of the benchmark's OpenSearch node                (BENCH_INDEX_HEAP_MIB, 1024)
+  --export-events N     events in the tenant that is exported                  (BENCH_EXPORT_EVENTS, 1000000)
+  --only S              run only scenario S: appends, verify, api, index or export (BENCH_ONLY, all)
   -h, --help            this text";
 
 /// The benchmark's knobs.
@@ -34,17 +37,22 @@ pub struct Config {
     pub verify_events: usize,
     pub api_events: usize,
     pub api_requests: usize,
+    pub index_events: usize,
+    pub index_heap_mib: u32,
+    pub export_events: usize,
     pub scenarios: Scenarios,
 }
 
 /// Which scenarios run: the appends (with their COPY baseline and client-side share), the
-/// verification of a filled tenant, the HTTP API, or all.
+/// verification of a filled tenant, the HTTP API, indexing into OpenSearch, exports, or all.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scenarios {
     All,
     Appends,
     Verify,
     Api,
+    Index,
+    Export,
 }
 
 impl Scenarios {
@@ -58,6 +66,14 @@ impl Scenarios {
 
     pub fn api(self) -> bool {
         matches!(self, Scenarios::All | Scenarios::Api)
+    }
+
+    pub fn index(self) -> bool {
+        matches!(self, Scenarios::All | Scenarios::Index)
+    }
+
+    pub fn export(self) -> bool {
+        matches!(self, Scenarios::All | Scenarios::Export)
     }
 }
 
@@ -89,12 +105,17 @@ impl Config {
             verify_events: number(lookup("--verify-events", "BENCH_VERIFY_EVENTS"), 5_000_000, "--verify-events")?,
             api_events: number(lookup("--api-events", "BENCH_API_EVENTS"), 10_000_000, "--api-events")?,
             api_requests: number(lookup("--api-requests", "BENCH_API_REQUESTS"), 500, "--api-requests")?,
+            index_events: number(lookup("--index-events", "BENCH_INDEX_EVENTS"), 200_000, "--index-events")?,
+            index_heap_mib: number(lookup("--index-heap-mib", "BENCH_INDEX_HEAP_MIB"), 1024, "--index-heap-mib")?,
+            export_events: number(lookup("--export-events", "BENCH_EXPORT_EVENTS"), 1_000_000, "--export-events")?,
             scenarios: match lookup("--only", "BENCH_ONLY").as_deref().map(str::trim) {
                 None | Some("") => Scenarios::All,
                 Some("appends") => Scenarios::Appends,
                 Some("verify") => Scenarios::Verify,
                 Some("api") => Scenarios::Api,
-                Some(other) => bail!("--only: {other:?} is not a scenario (appends, verify or api)"),
+                Some("index") => Scenarios::Index,
+                Some("export") => Scenarios::Export,
+                Some(other) => bail!("--only: {other:?} is not a scenario (appends, verify, api, index or export)"),
             },
         };
         if config.writers == 0
@@ -102,14 +123,20 @@ impl Config {
             || config.verify_events == 0
             || config.api_events < 1000
             || config.api_requests == 0
+            || config.index_events == 0
+            || config.export_events == 0
+            || config.index_heap_mib < 256
         {
-            bail!("--writers, --tenants, --verify-events and --api-requests must be at least 1, --api-events at least 1000");
+            bail!(
+                "--writers, --tenants, --verify-events, --api-requests, --index-events and --export-events must be \
+                 at least 1, --api-events at least 1000, --index-heap-mib at least 256"
+            );
         }
         Ok(Some(config))
     }
 }
 
-const FLAGS: [&str; 10] = [
+const FLAGS: [&str; 13] = [
     "--writers",
     "--single",
     "--batched",
@@ -119,6 +146,9 @@ const FLAGS: [&str; 10] = [
     "--verify-events",
     "--api-events",
     "--api-requests",
+    "--index-events",
+    "--index-heap-mib",
+    "--export-events",
     "--only",
 ];
 

@@ -19,6 +19,13 @@
 //!
 //! - the HTTP API through the local gateway on a tenant of ten million events: latency of each
 //!   filtered page, of a proof and of appends, beside the same page read by SQL alone (see `api`).
+//! - the indexer (`service::indexing::index_messages`) on a tenant of 200,000 events, in
+//!   deliveries of ten 1,000-seq messages, into a real OpenSearch node with a 1 GiB heap, beside
+//!   raw `_bulk` requests of the same documents: events/s, the ratio, and where the indexer's
+//!   time goes (see `indexing`).
+//! - an export (`service::export::ExportWorker`) of a tenant of one million events to S3 on the
+//!   local AWS endpoint, as JSON Lines and as gzip'd CSV, beside a `COPY` of the export scan's
+//!   query: rows/s, the ratio and the peak resident set; each bundle must verify (see `export`).
 //!
 //! Targets are printed beside the figures, never asserted. Sizes come from flags or `BENCH_*`
 //! variables (`bench --help`); `scripts/bench` runs a release build.
@@ -29,6 +36,8 @@ mod client_side;
 mod config;
 mod copy_baseline;
 mod db;
+mod export;
+mod indexing;
 mod report;
 mod verification;
 mod workload;
@@ -52,19 +61,32 @@ fn main() -> Result<()> {
     let started = Instant::now();
     let pg = Postgres::start_throwaway().context("starting a throwaway PostgreSQL (run scripts/setup first)")?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting tokio")?;
-    let (setting, rows, verification, api) = runtime.block_on(run(&config, &pg))?;
-    report::print(&setting, &rows, verification.as_ref(), started.elapsed());
-    if let Some(api) = &api {
+    let ran = runtime.block_on(run(&config, &pg))?;
+    report::print(&ran.setting, &ran.rows, ran.verification.as_ref(), started.elapsed());
+    if let Some(api) = &ran.api {
         api::print(api);
+    }
+    if let Some(index) = &ran.index {
+        indexing::print(index);
+    }
+    if let Some(export) = &ran.export {
+        export::print(export);
     }
     Ok(())
 }
 
+/// What the chosen scenarios measured.
+struct Ran {
+    setting: Setting,
+    rows: Vec<Row>,
+    verification: Option<Verification>,
+    api: Option<api::ApiBench>,
+    index: Option<indexing::IndexBench>,
+    export: Option<export::ExportBench>,
+}
+
 /// Runs the chosen scenarios in turn, each in a database of its own.
-async fn run(
-    config: &Config,
-    pg: &Postgres,
-) -> Result<(Setting, Vec<Row>, Option<Verification>, Option<api::ApiBench>)> {
+async fn run(config: &Config, pg: &Postgres) -> Result<Ran> {
     let pool = Arc::new(Pool::new());
     let setting = setting(pg, &pool).await?;
     let rows = if config.scenarios.appends() { append_rows(config, pg, &pool).await? } else { Vec::new() };
@@ -82,7 +104,25 @@ async fn run(
     } else {
         None
     };
-    Ok((setting, rows, verification, api))
+    let index = if config.scenarios.index() {
+        eprintln!("running: indexing one tenant ({} events)", config.index_events);
+        let db = BenchDb::migrated(pg, "bench_index").await?;
+        Some(
+            indexing::run(&db, &pool, config.index_events, config.index_heap_mib)
+                .await
+                .context("running the indexing benchmark")?,
+        )
+    } else {
+        None
+    };
+    let export = if config.scenarios.export() {
+        eprintln!("running: exporting one tenant ({} events)", config.export_events);
+        let db = BenchDb::migrated(pg, "bench_export").await?;
+        Some(export::run(&db, &pool, config.export_events).await.context("running the export benchmark")?)
+    } else {
+        None
+    };
+    Ok(Ran { setting, rows, verification, api, index, export })
 }
 
 /// The append scenarios, their COPY baseline and the client-side share.

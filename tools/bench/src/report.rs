@@ -210,7 +210,7 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[rank.clamp(1, sorted.len()) - 1]
 }
 
-fn verdict(target: String, met: bool) -> String {
+pub(crate) fn verdict(target: String, met: bool) -> String {
     format!("{target} {}", if met { "met" } else { "MISSED" })
 }
 
@@ -219,7 +219,7 @@ fn millis(d: Duration) -> String {
 }
 
 /// A whole number with thousands separators: 1234567.8 -> "1,234,568".
-fn grouped(n: f64) -> String {
+pub(crate) fn grouped(n: f64) -> String {
     let digits = format!("{:.0}", n.max(0.0));
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {
@@ -232,7 +232,7 @@ fn grouped(n: f64) -> String {
 }
 
 /// Prints a titled table: the first column left-aligned, the others right-aligned.
-fn print_table(title: &str, headers: &[&str], rows: &[Vec<String>]) {
+pub(crate) fn print_table(title: &str, headers: &[&str], rows: &[Vec<String>]) {
     let mut widths: Vec<usize> = headers.iter().map(|h| h.len()).collect();
     for row in rows {
         for (w, cell) in widths.iter_mut().zip(row) {

@@ -146,7 +146,7 @@ pub async fn run(db: &BenchDb, pool: &Pool, events: usize) -> Result<Verificatio
 }
 
 /// Appends `events` events in full batches (and one short last batch); returns the time taken.
-async fn fill(store: &mut Store, tenant: Uuid, pool: &Pool, events: usize) -> Result<Duration> {
+pub(crate) async fn fill(store: &mut Store, tenant: Uuid, pool: &Pool, events: usize) -> Result<Duration> {
     let sealed = pool.sealed()?;
     let started = Instant::now();
     let mut appended = 0;
@@ -175,7 +175,7 @@ fn scan_query(tenant: Uuid, events: usize) -> String {
 
 /// A connection as the service's login inside a read-only transaction with the tenant set and
 /// JIT off, exactly as `scan_entries` reads, so the baseline runs under the same settings.
-async fn connect_reader(db: &BenchDb, tenant: Uuid) -> Result<Client> {
+pub(crate) async fn connect_reader(db: &BenchDb, tenant: Uuid) -> Result<Client> {
     let (client, connection) = tokio_postgres::connect(db.app_url(), NoTls).await.context("connecting a reader")?;
     tokio::spawn(connection);
     client
@@ -188,7 +188,13 @@ async fn connect_reader(db: &BenchDb, tenant: Uuid) -> Result<Client> {
 }
 
 /// Times a binary `COPY (query) TO STDOUT`, consuming every byte.
-async fn copy_row(client: &Client, label: &str, kind: ReadKind, query: &str, events: usize) -> Result<ReadRow> {
+pub(crate) async fn copy_row(
+    client: &Client,
+    label: &str,
+    kind: ReadKind,
+    query: &str,
+    events: usize,
+) -> Result<ReadRow> {
     let started = Instant::now();
     let stream =
         client.copy_out(&format!("COPY ({query}) TO STDOUT (FORMAT binary)")).await.context(label.to_owned())?;
