@@ -98,8 +98,12 @@ func TestEndToEndAgainstLocalRun(t *testing.T) {
 	if len(entries) != 6 {
 		t.Fatalf("the query found %d events, want 6", len(entries))
 	}
+	// The tenant's creation, the key registration and the settings change come first in its chain.
+	if entries[0].Seq != 3 {
+		t.Errorf("the first event has seq %d, want 3", entries[0].Seq)
+	}
 	for i, e := range entries {
-		if e.Seq != uint64(i) {
+		if e.Seq != entries[0].Seq+uint64(i) {
 			t.Errorf("entry %d has seq %d", i, e.Seq)
 		}
 		if err := VerifyEntry(e); err != nil {
@@ -149,7 +153,18 @@ func TestEndToEndAgainstLocalRun(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		first := entries[0]
+		// The tree of size 1 is the tenant's first entry (its creation record); its root is that leaf.
+		var first StoredEntry
+		for e, err := range client.Events(ctx, Query{Limit: 1, Order: "asc"}) {
+			if err != nil {
+				t.Fatal(err)
+			}
+			first = e
+			break
+		}
+		if first.Seq != 0 {
+			t.Fatalf("the oldest entry has seq %d", first.Seq)
+		}
 		if err := VerifyConsistency(1, cp.Size, first.LeafHash, cp.Root, cons.Proof); err != nil {
 			t.Errorf("consistency 1 -> %d: %v", cp.Size, err)
 		}
