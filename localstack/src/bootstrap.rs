@@ -87,12 +87,12 @@ pub async fn bootstrap(config: &SdkConfig) -> Result<Resources> {
         "Encrypts the receipt signing key (local)",
     )
     .await?;
-    ensure_table(&dynamodb, API_KEYS_TABLE, "key_id", Some(("by-tenant", "tenant_id", "created_at"))).await?;
-    ensure_table(&dynamodb, RECEIPT_KEYS_TABLE, "pk", None).await?;
+    ensure_table(&dynamodb, API_KEYS_TABLE, "key_id", None, Some(("by-tenant", "tenant_id", "created_at"))).await?;
+    ensure_table(&dynamodb, RECEIPT_KEYS_TABLE, "pk", None, None).await?;
     ensure_locked_bucket(config, ANCHOR_BUCKET).await?;
     ensure_bucket(config, ARCHIVE_BUCKET).await?;
     ensure_bucket(config, EXPORT_BUCKET).await?;
-    ensure_sorted_table(&dynamodb, EXPORTS_TABLE, "tenant_id", "export_id").await?;
+    ensure_table(&dynamodb, EXPORTS_TABLE, "tenant_id", Some("export_id"), None).await?;
     // Visibility timeouts and receive counts as in template.yaml, shorter for the index queue so
     // that a local outage's retries are seen within seconds.
     let index_queue = ensure_queue_pair(config, INDEX_QUEUE, 10, 5).await?;
@@ -176,39 +176,13 @@ pub async fn ensure_queue_pair(
     Ok(QueuePair { url: queue.queue_url().context("CreateQueue returned no URL")?.to_owned(), dlq_url })
 }
 
-/// Creates a PAY_PER_REQUEST table with string partition and sort keys, unless it exists.
-pub async fn ensure_sorted_table(
-    dynamodb: &aws_sdk_dynamodb::Client,
-    name: &str,
-    hash: &str,
-    range: &str,
-) -> Result<()> {
-    if dynamodb.describe_table().table_name(name).send().await.is_ok() {
-        return Ok(());
-    }
-    let attribute =
-        |n: &str| AttributeDefinition::builder().attribute_name(n).attribute_type(ScalarAttributeType::S).build();
-    let element = |n: &str, t: KeyType| KeySchemaElement::builder().attribute_name(n).key_type(t).build();
-    dynamodb
-        .create_table()
-        .table_name(name)
-        .billing_mode(BillingMode::PayPerRequest)
-        .attribute_definitions(attribute(hash)?)
-        .attribute_definitions(attribute(range)?)
-        .key_schema(element(hash, KeyType::Hash)?)
-        .key_schema(element(range, KeyType::Range)?)
-        .send()
-        .await
-        .with_context(|| format!("DynamoDB CreateTable {name}"))?;
-    Ok(())
-}
-
-/// Creates a PAY_PER_REQUEST table with a string partition key and optionally one GSI (string
-/// hash and range keys, all attributes projected), unless it exists.
+/// Creates a PAY_PER_REQUEST table with a string partition key, optionally a string sort key and
+/// optionally one GSI (string hash and range keys, all attributes projected), unless it exists.
 async fn ensure_table(
     dynamodb: &aws_sdk_dynamodb::Client,
     name: &str,
     key: &str,
+    sort_key: Option<&str>,
     index: Option<(&str, &str, &str)>,
 ) -> Result<()> {
     if dynamodb.describe_table().table_name(name).send().await.is_ok() {
@@ -223,6 +197,9 @@ async fn ensure_table(
         .billing_mode(BillingMode::PayPerRequest)
         .attribute_definitions(attribute(key)?)
         .key_schema(element(key, KeyType::Hash)?);
+    if let Some(range) = sort_key {
+        create = create.attribute_definitions(attribute(range)?).key_schema(element(range, KeyType::Range)?);
+    }
     if let Some((index, hash, range)) = index {
         create = create
             .attribute_definitions(attribute(hash)?)

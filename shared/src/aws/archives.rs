@@ -2,10 +2,8 @@
 //! .jsonl.gz` and its manifest `archives/<tenant>/<partition>.manifest.json` (formats in
 //! `chain::archive` and docs/FORMATS.md).
 
-use super::s3::{self, aws};
+use super::s3;
 use aws_config::SdkConfig;
-use aws_sdk_s3::primitives::ByteStream;
-use aws_sdk_s3::types::ChecksumAlgorithm;
 
 pub use super::s3::S3Error as ArchiveStoreError;
 
@@ -33,17 +31,7 @@ impl ArchiveStore {
 
     /// Writes one object (with an S3-checked SHA-256 checksum).
     pub async fn put(&self, key: &str, body: Vec<u8>, content_type: &str) -> Result<(), ArchiveStoreError> {
-        self.client
-            .put_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .content_type(content_type)
-            .body(ByteStream::from(body))
-            .checksum_algorithm(ChecksumAlgorithm::Sha256)
-            .send()
-            .await
-            .map_err(aws("S3 PutObject (archive)"))?;
-        Ok(())
+        s3::put(&self.client, &self.bucket, key, body, content_type).await
     }
 
     /// Reads one object back (the tests and offline checks).

@@ -101,16 +101,7 @@ impl ExportBucket {
     }
 
     pub async fn put(&self, key: &str, body: Vec<u8>, content_type: &str) -> Result<(), S3Error> {
-        self.client
-            .put_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .content_type(content_type)
-            .body(ByteStream::from(body))
-            .send()
-            .await
-            .map_err(aws("S3 PutObject (export)"))?;
-        Ok(())
+        s3::put(&self.client, &self.bucket, key, body, content_type).await
     }
 
     pub async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, S3Error> {

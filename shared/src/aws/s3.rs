@@ -37,3 +37,24 @@ pub(crate) async fn get(client: &aws_sdk_s3::Client, bucket: &str, key: &str) ->
     let bytes = object.body.collect().await.map_err(|e| S3Error::new("S3 GetObject (body)", e.to_string()))?;
     Ok(Some(bytes.to_vec()))
 }
+
+/// Writes one object, with an S3-checked SHA-256 checksum of the body.
+pub(crate) async fn put(
+    client: &aws_sdk_s3::Client,
+    bucket: &str,
+    key: &str,
+    body: Vec<u8>,
+    content_type: &str,
+) -> Result<(), S3Error> {
+    client
+        .put_object()
+        .bucket(bucket)
+        .key(key)
+        .content_type(content_type)
+        .body(aws_sdk_s3::primitives::ByteStream::from(body))
+        .checksum_algorithm(aws_sdk_s3::types::ChecksumAlgorithm::Sha256)
+        .send()
+        .await
+        .map_err(aws("S3 PutObject"))?;
+    Ok(())
+}

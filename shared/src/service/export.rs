@@ -551,7 +551,6 @@ impl ExportWorker {
 
     async fn run(&self, job: &mut ExportJob, step: u64, deadline: Instant) -> Result<RunOutcome, ExportError> {
         let filter = parse_filter(&job.filter)?;
-        let first_run = job.progress.is_none();
         let mut progress = match job.progress.take() {
             Some(p) => p,
             None => self.start(job).await?,
@@ -566,7 +565,10 @@ impl ExportWorker {
         let mut data = PartWriter::resume(&self.bucket, progress.data.clone(), job.gzip, size).await?;
         let mut proof = PartWriter::resume(&self.bucket, progress.proof.clone(), false, size).await?;
         let mut line = Vec::with_capacity(4096);
-        if first_run && job.format == DataFormat::Csv {
+        // Nothing of the data is kept yet (the first run, or its retry): the CSV starts with its
+        // header.
+        let nothing_kept = progress.data.etags.is_empty() && progress.data.pending.is_none();
+        if nothing_kept && job.format == DataFormat::Csv {
             csv_header(&mut line);
             data.write(&line)?;
         }
