@@ -17,6 +17,10 @@
 //! join, filter and order as `Store::export_scan` with no filter), every byte read, over one
 //! connection as the service login with the tenant set.
 //!
+//! Where the time goes: the export scan alone (`Store::export_scan` read to the end in the
+//! worker's chunks) and the scan with every row encoded, nothing uploaded; the rest of an export's
+//! time is the uploads to the local S3 and the job's bookkeeping.
+//!
 //! Both bundles are downloaded afterwards and checked with `chain::export::verify_export` against
 //! the checkpoint key; the scenario fails if either does not verify or misses a row.
 
@@ -31,8 +35,9 @@ use shared::aws::export_jobs::ExportJobStore;
 use shared::aws::export_objects::ExportBucket;
 use shared::aws::kms::KmsSigner;
 use shared::aws::queues::Queue;
-use shared::chain::export::{verify_export, DataFormat, TrustedKey};
-use shared::service::export::{ExportJob, ExportJobs, ExportRequest, ExportWorker, RunOutcome};
+use shared::chain::export::{encode_row, verify_export, DataFormat, ExportRow, TrustedKey};
+use shared::service::export::{ExportJob, ExportJobs, ExportRequest, ExportWorker, RunOutcome, WorkerSettings};
+use shared::service::query::EventFilter;
 use shared::signer::CheckpointSigner;
 use shared::store::Store;
 use std::time::{Duration, Instant};
@@ -65,6 +70,46 @@ pub struct ExportBench {
     pub fill: Duration,
     pub runs: Vec<ExportRun>,
     pub copy: Duration,
+    /// `Store::export_scan` read to the end in the worker's chunks, rows dropped.
+    pub scan: Duration,
+    /// The same with every row encoded as JSON Lines into a buffer that is then dropped.
+    pub encoded: Duration,
+}
+
+/// Times `Store::export_scan` over the whole tenant in chunks of 2,000 rows (the worker's default),
+/// encoding each row in `format` when given.
+async fn scan_only(store: &mut Store, tenant: Uuid, events: usize, format: Option<DataFormat>) -> Result<Duration> {
+    let started = Instant::now();
+    let mut scan = store
+        .export_scan(tenant, &EventFilter::default(), None, events as u64, WorkerSettings::default().chunk_rows)
+        .await
+        .context("opening the export scan")?;
+    let mut line = Vec::with_capacity(4096);
+    let mut rows = 0;
+    loop {
+        let chunk = scan.next_chunk().await.context("scanning")?;
+        if chunk.is_empty() {
+            break;
+        }
+        rows += chunk.len();
+        if let Some(format) = format {
+            for stored in &chunk {
+                line.clear();
+                let row = ExportRow {
+                    entry: &stored.entry,
+                    leaf_hash: &stored.leaf_hash,
+                    chain_hash: &stored.chain_hash,
+                    content: stored.content.as_deref(),
+                    salt: stored.salt.as_deref(),
+                };
+                encode_row(format, &row, &mut line).context("encoding a row")?;
+                std::hint::black_box(&line);
+            }
+        }
+    }
+    scan.finish().await.context("ending the scan")?;
+    ensure!(rows == events, "the export scan read {rows} rows, not {events}");
+    Ok(started.elapsed())
 }
 
 pub async fn run(db: &BenchDb, pool: &Pool, events: usize) -> Result<ExportBench> {
@@ -102,6 +147,10 @@ pub async fn run(db: &BenchDb, pool: &Pool, events: usize) -> Result<ExportBench
     let copy = copy_row(&reader, label, ReadKind::CopyJoin, &scan_query(tenant, events), events).await?.elapsed;
     reader.batch_execute("COMMIT").await?;
 
+    eprintln!("  the export scan alone, and with rows encoded");
+    let scan = scan_only(&mut store, tenant, events, None).await?;
+    let encoded = scan_only(&mut store, tenant, events, Some(DataFormat::Jsonl)).await?;
+
     let mut runs = Vec::new();
     let mut finished = Vec::new();
     for (label, format, gzip) in
@@ -131,7 +180,7 @@ pub async fn run(db: &BenchDb, pool: &Pool, events: usize) -> Result<ExportBench
             bail!("{}: the bundle verifies but holds {} rows, not {events}", run.label, summary.rows);
         }
     }
-    Ok(ExportBench { events, fill, runs, copy })
+    Ok(ExportBench { events, fill, runs, copy, scan, encoded })
 }
 
 /// The API side that queues an export, the function that runs it, and the queue between them.
@@ -270,6 +319,19 @@ pub fn print(bench: &ExportBench) {
         format!("{:.2}", bench.copy.as_secs_f64()),
         grouped(copy),
     ]);
+    for (label, elapsed) in [
+        ("export scan alone (Store::export_scan, 2,000-row chunks)", bench.scan),
+        ("export scan + JSON Lines encoding, nothing uploaded", bench.encoded),
+    ] {
+        let rate = bench.events as f64 / elapsed.as_secs_f64();
+        rows.push(vec![
+            label.to_owned(),
+            grouped(bench.events as f64),
+            format!("{:.2}", elapsed.as_secs_f64()),
+            grouped(rate),
+            format!("{:.3}", rate / copy),
+        ]);
+    }
     print_table(
         "Export throughput and memory (bundles verified with verify_export afterwards)",
         &[
