@@ -180,12 +180,13 @@ pub fn csv_header(out: &mut Vec<u8>) {
 /// Appends one data line (with its newline) in `format`. Errors only if `content` is not a JSON
 /// object, or is present without its salt (or the reverse).
 ///
-/// `event` is written as the JCS of the parsed content, which is the stored content byte for
-/// byte, since stored content is canonical already.
+/// `event` is the stored content byte for byte: stored content is canonical JSON already (its
+/// JCS is itself), so JSON Lines embed it as it is and only CSV, which copies members into
+/// columns, parses it.
 pub fn encode_row(format: DataFormat, row: &ExportRow<'_>, out: &mut Vec<u8>) -> Result<(), ExportError> {
     let seq = row.entry.seq;
     let content = match (row.content, row.salt) {
-        (Some(content), Some(salt)) => Some((parse_content(seq, content)?, salt)),
+        (Some(content), Some(salt)) => Some((content, salt)),
         (None, None) => None,
         _ => return Err(ExportError::ContentIncomplete { seq }),
     };
@@ -198,8 +199,11 @@ pub fn encode_row(format: DataFormat, row: &ExportRow<'_>, out: &mut Vec<u8>) ->
             let _ = write!(out, r#"{{"seq":{seq},"id":"{id}","received_at":"{received_at}","erased":"#);
             match &content {
                 Some((event, salt)) => {
+                    if !event.starts_with('{') || !event.ends_with('}') {
+                        return Err(ExportError::ContentNotJson { seq, reason: "not an object".into() });
+                    }
                     out.extend_from_slice(br#"false,"event":"#);
-                    out.extend_from_slice(&jcs(event));
+                    out.extend_from_slice(event.as_bytes());
                     let _ = write!(out, r#","salt":"{}""#, BASE64.encode(salt));
                 }
                 None => out.extend_from_slice(br#"true,"event":null,"salt":null"#),
@@ -216,10 +220,11 @@ pub fn encode_row(format: DataFormat, row: &ExportRow<'_>, out: &mut Vec<u8>) ->
             fields.push(id);
             fields.push(received_at);
             match &content {
-                Some((event, salt)) => {
+                Some((text, salt)) => {
+                    let event = parse_content(seq, text)?;
                     fields.push("false".into());
-                    fields.extend(COPY_COLUMNS.iter().map(|(_, path)| copy_value(event, path)));
-                    fields.push(String::from_utf8_lossy(&jcs(event)).into_owned());
+                    fields.extend(COPY_COLUMNS.iter().map(|(_, path)| copy_value(&event, path)));
+                    fields.push((*text).to_owned());
                     fields.push(BASE64.encode(salt));
                 }
                 None => {

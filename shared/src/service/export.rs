@@ -342,12 +342,15 @@ pub struct ExportWorker {
 
 /// An upload being written: bytes buffer until a part's worth is there. With gzip, each part is
 /// its own gzip member, so parts written in different runs concatenate into one valid stream.
+/// One part uploads in the background while the next is encoded, so the export waits for S3
+/// only when it is slower than encoding; memory holds at most two parts.
 struct PartWriter {
     state: UploadState,
     gzip: bool,
     part_size: usize,
     done: Vec<u8>,
     member: Option<GzEncoder<Vec<u8>>>,
+    in_flight: Option<tokio::task::JoinHandle<Result<String, S3Error>>>,
 }
 
 impl PartWriter {
@@ -361,7 +364,7 @@ impl PartWriter {
             Some(key) => bucket.get(key).await?.ok_or_else(|| ExportError::Corrupt(format!("{key} is missing")))?,
             None => Vec::new(),
         };
-        Ok(PartWriter { state, gzip, part_size, done, member: None })
+        Ok(PartWriter { state, gzip, part_size, done, member: None, in_flight: None })
     }
 
     fn write(&mut self, bytes: &[u8]) -> Result<(), ExportError> {
@@ -386,16 +389,27 @@ impl PartWriter {
         self.done.len() + self.member.as_ref().map_or(0, |m| m.get_ref().len())
     }
 
+    /// Waits for the part in flight and records its ETag.
+    async fn settle(&mut self) -> Result<(), ExportError> {
+        if let Some(upload) = self.in_flight.take() {
+            let etag = upload.await.map_err(|e| ExportError::Encode(format!("a part upload stopped: {e}")))??;
+            self.state.etags.push(etag);
+        }
+        Ok(())
+    }
+
+    /// Starts uploading what is buffered as the next part, once the previous part is up.
     async fn upload(&mut self, bucket: &ExportBucket) -> Result<(), ExportError> {
-        let body = std::mem::take(&mut self.done);
+        self.settle().await?;
         if self.state.etags.len() >= MAX_PARTS {
             return Err(ExportError::Encode(format!("the export needs more than {MAX_PARTS} parts")));
         }
+        let body = std::mem::take(&mut self.done);
         self.state.sha256.update(&body);
         self.state.bytes += body.len() as u64;
         let number = self.state.etags.len() as i32 + 1;
-        let etag = bucket.upload_part(&self.state.key, &self.state.upload_id, number, body).await?;
-        self.state.etags.push(etag);
+        let (bucket, key, upload_id) = (bucket.clone(), self.state.key.clone(), self.state.upload_id.clone());
+        self.in_flight = Some(tokio::spawn(async move { bucket.upload_part(&key, &upload_id, number, body).await }));
         Ok(())
     }
 
@@ -410,6 +424,7 @@ impl PartWriter {
 
     /// Saves what is buffered as the pending object and returns the state to resume from.
     async fn suspend(mut self, bucket: &ExportBucket) -> Result<UploadState, ExportError> {
+        self.settle().await?;
         self.close_member()?;
         let key = format!("{}.pending", self.state.key);
         bucket.put(&key, std::mem::take(&mut self.done), "application/octet-stream").await?;
@@ -419,6 +434,7 @@ impl PartWriter {
 
     /// Uploads the rest as the last part and completes the object.
     async fn finish(mut self, bucket: &ExportBucket) -> Result<(String, ResumableSha256, u64), ExportError> {
+        self.settle().await?;
         self.close_member()?;
         if self.state.etags.is_empty() && self.done.is_empty() {
             // An empty object: a multipart upload needs at least one part, S3 objects do not.
@@ -427,6 +443,7 @@ impl PartWriter {
         } else {
             if !self.done.is_empty() {
                 self.upload(bucket).await?;
+                self.settle().await?;
             }
             bucket.complete_upload(&self.state.key, &self.state.upload_id, &self.state.etags).await?;
         }
