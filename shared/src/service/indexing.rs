@@ -218,44 +218,39 @@ async fn index_tenant(
     batch: &[(&QueuedMessage, IndexMessage)],
 ) -> Result<IndexRun, TenantIndexError> {
     let ranges: Vec<(u64, u64)> = batch.iter().map(|(_, m)| (m.first_seq, m.first_seq + u64::from(m.count))).collect();
-    // Groups of about one `_bulk` request each. The next group is read from PostgreSQL while the
-    // current one is written to OpenSearch (both are waits on other processes), so neither waits
-    // for the other.
-    let groups = read_groups(&ranges);
+    let entries = {
+        let mut store = pool.get().await?;
+        store.entries_in_ranges(tenant, &ranges).await?
+    };
+    let mut actions = Vec::with_capacity(entries.len());
+    let mut erasures = Vec::new();
+    for stored in &entries {
+        match index_document(stored) {
+            Some(document) => {
+                if let Some(erasure) = erasure_clause(stored) {
+                    erasures.push(erasure);
+                }
+                actions.push(BulkAction::Index { tenant, id: stored.entry.id, document });
+            }
+            None => actions.push(BulkAction::Delete { tenant, id: stored.entry.id }),
+        }
+    }
+    let mut outcomes = Vec::with_capacity(actions.len());
+    for chunk in actions.chunks(BULK_ACTIONS) {
+        outcomes.extend(search.bulk(chunk).await?);
+    }
     let mut run = IndexRun::default();
     let mut failed_seqs = Vec::new();
-    let mut erasures = Vec::new();
-    let mut store = pool.get().await?;
-    let mut entries = store.entries_in_ranges(tenant, &groups[0]).await?;
-    for i in 0..groups.len() {
-        let actions = bulk_actions(tenant, &entries, &mut erasures);
-        let read_next = async {
-            match groups.get(i + 1) {
-                Some(next) => store.entries_in_ranges(tenant, next).await,
-                None => Ok(Vec::new()),
-            }
-        };
-        let write = async {
-            let mut outcomes = Vec::with_capacity(actions.len());
-            for chunk in actions.chunks(BULK_ACTIONS) {
-                outcomes.extend(search.bulk(chunk).await?);
-            }
-            Ok::<_, SearchError>(outcomes)
-        };
-        let (next, outcomes) = futures::join!(read_next, write);
-        for ((stored, action), outcome) in entries.iter().zip(&actions).zip(&outcomes?) {
-            match (outcome, action) {
-                (Ok(()), BulkAction::Index { .. }) => run.indexed += 1,
-                (Ok(()), BulkAction::Delete { .. }) => run.deleted += 1,
-                (Err(error), _) => {
-                    tracing::warn!(%tenant, seq = stored.entry.seq, %error, "a document was refused");
-                    failed_seqs.push(stored.entry.seq);
-                }
+    for ((stored, action), outcome) in entries.iter().zip(&actions).zip(&outcomes) {
+        match (outcome, action) {
+            (Ok(()), BulkAction::Index { .. }) => run.indexed += 1,
+            (Ok(()), BulkAction::Delete { .. }) => run.deleted += 1,
+            (Err(error), _) => {
+                tracing::warn!(%tenant, seq = stored.entry.seq, %error, "a document was refused");
+                failed_seqs.push(stored.entry.seq);
             }
         }
-        entries = next?;
     }
-    drop(store);
     // Erasures run after the records are indexed; a failure retries the record's message.
     for (seq, clause) in erasures {
         if let Err(error) = search.delete_matching(tenant, clause).await {
@@ -270,42 +265,6 @@ async fn index_tenant(
         }
     }
     Ok(run)
-}
-
-/// The messages' ranges in groups of at most [`BULK_ACTIONS`] entries (a larger range is a group
-/// of its own), in order; never empty for a non-empty batch.
-fn read_groups(ranges: &[(u64, u64)]) -> Vec<Vec<(u64, u64)>> {
-    let mut groups: Vec<Vec<(u64, u64)>> = Vec::new();
-    let mut size = 0u64;
-    for &(first, end) in ranges {
-        let n = end - first;
-        match groups.last_mut() {
-            Some(group) if size + n <= BULK_ACTIONS as u64 => {
-                group.push((first, end));
-                size += n;
-            }
-            _ => {
-                groups.push(vec![(first, end)]);
-                size = n;
-            }
-        }
-    }
-    groups
-}
-
-/// The `_bulk` actions for stored entries: index those with content, delete erased ones. Notes
-/// the erasure records among them in `erasures`.
-fn bulk_actions(tenant: Uuid, entries: &[StoredEntry], erasures: &mut Vec<(u64, Value)>) -> Vec<BulkAction> {
-    entries
-        .iter()
-        .map(|stored| match index_document(stored) {
-            Some(document) => {
-                erasures.extend(erasure_clause(stored));
-                BulkAction::Index { tenant, id: stored.entry.id, document }
-            }
-            None => BulkAction::Delete { tenant, id: stored.entry.id },
-        })
-        .collect()
 }
 
 /// For an erasure record, the query clause matching the documents it erased.
@@ -330,15 +289,6 @@ fn erasure_clause(stored: &StoredEntry) -> Option<(u64, Value)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn ranges_are_read_in_groups_of_about_one_bulk_request() {
-        assert_eq!(read_groups(&[(0, 1), (1, 2), (2, 3)]), vec![vec![(0, 1), (1, 2), (2, 3)]]);
-        assert_eq!(
-            read_groups(&[(0, 600), (600, 1200), (1200, 1300), (1300, 3300)]),
-            vec![vec![(0, 600)], vec![(600, 1200), (1200, 1300)], vec![(1300, 3300)]]
-        );
-    }
 
     #[test]
     fn index_messages_round_trip_and_garbage_is_refused() {
