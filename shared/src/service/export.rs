@@ -26,8 +26,8 @@ use crate::aws::queues::{Queue, QueueError};
 use crate::aws::s3::S3Error;
 use crate::chain::event::{format_timestamp, ValidationError};
 use crate::chain::export::{
-    csv_header, encode_proof_node, encode_row, proof_nodes_between, DataFormat, ExportRow, Manifest,
-    ManifestCheckpoint, ObjectInfo, ProofInfo, FORMAT, MANIFEST_FILE, PROOF_FILE,
+    csv_header, encode_proof_node, encode_row, proof_nodes_between, DataFormat, Manifest, ManifestCheckpoint,
+    ObjectInfo, ProofInfo, FORMAT, MANIFEST_FILE, PROOF_FILE,
 };
 use crate::chain::hash::ResumableSha256;
 use crate::metrics::{self, Unit};
@@ -603,13 +603,7 @@ impl ExportWorker {
             for stored in &rows {
                 nodes.extend(proof_nodes_between(progress.after, stored.entry.seq));
                 line.clear();
-                let row = ExportRow {
-                    entry: &stored.entry,
-                    leaf_hash: &stored.leaf_hash,
-                    chain_hash: &stored.chain_hash,
-                    content: stored.content.as_deref(),
-                    salt: stored.salt.as_deref(),
-                };
+                let row = stored.export_row();
                 encode_row(job.format, &row, &mut line).map_err(|e| ExportError::Encode(e.to_string()))?;
                 data.write(&line)?;
                 progress.after = Some(stored.entry.seq);

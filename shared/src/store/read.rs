@@ -18,6 +18,19 @@ pub struct StoredEntry {
     pub salt: Option<Vec<u8>>,
 }
 
+impl StoredEntry {
+    /// The entry as an export row (`chain::export`), borrowed.
+    pub fn export_row(&self) -> crate::chain::export::ExportRow<'_> {
+        crate::chain::export::ExportRow {
+            entry: &self.entry,
+            leaf_hash: &self.leaf_hash,
+            chain_hash: &self.chain_hash,
+            content: self.content.as_deref(),
+            salt: self.salt.as_deref(),
+        }
+    }
+}
+
 const ENTRY_COLUMNS: &str =
     "c.tenant_id, c.seq, c.event_id, c.received_at, c.content_digest, c.leaf_hash, c.chain_hash, e.content, e.salt
      FROM chain_entries c

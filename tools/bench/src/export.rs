@@ -35,7 +35,7 @@ use shared::aws::export_jobs::ExportJobStore;
 use shared::aws::export_objects::ExportBucket;
 use shared::aws::kms::KmsSigner;
 use shared::aws::queues::Queue;
-use shared::chain::export::{encode_row, verify_export, DataFormat, ExportRow, TrustedKey};
+use shared::chain::export::{encode_row, verify_export, DataFormat, TrustedKey};
 use shared::service::export::{ExportJob, ExportJobs, ExportRequest, ExportWorker, RunOutcome, WorkerSettings};
 use shared::service::query::EventFilter;
 use shared::signer::CheckpointSigner;
@@ -95,13 +95,7 @@ async fn scan_only(store: &mut Store, tenant: Uuid, events: usize, format: Optio
         if let Some(format) = format {
             for stored in &chunk {
                 line.clear();
-                let row = ExportRow {
-                    entry: &stored.entry,
-                    leaf_hash: &stored.leaf_hash,
-                    chain_hash: &stored.chain_hash,
-                    content: stored.content.as_deref(),
-                    salt: stored.salt.as_deref(),
-                };
+                let row = stored.export_row();
                 encode_row(format, &row, &mut line).context("encoding a row")?;
                 std::hint::black_box(&line);
             }
