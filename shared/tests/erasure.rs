@@ -7,6 +7,7 @@ mod support;
 use serde_json::Value;
 use shared::chain::hash::sha256;
 use shared::chain::merkle;
+use shared::service::admin::{Actor, AdminError};
 use shared::service::erasure::{erase, ERASED_ACTION};
 use shared::service::ingest::{ingest, Request};
 use shared::service::verify::verify_range;
@@ -14,6 +15,8 @@ use shared::store::erasure::ErasureTarget;
 use shared::store::{Store, StoreError};
 use support::{event, TestDb};
 use uuid::Uuid;
+
+const K1: Actor<'static> = Actor { key_id: "k1" };
 
 async fn raw(url: &str) -> tokio_postgres::Client {
     let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls).await.expect("connect");
@@ -36,13 +39,13 @@ async fn erased_content_is_gone_and_the_chain_still_verifies_and_proves() {
     let t = store.create_tenant("t").await.expect("t");
     let ids = append(&mut store, t, &["ada", "bob", "ada", "cy", "ada"]).await;
 
-    let one = erase(&mut maintenance, &mut store, t, &ErasureTarget::Event(ids[1]), "k1").await.expect("erase");
+    let one = erase(&mut maintenance, t, &ErasureTarget::Event(ids[1]), K1, None).await.expect("erase");
     assert_eq!(one.erased, 1);
     let bob = store.get_entry(t, ids[1]).await.expect("entry");
     assert_eq!((bob.content, bob.salt), (None, None));
     let subject = ErasureTarget::Actor("ada".into());
-    assert_eq!(erase(&mut maintenance, &mut store, t, &subject, "k1").await.expect("erase").erased, 3);
-    assert_eq!(erase(&mut maintenance, &mut store, t, &subject, "k1").await.expect("again").erased, 0, "idempotent");
+    assert_eq!(erase(&mut maintenance, t, &subject, K1, None).await.expect("erase").erased, 3);
+    assert_eq!(erase(&mut maintenance, t, &subject, K1, None).await.expect("again").erased, 0, "idempotent");
     // Filters no longer find the subject.
     let su = db.superuser().await.expect("su");
     let left: i64 = su
@@ -79,7 +82,7 @@ async fn a_retention_cut_off_erases_what_was_received_before_it() {
     append(&mut store, t, &["a", "b"]).await;
     let cut = chrono::Utc::now();
     let later = append(&mut store, t, &["c"]).await;
-    let n = maintenance.erase_content(t, &ErasureTarget::ReceivedBefore(cut)).await.expect("erase");
+    let n = erase(&mut maintenance, t, &ErasureTarget::ReceivedBefore(cut), K1, None).await.expect("erase").erased;
     assert_eq!(n, 2);
     assert!(store.get_entry(t, later[0]).await.expect("entry").content.is_some());
     assert!(verify_range(&mut store, t, 0, None, None).await.expect("verify").ok);
@@ -93,10 +96,14 @@ async fn an_unknown_or_foreign_event_is_not_found_and_nothing_changes() {
     let a = store.create_tenant("a").await.expect("a");
     let b = store.create_tenant("b").await.expect("b");
     let ids = append(&mut store, a, &["x"]).await;
-    let foreign = maintenance.erase_content(b, &ErasureTarget::Event(ids[0])).await;
-    assert!(matches!(foreign, Err(StoreError::NotFound)), "{foreign:?}");
-    let unknown = maintenance.erase_content(a, &ErasureTarget::Event(Uuid::now_v7())).await;
-    assert!(matches!(unknown, Err(StoreError::NotFound)), "{unknown:?}");
+    let (a_size, b_size) = (store.tree_head(a).await.expect("a").size, store.tree_head(b).await.expect("b").size);
+    let foreign = erase(&mut maintenance, b, &ErasureTarget::Event(ids[0]), K1, None).await;
+    assert!(matches!(foreign, Err(AdminError::Store(StoreError::NotFound))), "{foreign:?}");
+    let unknown = erase(&mut maintenance, a, &ErasureTarget::Event(Uuid::now_v7()), K1, None).await;
+    assert!(matches!(unknown, Err(AdminError::Store(StoreError::NotFound))), "{unknown:?}");
+    // Nothing was recorded either.
+    assert_eq!(store.tree_head(a).await.expect("a").size, a_size);
+    assert_eq!(store.tree_head(b).await.expect("b").size, b_size);
     assert!(store.get_entry(a, ids[0]).await.expect("entry").content.is_some());
 }
 

@@ -3,8 +3,9 @@
 
 mod support;
 
-use shared::store::publishers::TenantSettings;
-use shared::store::StoreError;
+use shared::service::admin::{register_signing_key, revoke_signing_key, update_settings, Actor, AdminError};
+use shared::store::publishers::{NewPublisherKey, PublisherKey, TenantSettings};
+use shared::store::{Store, StoreError};
 use support::TestDb;
 
 const KEY: [u8; 32] = [
@@ -12,28 +13,40 @@ const KEY: [u8; 32] = [
     0xf3, 0xda, 0xa6, 0x23, 0x25, 0xaf, 0x02, 0x1a, 0x68, 0xf7, 0x07, 0x51, 0x1a,
 ];
 
+const ADMIN: Actor<'static> = Actor { key_id: "k1" };
+
+async fn register(
+    store: &mut Store,
+    tenant: uuid::Uuid,
+    key_id: Option<&str>,
+    name: &str,
+) -> Result<PublisherKey, AdminError> {
+    let key = NewPublisherKey::parse(key_id, name, &KEY)?;
+    Ok(register_signing_key(store, ADMIN, tenant, &key, None).await?.0)
+}
+
 #[tokio::test]
 async fn keys_are_validated_isolated_and_revoked_once() -> anyhow::Result<()> {
     let db = TestDb::new().await?;
     let mut store = db.store().await?;
     let (a, b) = (store.create_tenant("a").await?, store.create_tenant("b").await?);
 
-    let generated = store.register_publisher_key(a, None, "billing", &KEY).await?;
+    let generated = register(&mut store, a, None, "billing").await?;
     assert!(generated.key_id.starts_with("pk_"), "{generated:?}");
-    let named = store.register_publisher_key(a, Some("billing-2"), "billing", &KEY).await?;
+    let named = register(&mut store, a, Some("billing-2"), "billing").await?;
     assert!(matches!(
-        store.register_publisher_key(a, Some("billing-2"), "again", &KEY).await,
-        Err(StoreError::Conflict(_))
+        register(&mut store, a, Some("billing-2"), "again").await,
+        Err(AdminError::Store(StoreError::Conflict(_)))
     ));
     // The same id in another tenant is another key.
-    store.register_publisher_key(b, Some("billing-2"), "b's", &KEY).await?;
+    register(&mut store, b, Some("billing-2"), "b's").await?;
     for (key_id, name, raw, field) in [
         (Some("has space"), "n", &KEY[..], "key_id"),
         (Some(""), "n", &KEY[..], "key_id"),
         (Some("k"), "", &KEY[..], "name"),
         (Some("k"), "n", &KEY[..31], "public_key"),
     ] {
-        match store.register_publisher_key(a, key_id, name, raw).await {
+        match NewPublisherKey::parse(key_id, name, raw) {
             Err(StoreError::Invalid { field: f, .. }) => assert_eq!(f, field),
             other => panic!("{key_id:?}/{name:?}: expected Invalid {field}, got {other:?}"),
         }
@@ -43,10 +56,16 @@ async fn keys_are_validated_isolated_and_revoked_once() -> anyhow::Result<()> {
     assert_eq!(listed.len(), 2);
     assert!(store.list_publisher_keys(b).await?.iter().all(|k| k.name == "b's"));
 
-    assert!(matches!(store.revoke_publisher_key(b, &generated.key_id).await, Err(StoreError::NotFound)));
-    let revoked = store.revoke_publisher_key(a, &named.key_id).await?;
-    let again = store.revoke_publisher_key(a, &named.key_id).await?;
+    assert!(matches!(
+        revoke_signing_key(&mut store, ADMIN, b, &generated.key_id).await,
+        Err(AdminError::Store(StoreError::NotFound))
+    ));
+    let size = store.tree_head(a).await?.size;
+    let (revoked, _) = revoke_signing_key(&mut store, ADMIN, a, &named.key_id).await?;
+    let (again, replay) = revoke_signing_key(&mut store, ADMIN, a, &named.key_id).await?;
     assert_eq!(again.revoked_at, revoked.revoked_at);
+    assert!(replay.replayed, "revoking twice records once");
+    assert_eq!(store.tree_head(a).await?.size, size + 1);
     let policy = store.publisher_policy(a).await?;
     assert!(policy.active_keys.contains_key(&generated.key_id));
     assert!(!policy.active_keys.contains_key(&named.key_id));
@@ -71,7 +90,7 @@ async fn settings_change_only_for_their_tenant() -> anyhow::Result<()> {
     let mut store = db.store().await?;
     let (a, b) = (store.create_tenant("a").await?, store.create_tenant("b").await?);
     assert_eq!(store.tenant_settings(a).await?, TenantSettings { require_signatures: false });
-    store.update_tenant_settings(a, &TenantSettings { require_signatures: true }).await?;
+    update_settings(&mut store, ADMIN, a, TenantSettings { require_signatures: true }, None).await?;
     assert!(store.tenant_settings(a).await?.require_signatures);
     assert!(!store.tenant_settings(b).await?.require_signatures);
     assert!(store.publisher_policy(a).await?.require_signatures);

@@ -1,15 +1,17 @@
 //! Administration: tenants (platform keys only), API keys, publisher signing keys and tenant
-//! settings. Every change is also appended to the tenant's own chain as an audit event
-//! (`audit_log.api_key.created`, ...), so the log records who changed who may write to it.
+//! settings. Every change is accounted for by an audit event in the tenant's own chain; how a
+//! change and its record stay together across failures and retries is `service::admin`'s.
+//! Creating routes take an `Idempotency-Key`: a retry under the same key completes the change
+//! and records it once. Revocations are idempotent without one.
 
 use super::error::ApiError;
-use super::extract::{Authenticated, JsonBody};
+use super::extract::{Authenticated, IdempotencyKey, JsonBody};
 use super::state::ApiState;
 use crate::auth::Scope;
 use crate::chain::event::ValidationError;
+use crate::service::admin::{self, Actor, AdminError};
 use crate::service::global_log::GLOBAL_LOG;
-use crate::service::ingest::{ingest_system, SystemEvent};
-use crate::store::publishers::{PublisherKey, TenantSettings};
+use crate::store::publishers::{NewPublisherKey, PublisherKey, TenantSettings};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
@@ -19,8 +21,6 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-/// Scopes a tenant's first key gets.
-const FIRST_KEY_SCOPES: [Scope; 4] = [Scope::Admin, Scope::EventsWrite, Scope::EventsRead, Scope::Exports];
 const MAX_NAME_CHARS: usize = 200;
 
 fn check_name(field: &str, name: &str) -> Result<(), ApiError> {
@@ -35,25 +35,8 @@ fn check_name(field: &str, name: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// Appends the audit event of an administrative change to the tenant's chain.
-async fn record(
-    state: &ApiState,
-    tenant: Uuid,
-    caller: &Authenticated,
-    action: &str,
-    resource_type: &str,
-    resource_id: &str,
-) -> Result<(), ApiError> {
-    let event = SystemEvent {
-        action: action.to_owned(),
-        actor_id: caller.0.key_id.clone(),
-        resource_type: resource_type.to_owned(),
-        resource_id: resource_id.to_owned(),
-    };
-    let mut store = state.store.get().await?;
-    let result = ingest_system(&mut store, tenant, &event).await?;
-    state.notify_appended(&mut store, tenant, &result).await;
-    Ok(())
+fn actor(caller: &Authenticated) -> Actor<'_> {
+    Actor { key_id: &caller.0.key_id }
 }
 
 #[derive(Debug, Deserialize)]
@@ -67,32 +50,23 @@ pub struct CreateTenantBody {
 pub async fn create_tenant(
     State(state): State<ApiState>,
     caller: Authenticated,
+    IdempotencyKey(idempotency_key): IdempotencyKey,
     JsonBody(body): JsonBody<CreateTenantBody>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     caller.require(Scope::Platform)?;
     check_name("name", &body.name)?;
     let keys = state.api_keys()?;
-    // The key is created first, naming the tenant id chosen here: if the tenant insert then
-    // fails, the key is revoked and names a tenant that never existed, so nothing is usable.
-    let tenant = Uuid::now_v7();
-    let key = keys.create(Some(tenant), "admin", &FIRST_KEY_SCOPES, None).await?;
-    let created = async {
-        let mut store = state.store.get().await?;
-        store.create_tenant_with_id(tenant, &body.name).await?;
-        drop(store);
-        record(&state, tenant, &caller, "audit_log.tenant.created", "tenant", &tenant.to_string()).await
-    }
-    .await;
-    if let Err(e) = created {
-        if let Err(revoke) = keys.revoke(tenant, &key.record.key_id).await {
-            tracing::error!(%tenant, key_id = %key.record.key_id, error = %revoke, "revoking the key of a tenant that was not created failed");
-        }
-        return Err(e);
-    }
-    tracing::info!(%tenant, "tenant created");
+    let mut store = state.store.get().await?;
+    let created =
+        admin::create_tenant(&mut store, keys, actor(&caller), &body.name, idempotency_key.as_deref()).await?;
+    state.notify_appended(&mut store, created.tenant, &created.recorded).await;
     Ok((
         StatusCode::CREATED,
-        Json(json!({ "tenant_id": tenant, "name": body.name, "api_key": { "secret": key.secret, "key": key.record } })),
+        Json(json!({
+            "tenant_id": created.tenant,
+            "name": body.name,
+            "api_key": { "secret": created.key.secret, "key": created.key.record },
+        })),
     ))
 }
 
@@ -109,10 +83,11 @@ pub struct CreateKeyBody {
 pub async fn create_key(
     State(state): State<ApiState>,
     caller: Authenticated,
+    IdempotencyKey(idempotency_key): IdempotencyKey,
     JsonBody(body): JsonBody<CreateKeyBody>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let tenant = caller.tenant_with(Scope::Admin)?;
-    issue_key(&state, &caller, tenant, body).await
+    issue_key(&state, &caller, tenant, body, "POST /v1/keys", idempotency_key.as_deref()).await
 }
 
 /// `POST /v1/tenants/{id}/keys` (platform keys): a key for an existing tenant, for when a tenant
@@ -121,6 +96,7 @@ pub async fn create_tenant_key(
     State(state): State<ApiState>,
     caller: Authenticated,
     Path(tenant): Path<String>,
+    IdempotencyKey(idempotency_key): IdempotencyKey,
     JsonBody(body): JsonBody<CreateKeyBody>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     caller.require(Scope::Platform)?;
@@ -131,7 +107,7 @@ pub async fn create_tenant_key(
     }
     // The tenant must exist: its settings row is read acting for it.
     state.store.get().await?.tenant_settings(tenant).await.map_err(|e| super::events::not_found_as(e, "tenant"))?;
-    issue_key(&state, &caller, tenant, body).await
+    issue_key(&state, &caller, tenant, body, "POST /v1/tenants/{id}/keys", idempotency_key.as_deref()).await
 }
 
 async fn issue_key(
@@ -139,6 +115,8 @@ async fn issue_key(
     caller: &Authenticated,
     tenant: Uuid,
     body: CreateKeyBody,
+    route: &str,
+    idempotency_key: Option<&str>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     check_name("name", &body.name)?;
     if body.scopes.is_empty() {
@@ -151,14 +129,11 @@ async fn issue_key(
         return Err(ValidationError::new("expires_at", "must be in the future").into());
     }
     let keys = state.api_keys()?;
-    let key = keys.create(Some(tenant), &body.name, &body.scopes, body.expires_at).await?;
-    if let Err(e) = record(state, tenant, caller, "audit_log.api_key.created", "api_key", &key.record.key_id).await {
-        // An unrecorded key must not stay usable.
-        if let Err(revoke) = keys.revoke(tenant, &key.record.key_id).await {
-            tracing::error!(%tenant, key_id = %key.record.key_id, error = %revoke, "revoking an unrecorded key failed");
-        }
-        return Err(e);
-    }
+    let request = admin::KeyRequest { name: &body.name, scopes: &body.scopes, expires_at: body.expires_at };
+    let mut store = state.store.get().await?;
+    let (key, recorded) =
+        admin::issue_key(&mut store, keys, actor(caller), tenant, &request, route, idempotency_key).await?;
+    state.notify_appended(&mut store, tenant, &recorded).await;
     Ok((StatusCode::CREATED, Json(json!({ "secret": key.secret, "key": key.record }))))
 }
 
@@ -177,8 +152,10 @@ pub async fn revoke_key(
     Path(key_id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let tenant = caller.tenant_with(Scope::Admin)?;
-    let revoked = state.api_keys()?.revoke(tenant, &key_id).await?;
-    record(&state, tenant, &caller, "audit_log.api_key.revoked", "api_key", &key_id).await?;
+    let keys = state.api_keys()?;
+    let mut store = state.store.get().await?;
+    let (revoked, recorded) = admin::revoke_key(&mut store, keys, actor(&caller), tenant, &key_id).await?;
+    state.notify_appended(&mut store, tenant, &recorded).await;
     Ok(Json(json!({ "key": revoked })))
 }
 
@@ -196,6 +173,7 @@ pub struct RegisterSigningKeyBody {
 pub async fn register_signing_key(
     State(state): State<ApiState>,
     caller: Authenticated,
+    IdempotencyKey(idempotency_key): IdempotencyKey,
     JsonBody(body): JsonBody<RegisterSigningKeyBody>,
 ) -> Result<(StatusCode, Json<PublisherKey>), ApiError> {
     let tenant = caller.tenant_with(Scope::Admin)?;
@@ -203,12 +181,12 @@ pub async fn register_signing_key(
     let raw = base64::engine::general_purpose::STANDARD
         .decode(body.public_key.trim())
         .map_err(|_| ValidationError::new("public_key", "must be standard base64 of a 32-byte Ed25519 public key"))?;
-    let key = {
-        let mut store = state.store.get().await?;
-        store.register_publisher_key(tenant, body.key_id.as_deref(), &body.name, &raw).await?
-    };
-    record(&state, tenant, &caller, "audit_log.signing_key.registered", "signing_key", &key.key_id).await?;
-    Ok((StatusCode::CREATED, Json(key)))
+    let key = NewPublisherKey::parse(body.key_id.as_deref(), &body.name, &raw)?;
+    let mut store = state.store.get().await?;
+    let (registered, recorded) =
+        admin::register_signing_key(&mut store, actor(&caller), tenant, &key, idempotency_key.as_deref()).await?;
+    state.notify_appended(&mut store, tenant, &recorded).await;
+    Ok((StatusCode::CREATED, Json(registered)))
 }
 
 /// `GET /v1/signing-keys` (admin).
@@ -227,11 +205,13 @@ pub async fn revoke_signing_key(
     Path(key_id): Path<String>,
 ) -> Result<Json<PublisherKey>, ApiError> {
     let tenant = caller.tenant_with(Scope::Admin)?;
-    let key = {
-        let mut store = state.store.get().await?;
-        store.revoke_publisher_key(tenant, &key_id).await.map_err(|e| super::events::not_found_as(e, "signing key"))?
-    };
-    record(&state, tenant, &caller, "audit_log.signing_key.revoked", "signing_key", &key_id).await?;
+    let mut store = state.store.get().await?;
+    let (key, recorded) =
+        admin::revoke_signing_key(&mut store, actor(&caller), tenant, &key_id).await.map_err(|e| match e {
+            AdminError::Store(e) => super::events::not_found_as(e, "signing key"),
+            e => e.into(),
+        })?;
+    state.notify_appended(&mut store, tenant, &recorded).await;
     Ok(Json(key))
 }
 
@@ -249,13 +229,13 @@ pub async fn get_settings(
 pub async fn update_settings(
     State(state): State<ApiState>,
     caller: Authenticated,
+    IdempotencyKey(idempotency_key): IdempotencyKey,
     JsonBody(settings): JsonBody<TenantSettings>,
 ) -> Result<Json<TenantSettings>, ApiError> {
     let tenant = caller.tenant_with(Scope::Admin)?;
-    let updated = {
-        let mut store = state.store.get().await?;
-        store.update_tenant_settings(tenant, &settings).await?
-    };
-    record(&state, tenant, &caller, "audit_log.settings.updated", "tenant", &tenant.to_string()).await?;
+    let mut store = state.store.get().await?;
+    let (updated, recorded) =
+        admin::update_settings(&mut store, actor(&caller), tenant, settings, idempotency_key.as_deref()).await?;
+    state.notify_appended(&mut store, tenant, &recorded).await;
     Ok(Json(updated))
 }

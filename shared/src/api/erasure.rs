@@ -3,10 +3,11 @@
 
 use super::error::ApiError;
 use super::events::{acknowledge, not_found_as};
-use super::extract::{path_uuid, Authenticated, JsonBody};
+use super::extract::{path_uuid, Authenticated, IdempotencyKey, JsonBody};
 use super::state::ApiState;
 use crate::auth::Scope;
 use crate::chain::event::{parse_timestamp, ValidationError};
+use crate::service::admin::{Actor, AdminError};
 use crate::service::erasure::erase as erase_content;
 use crate::store::erasure::ErasureTarget;
 use crate::store::StoreError;
@@ -55,9 +56,12 @@ impl ErasureBody {
     }
 }
 
+/// `POST /v1/erasures` (admin). With an `Idempotency-Key`, a retry of a request that completed
+/// answers with its original record.
 pub async fn erase(
     State(state): State<ApiState>,
     caller: Authenticated,
+    IdempotencyKey(idempotency_key): IdempotencyKey,
     JsonBody(body): JsonBody<ErasureBody>,
 ) -> Result<Json<Value>, ApiError> {
     let tenant = caller.tenant_with(Scope::Admin)?;
@@ -65,15 +69,16 @@ pub async fn erase(
     // The receipt key is ready before anything is changed.
     let signer = state.receipts()?.signer().await?;
     let mut maintenance = state.maintenance()?.get().await?;
-    let mut store = state.store.get().await?;
-    let done =
-        erase_content(&mut maintenance, &mut store, tenant, &target, &caller.0.key_id).await.map_err(|e| match e {
-            crate::service::ingest::IngestError::Store(StoreError::NotFound) => {
-                not_found_as(StoreError::NotFound, "event")
-            }
+    let actor = Actor { key_id: &caller.0.key_id };
+    let done = erase_content(&mut maintenance, tenant, &target, actor, idempotency_key.as_deref()).await.map_err(
+        |e| match e {
+            AdminError::Store(StoreError::NotFound) => not_found_as(StoreError::NotFound, "event"),
             e => e.into(),
-        })?;
+        },
+    )?;
+    drop(maintenance);
     // The erasure record's index message removes the erased content from the search index.
+    let mut store = state.store.get().await?;
     state.notify_appended(&mut store, tenant, &done.recorded).await;
     tracing::info!(%tenant, erased = done.erased, "content erased");
     let recorded = acknowledge(signer, tenant, &done.recorded).pop();

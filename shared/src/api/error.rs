@@ -4,6 +4,7 @@
 
 use crate::aws::api_keys::ApiKeyError;
 use crate::chain::event::ValidationError;
+use crate::service::admin::AdminError;
 use crate::service::ingest::IngestError;
 use crate::service::query::QueryError;
 use crate::store::StoreError;
@@ -115,6 +116,17 @@ impl From<QueryError> for ApiError {
                 ApiError::unavailable("search unavailable", &e)
             }
             QueryError::Search(e) => ApiError::internal("search failed", &e),
+        }
+    }
+}
+
+impl From<AdminError> for ApiError {
+    fn from(err: AdminError) -> Self {
+        match err {
+            AdminError::Invalid(e) => e.into(),
+            AdminError::Store(e) => e.into(),
+            AdminError::Keys(e) => e.into(),
+            e @ AdminError::SecretNotReissued(_) => ApiError::conflict("secret_not_reissued", e.to_string()),
         }
     }
 }

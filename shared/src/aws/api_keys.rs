@@ -45,6 +45,8 @@ pub enum ApiKeyError {
     BadSecret,
     #[error("API key not found")]
     NotFound,
+    #[error("an API key with this id exists")]
+    Exists,
     #[error("{0}")]
     InvalidInput(String),
     #[error("{operation} failed: {message}")]
@@ -81,6 +83,13 @@ impl fmt::Debug for NewApiKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("NewApiKey").field("secret", &"<redacted>").field("record", &self.record).finish()
     }
+}
+
+/// A key made by [`ApiKeyStore::new_key`] and not stored yet: the key and its secret's MAC.
+#[derive(Debug, Clone)]
+pub struct UnstoredKey {
+    pub key: NewApiKey,
+    mac: Vec<u8>,
 }
 
 /// The keys table and the MAC key.
@@ -165,6 +174,22 @@ impl ApiKeyStore {
         scopes: &[Scope],
         expires_at: Option<DateTime<Utc>>,
     ) -> Result<NewApiKey, ApiKeyError> {
+        let key = self.new_key(tenant, None, name, scopes, expires_at).await?;
+        self.store(&key).await?;
+        Ok(key.key)
+    }
+
+    /// A new key with a fresh secret and its MAC, not stored yet (see [`ApiKeyStore::store`]).
+    /// `key_id` is new unless given: a retried creation issues a fresh secret for the key id
+    /// it recorded the first time.
+    pub async fn new_key(
+        &self,
+        tenant: Option<Uuid>,
+        key_id: Option<&str>,
+        name: &str,
+        scopes: &[Scope],
+        expires_at: Option<DateTime<Utc>>,
+    ) -> Result<UnstoredKey, ApiKeyError> {
         let platform = scopes.contains(&Scope::Platform);
         if scopes.is_empty() || tenant.is_none() != platform || (platform && scopes.len() != 1) {
             return Err(ApiKeyError::InvalidInput(
@@ -172,11 +197,17 @@ impl ApiKeyStore {
             ));
         }
         let mut rng = rand::rngs::OsRng;
-        let mut id = [0u8; KEY_ID_HEX / 2];
+        let key_id = match key_id {
+            Some(id) if id.len() == KEY_ID_HEX && id.bytes().all(|b| b.is_ascii_hexdigit()) => id.to_owned(),
+            Some(_) => return Err(ApiKeyError::InvalidInput("not a key id".into())),
+            None => {
+                let mut id = [0u8; KEY_ID_HEX / 2];
+                rng.fill_bytes(&mut id);
+                hex::encode(id)
+            }
+        };
         let mut secret = [0u8; SECRET_HEX / 2];
-        rng.fill_bytes(&mut id);
         rng.fill_bytes(&mut secret);
-        let key_id = hex::encode(id);
         let secret_hex = hex::encode(secret);
         let mac = self.mac(&secret_hex).await?;
         let mut scopes = scopes.to_vec();
@@ -192,31 +223,73 @@ impl ApiKeyStore {
             expires_at: expires_at.map(|t| t.trunc_subsecs(6)),
             revoked_at: None,
         };
+        Ok(UnstoredKey { key: NewApiKey { secret: format!("{TOKEN_PREFIX}{key_id}_{secret_hex}"), record }, mac })
+    }
+
+    /// Stores a new key; a key id that exists already is [`ApiKeyError::Exists`].
+    pub async fn store(&self, key: &UnstoredKey) -> Result<(), ApiKeyError> {
+        let record = &key.key.record;
         let mut item = HashMap::from([
-            ("key_id".to_owned(), AttributeValue::S(key_id.clone())),
+            ("key_id".to_owned(), AttributeValue::S(record.key_id.clone())),
             ("name".to_owned(), AttributeValue::S(record.name.clone())),
             (
                 "scopes".to_owned(),
                 AttributeValue::L(record.scopes.iter().map(|s| AttributeValue::S(s.as_str().into())).collect()),
             ),
-            ("mac".to_owned(), AttributeValue::B(DynamoBlob::new(mac))),
+            ("mac".to_owned(), AttributeValue::B(DynamoBlob::new(key.mac.clone()))),
             ("created_at".to_owned(), time(record.created_at)),
         ]);
-        if let Some(tenant) = tenant {
+        if let Some(tenant) = record.tenant_id {
             item.insert("tenant_id".into(), AttributeValue::S(tenant.to_string()));
         }
-        if let Some(t) = expires_at {
+        if let Some(t) = record.expires_at {
             item.insert("expires_at".into(), time(t));
         }
-        self.dynamodb
+        let result = self
+            .dynamodb
             .put_item()
             .table_name(&self.table)
             .set_item(Some(item))
             .condition_expression("attribute_not_exists(key_id)")
             .send()
-            .await
-            .map_err(aws("DynamoDB PutItem"))?;
-        Ok(NewApiKey { secret: format!("{TOKEN_PREFIX}{key_id}_{secret_hex}"), record })
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => {
+                Err(ApiKeyError::Exists)
+            }
+            Err(e) => Err(aws("DynamoDB PutItem")(e)),
+        }
+    }
+
+    /// Gives an existing key of `tenant` the secret of `key` (same key id), if the key is not
+    /// revoked and was created after `created_after`: the retry of a creation whose answer was
+    /// lost, so the secret the client never received stops working and the new one starts.
+    /// Otherwise `NotFound`.
+    pub async fn replace_secret(&self, key: &UnstoredKey, created_after: DateTime<Utc>) -> Result<(), ApiKeyError> {
+        let record = &key.key.record;
+        let tenant = record.tenant_id.ok_or(ApiKeyError::NotFound)?;
+        let result = self
+            .dynamodb
+            .update_item()
+            .table_name(&self.table)
+            .key("key_id", AttributeValue::S(record.key_id.clone()))
+            .condition_expression(
+                "attribute_exists(key_id) AND tenant_id = :t AND attribute_not_exists(revoked_at) AND created_at > :after",
+            )
+            .update_expression("SET mac = :mac")
+            .expression_attribute_values(":t", AttributeValue::S(tenant.to_string()))
+            .expression_attribute_values(":after", time(created_after))
+            .expression_attribute_values(":mac", AttributeValue::B(DynamoBlob::new(key.mac.clone())))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => {
+                Err(ApiKeyError::NotFound)
+            }
+            Err(e) => Err(aws("DynamoDB UpdateItem")(e)),
+        }
     }
 
     async fn mac(&self, secret: &str) -> Result<Vec<u8>, ApiKeyError> {

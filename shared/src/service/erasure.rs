@@ -3,16 +3,20 @@
 //! removed, while the hash skeleton stays, so proofs and verification still pass and the entries
 //! show as erased. Each erasure is itself appended to the tenant's chain.
 //!
-//! The erasure runs on a connection of the maintenance role, the record on the service role's.
-//! It erases first and records second: erasing is idempotent, so a request whose record failed
-//! is retried safely (it erases nothing more and records the erasure).
+//! The erasure and its record commit in one transaction, on a connection of the maintenance role
+//! (which may append, as the service role does, and also erase; the service role cannot erase):
+//! a failure at any statement leaves neither, and a retry erases and records it then. The record
+//! says how many events it erased. With an `Idempotency-Key`, a retry of a request that had
+//! completed answers with the original record and erases nothing.
 
 use crate::chain::event::format_timestamp;
 use crate::chain::hash::sha256;
-use crate::service::ingest::{ingest_service_event, IngestError};
-use crate::store::append::AppendResult;
+use crate::service::admin::{request_hash, Actor, AdminError};
+use crate::service::ingest::{seal_record, SystemEvent};
+use crate::store::admin::{AdminChange, ChangeOutcome};
+use crate::store::append::{AppendResult, Idempotency};
 use crate::store::erasure::ErasureTarget;
-use crate::store::Store;
+use crate::store::{Store, StoreError};
 use serde_json::json;
 use uuid::Uuid;
 
@@ -38,25 +42,49 @@ fn target_resource(target: &ErasureTarget) -> (&'static str, String) {
     }
 }
 
-/// Erases `target`'s content in `tenant`'s log (on `maintenance`, a connection of the
-/// maintenance role) and appends the erasure event (on `store`, the service role's), acting as
-/// the API key `key_id`.
+/// Erases `target`'s content in `tenant`'s log and appends the erasure event, in one
+/// transaction on `maintenance` (a connection of the maintenance role), acting as `actor`.
 pub async fn erase(
     maintenance: &mut Store,
-    store: &mut Store,
     tenant: Uuid,
     target: &ErasureTarget,
-    key_id: &str,
-) -> Result<Erasure, IngestError> {
-    let erased = maintenance.erase_content(tenant, target).await?;
+    actor: Actor<'_>,
+    idempotency_key: Option<&str>,
+) -> Result<Erasure, AdminError> {
     let (kind, id) = target_resource(target);
-    let event = json!({
-        "action": ERASED_ACTION,
-        "actor": { "id": key_id, "type": "api_key" },
-        "resource": { "type": kind, "id": id },
-        "source": "audit-log",
-        "metadata": { "erased": erased },
-    });
-    let recorded = ingest_service_event(store, tenant, &event).await?;
-    Ok(Erasure { erased, recorded })
+    let hash = request_hash("POST /v1/erasures", &json!({ "target": kind, "id": id }));
+    let idempotency = idempotency_key.map(|key| Idempotency { key, request_hash: hash });
+    let committed = maintenance
+        .commit_change(tenant, AdminChange::Erase(target), idempotency.as_ref(), |outcome| {
+            let erased = match outcome {
+                ChangeOutcome::Erased(n) => *n,
+                _ => 0,
+            };
+            let event = SystemEvent {
+                action: ERASED_ACTION.to_owned(),
+                actor_id: actor.key_id.to_owned(),
+                resource_type: kind.to_owned(),
+                resource_id: id.clone(),
+                metadata: Some(json!({ "erased": erased })),
+            };
+            let sealed = seal_record(&event)
+                .map_err(|e| StoreError::Invalid { field: e.field.clone(), message: e.message.clone() })?;
+            Ok(vec![sealed])
+        })
+        .await?;
+    let erased = match committed.outcome {
+        Some(ChangeOutcome::Erased(n)) => n,
+        // A replay answers with the count its record holds.
+        _ => {
+            let seq = committed.recorded.entries.first().map(|a| a.seq).ok_or(StoreError::NotFound)?;
+            let entry = maintenance.entry_at(tenant, seq).await?;
+            entry
+                .content
+                .as_deref()
+                .and_then(|c| serde_json::from_str::<serde_json::Value>(c).ok())
+                .and_then(|v| v["metadata"]["erased"].as_u64())
+                .ok_or_else(|| StoreError::Corrupt("the erasure record has no count".into()))?
+        }
+    };
+    Ok(Erasure { erased, recorded: committed.recorded })
 }

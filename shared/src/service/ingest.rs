@@ -42,25 +42,14 @@ pub async fn ingest(
 }
 
 /// An event the service itself records in a tenant's chain (an administrative change), with the
-/// acting API key as actor.
+/// acting API key as actor and what the change did as metadata.
 #[derive(Debug, Clone)]
 pub struct SystemEvent {
     pub action: String,
     pub actor_id: String,
     pub resource_type: String,
     pub resource_id: String,
-}
-
-/// Appends a [`SystemEvent`]. It is the service's own record, so the tenant's publisher policy
-/// (which governs the tenant's publishers) does not apply to it.
-pub async fn ingest_system(store: &mut Store, tenant: Uuid, event: &SystemEvent) -> Result<AppendResult, IngestError> {
-    let value = serde_json::json!({
-        "action": event.action,
-        "actor": { "id": event.actor_id, "type": "api_key" },
-        "resource": { "type": event.resource_type, "id": event.resource_id },
-        "source": "audit-log",
-    });
-    append_request(store, tenant, Request::One(&value), None, false).await
+    pub metadata: Option<Value>,
 }
 
 /// Appends an event the service itself composes (a head in the service-wide log) under an
@@ -72,16 +61,6 @@ pub(crate) async fn ingest_service_record(
     idempotency_key: &str,
 ) -> Result<AppendResult, IngestError> {
     append_request(store, tenant, Request::One(event), Some(idempotency_key), false).await
-}
-
-/// Appends an event the service itself composes (an erasure record), without the tenant's
-/// publisher policy, which governs the tenant's publishers.
-pub(crate) async fn ingest_service_event(
-    store: &mut Store,
-    tenant: Uuid,
-    event: &Value,
-) -> Result<AppendResult, IngestError> {
-    append_request(store, tenant, Request::One(event), None, false).await
 }
 
 /// Checks every signed event against the tenant's active publisher keys, and that each event is
@@ -110,6 +89,30 @@ async fn check_signatures(
     Ok(())
 }
 
+/// Parses, validates and seals one event with a fresh random salt.
+fn seal_event(value: &Value, received_at: chrono::DateTime<Utc>) -> Result<SealedEvent, ValidationError> {
+    let event = parse_event_value(value).and_then(|input| input.validate(received_at))?;
+    let mut salt = [0u8; SALT_LEN];
+    rand::rngs::OsRng.fill_bytes(&mut salt);
+    SealedEvent::seal(event, salt)
+}
+
+/// The record of an administrative change, sealed for `Store::commit_change`: the service's own
+/// event (source `audit-log`), with the acting API key as actor. The tenant's publisher policy
+/// does not apply to it: it governs the tenant's publishers.
+pub fn seal_record(record: &SystemEvent) -> Result<SealedEvent, ValidationError> {
+    let mut value = serde_json::json!({
+        "action": record.action,
+        "actor": { "id": record.actor_id, "type": "api_key" },
+        "resource": { "type": record.resource_type, "id": record.resource_id },
+        "source": "audit-log",
+    });
+    if let Some(metadata) = &record.metadata {
+        value["metadata"] = metadata.clone();
+    }
+    seal_event(&value, Utc::now())
+}
+
 async fn append_request(
     store: &mut Store,
     tenant: Uuid,
@@ -129,18 +132,10 @@ async fn append_request(
         .into());
     }
     let received_at = Utc::now();
-    let mut rng = rand::rngs::OsRng;
     let sealed = values
         .iter()
         .enumerate()
-        .map(|(i, v)| {
-            let sealed = parse_event_value(v).and_then(|input| input.validate(received_at)).and_then(|event| {
-                let mut salt = [0u8; SALT_LEN];
-                rng.fill_bytes(&mut salt);
-                SealedEvent::seal(event, salt)
-            });
-            sealed.map_err(|e| if batch { e.in_batch(i) } else { e })
-        })
+        .map(|(i, v)| seal_event(v, received_at).map_err(|e| if batch { e.in_batch(i) } else { e }))
         .collect::<Result<Vec<_>, _>>()?;
     // The request hash covers the request as sent (canonicalised), not the normalised events,
     // whose defaults depend on the time of receipt. It is only needed with a key.

@@ -1,6 +1,7 @@
 //! Use cases, one module each, built on the chain core and the store. HTTP, SQS and schedule
 //! handlers call these and only map their results.
 pub mod ingest;
+pub mod admin;
 pub mod indexing;
 pub mod query;
 pub mod checkpoint;

@@ -52,13 +52,13 @@ pub struct AppendResult {
     pub outbox_id: Option<i64>,
 }
 
-const LOCK_HEAD: &str =
+pub(super) const LOCK_HEAD: &str =
     "SELECT size, chain_hash, last_received_at, frontier FROM chain_heads WHERE tenant_id = $1 FOR UPDATE";
-const FIND_IDEMPOTENCY: &str =
+pub(super) const FIND_IDEMPOTENCY: &str =
     "SELECT request_hash, first_seq, count FROM idempotency_keys WHERE tenant_id = $1 AND key = $2";
 /// Every write of an append in one statement (data-modifying CTEs share one snapshot and commit
 /// together), so the head lock is held for one statement and COMMIT rather than five.
-const APPEND_ROWS: &str = "WITH skeleton AS (
+pub(super) const APPEND_ROWS: &str = "WITH skeleton AS (
        INSERT INTO chain_entries (tenant_id, seq, event_id, received_at, content_digest, leaf_hash, chain_hash)
        SELECT $1, s, i, $2, d, l, c FROM unnest($3::bigint[], $4::uuid[], $5::bytea[], $6::bytea[], $7::bytea[]) AS t(s, i, d, l, c)
      ), content AS (
@@ -80,7 +80,7 @@ const APPEND_ROWS: &str = "WITH skeleton AS (
      UPDATE chain_heads SET size = $25, chain_hash = $26, last_received_at = $2, frontier = $27, updated_at = now()
       WHERE tenant_id = $1
      RETURNING (SELECT id FROM outbox_row)";
-const READ_APPENDED: &str = "SELECT seq, event_id, received_at, leaf_hash, chain_hash FROM chain_entries
+pub(super) const READ_APPENDED: &str = "SELECT seq, event_id, received_at, leaf_hash, chain_hash FROM chain_entries
      WHERE tenant_id = $1 AND seq >= $2 AND seq < $3 ORDER BY seq";
 
 impl Store {
@@ -145,50 +145,107 @@ async fn append_in_transaction(
             }
         },
     )?;
-    let head = head.ok_or(StoreError::UnknownTenant)?;
-    let size = seq_col(head.get::<_, i64>(0))?;
-    let prev_chain = hash_col(head.get::<_, &[u8]>(1))?;
-    let last_received: Option<DateTime<Utc>> = head.get(2);
-    let frontier = head.get::<_, &[u8]>(3).chunks(Hash::LEN).map(hash_col).collect::<Result<Vec<Hash>, _>>()?;
+    let head = ChainHead::from_row(&head.ok_or(StoreError::UnknownTenant)?)?;
 
     if let (Some(idem), Some(row)) = (idempotency, previous) {
-        if hash_col(row.get::<_, &[u8]>(0))? != idem.request_hash {
-            return Err(StoreError::IdempotencyConflict);
-        }
-        let first: i64 = row.get(1);
-        let count: i32 = row.get(2);
-        let end = first + i64::from(count);
-        let rows = client.query(read_appended, &[&tenant, &first, &end]).await?;
-        let entries = rows.iter().map(appended_from_row).collect::<Result<Vec<_>, _>>()?;
+        let result = replay(client, read_appended, tenant, idem, &row).await?;
         client.batch_execute("COMMIT").await?;
-        return Ok(AppendResult { entries, replayed: true, tree_size: seq_col(end)?, outbox_id: None });
+        return Ok(result);
     }
+    let batch = PreparedBatch::new(tenant, &head, events)?;
+    write_and_commit(client, append_rows, tenant, events, &batch, idempotency).await
+}
 
-    // In memory: received time is taken under the lock and never goes backwards within a tenant,
-    // so seq order and time order agree even across instances with skewed clocks.
-    let now = truncate_to_micros(Utc::now());
-    let received_at = last_received.map_or(now, |last| last.max(now));
-    let entries: Vec<Entry> = events
-        .iter()
-        .enumerate()
-        .map(|(i, e)| Entry {
-            tenant_id: tenant,
-            seq: size + i as u64,
-            id: Uuid::now_v7(),
-            received_at,
-            content_digest: e.digest,
+/// The locked chain head: size, last chain hash, last receive time and Merkle frontier.
+pub(super) struct ChainHead {
+    size: u64,
+    chain_hash: Hash,
+    last_received: Option<DateTime<Utc>>,
+    frontier: Vec<Hash>,
+}
+
+impl ChainHead {
+    pub(super) fn from_row(row: &tokio_postgres::Row) -> Result<Self, StoreError> {
+        Ok(ChainHead {
+            size: seq_col(row.get::<_, i64>(0))?,
+            chain_hash: hash_col(row.get::<_, &[u8]>(1))?,
+            last_received: row.get(2),
+            frontier: row.get::<_, &[u8]>(3).chunks(Hash::LEN).map(hash_col).collect::<Result<Vec<Hash>, _>>()?,
         })
-        .collect();
-    let linked = link_entries(prev_chain, &entries);
-    let leaves: Vec<Hash> = linked.iter().map(|l| l.leaf_hash).collect();
-    // A frontier of the wrong length for `size` is reported as corrupt by `append`.
-    let grown = merkle::append(&frontier, size, &leaves).map_err(|e| match e {
-        merkle::MerkleError::FrontierMismatch { .. } => StoreError::Corrupt(format!("chain head: {e}")),
-        other => StoreError::Merkle(other),
-    })?;
-    let last_chain = linked.last().map_or(prev_chain, |l| l.chain_hash);
+    }
+}
 
-    // Round trip 2: every write in one statement, then COMMIT.
+/// The answer to a request whose idempotency key was used before: the original entries, or a
+/// conflict when the request differs. Runs inside the transaction that looked the key up.
+pub(super) async fn replay(
+    client: &tokio_postgres::Client,
+    read_appended: &Statement,
+    tenant: Uuid,
+    idempotency: &Idempotency<'_>,
+    previous: &tokio_postgres::Row,
+) -> Result<AppendResult, StoreError> {
+    if hash_col(previous.get::<_, &[u8]>(0))? != idempotency.request_hash {
+        return Err(StoreError::IdempotencyConflict);
+    }
+    let first: i64 = previous.get(1);
+    let count: i32 = previous.get(2);
+    let end = first + i64::from(count);
+    let rows = client.query(read_appended, &[&tenant, &first, &end]).await?;
+    let entries = rows.iter().map(appended_from_row).collect::<Result<Vec<_>, _>>()?;
+    Ok(AppendResult { entries, replayed: true, tree_size: seq_col(end)?, outbox_id: None })
+}
+
+/// What an append computes in memory under the head lock: the entries with their seqs, ids and
+/// receive time, their leaf and chain hashes, and the grown Merkle tree.
+pub(super) struct PreparedBatch {
+    entries: Vec<Entry>,
+    linked: Vec<crate::chain::entry::Linked>,
+    grown: merkle::Appended,
+    last_chain: Hash,
+    received_at: DateTime<Utc>,
+}
+
+impl PreparedBatch {
+    pub(super) fn new(tenant: Uuid, head: &ChainHead, events: &[SealedEvent]) -> Result<Self, StoreError> {
+        // Received time is taken under the lock and never goes backwards within a tenant, so seq
+        // order and time order agree even across instances with skewed clocks.
+        let now = truncate_to_micros(Utc::now());
+        let received_at = head.last_received.map_or(now, |last| last.max(now));
+        let entries: Vec<Entry> = events
+            .iter()
+            .enumerate()
+            .map(|(i, e)| Entry {
+                tenant_id: tenant,
+                seq: head.size + i as u64,
+                id: Uuid::now_v7(),
+                received_at,
+                content_digest: e.digest,
+            })
+            .collect();
+        let linked = link_entries(head.chain_hash, &entries);
+        let leaves: Vec<Hash> = linked.iter().map(|l| l.leaf_hash).collect();
+        // A frontier of the wrong length for `size` is reported as corrupt by `append`.
+        let grown = merkle::append(&head.frontier, head.size, &leaves).map_err(|e| match e {
+            merkle::MerkleError::FrontierMismatch { .. } => StoreError::Corrupt(format!("chain head: {e}")),
+            other => StoreError::Merkle(other),
+        })?;
+        let last_chain = linked.last().map_or(head.chain_hash, |l| l.chain_hash);
+        Ok(PreparedBatch { entries, linked, grown, last_chain, received_at })
+    }
+}
+
+/// Writes a prepared batch in one statement and commits, pipelined: the write is sent before
+/// COMMIT. If it fails, the server aborts the transaction and answers COMMIT with a rollback, so
+/// the write's error is what counts; it is checked first.
+pub(super) async fn write_and_commit(
+    client: &tokio_postgres::Client,
+    append_rows: &Statement,
+    tenant: Uuid,
+    events: &[SealedEvent],
+    batch: &PreparedBatch,
+    idempotency: Option<&Idempotency<'_>>,
+) -> Result<AppendResult, StoreError> {
+    let PreparedBatch { entries, linked, grown, last_chain, received_at } = batch;
     let seqs: Vec<i64> = entries.iter().map(|e| to_i64(e.seq)).collect::<Result<_, _>>()?;
     let ids: Vec<Uuid> = entries.iter().map(|e| e.id).collect();
     let digests: Vec<&[u8]> = entries.iter().map(|e| e.content_digest.0.as_slice()).collect();
@@ -215,7 +272,7 @@ async fn append_in_transaction(
     let node_idx: Vec<i64> = grown.nodes.iter().map(|(id, _)| to_i64(id.index)).collect::<Result<_, _>>()?;
     let node_hashes: Vec<&[u8]> = grown.nodes.iter().map(|(_, h)| h.0.as_slice()).collect();
     let new_frontier: Vec<u8> = grown.frontier.iter().flat_map(|h| h.0).collect();
-    let first_seq = to_i64(size)?;
+    let first_seq = seqs.first().copied().ok_or_else(|| StoreError::InvalidRange("an empty batch".into()))?;
     let count = i32::try_from(events.len()).map_err(|_| StoreError::InvalidRange("batch too large".into()))?;
     let new_size = to_i64(grown.size)?;
     let idem_key_col: Option<&str> = idempotency.map(|i| i.key);
@@ -223,7 +280,7 @@ async fn append_in_transaction(
     let last_chain_col = last_chain.0.as_slice();
     let params: [&(dyn ToSql + Sync); 27] = [
         &tenant,
-        &received_at,
+        received_at,
         &seqs,
         &ids,
         &digests,
@@ -250,15 +307,13 @@ async fn append_in_transaction(
         &last_chain_col,
         &new_frontier,
     ];
-    // The write is sent before COMMIT. If it fails, the server aborts the transaction and
-    // answers COMMIT with a rollback, so the write's error is what counts; it is checked first.
     let (written, committed) = futures::join!(client.query_one(append_rows, &params), client.batch_execute("COMMIT"));
     let outbox_id: i64 = written?.get(0);
     committed?;
 
     let appended = entries
         .iter()
-        .zip(&linked)
+        .zip(linked)
         .map(|(e, l)| Appended {
             seq: e.seq,
             id: e.id,

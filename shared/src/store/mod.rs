@@ -5,6 +5,7 @@
 //! warm invocations. Every statement that touches tenant rows runs in a transaction that first
 //! sets `app.tenant_id`, which the row-level-security policies compare against.
 
+pub mod admin;
 pub mod append;
 pub mod checkpoints;
 pub mod connect;

@@ -48,7 +48,7 @@ pub struct PublisherPolicy {
     pub active_keys: HashMap<String, VerifyingKey>,
 }
 
-fn key_from_row(row: &tokio_postgres::Row) -> Result<PublisherKey, StoreError> {
+pub(super) fn key_from_row(row: &tokio_postgres::Row) -> Result<PublisherKey, StoreError> {
     let raw: &[u8] = row.get(2);
     Ok(PublisherKey {
         key_id: row.get(0),
@@ -59,33 +59,22 @@ fn key_from_row(row: &tokio_postgres::Row) -> Result<PublisherKey, StoreError> {
     })
 }
 
-const KEY_COLUMNS: &str = "key_id, name, public_key, created_at, revoked_at";
+pub(super) const KEY_COLUMNS: &str = "key_id, name, public_key, created_at, revoked_at";
 
 fn invalid(field: &str, message: &str) -> StoreError {
     StoreError::Invalid { field: field.into(), message: message.into() }
 }
 
-impl Store {
-    pub(super) fn set_policy_ttl(&mut self, ttl: Duration) {
-        self.policy_ttl = ttl;
-    }
+/// A signing key to register, checked: `key_id` defaults to one derived from the key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewPublisherKey {
+    pub key_id: String,
+    pub name: String,
+    pub public_key: [u8; 32],
+}
 
-    /// Opens a transaction acting for `tenant`.
-    async fn begin_for(&mut self, tenant: Uuid) -> Result<tokio_postgres::Transaction<'_>, StoreError> {
-        self.recover().await?;
-        let tx = self.client.transaction().await?;
-        tx.execute(SET_TENANT, &[&tenant_param(tenant)]).await?;
-        Ok(tx)
-    }
-
-    /// Registers a key. `key_id` defaults to a generated one; a duplicate is a conflict.
-    pub async fn register_publisher_key(
-        &mut self,
-        tenant: Uuid,
-        key_id: Option<&str>,
-        name: &str,
-        public_key: &[u8],
-    ) -> Result<PublisherKey, StoreError> {
+impl NewPublisherKey {
+    pub fn parse(key_id: Option<&str>, name: &str, public_key: &[u8]) -> Result<Self, StoreError> {
         let name_ok = (1..=200).contains(&name.chars().count()) && !name.chars().any(char::is_control);
         if !name_ok {
             return Err(invalid("name", "must be 1 to 200 characters, no control characters"));
@@ -104,19 +93,21 @@ impl Store {
             }
             None => format!("pk_{}", &hex::encode(crate::chain::hash::sha256(&[key.as_bytes()]).0)[..16]),
         };
-        let sql = format!(
-            "INSERT INTO publisher_keys (tenant_id, key_id, name, public_key) VALUES ($1, $2, $3, $4)
-             ON CONFLICT DO NOTHING RETURNING {KEY_COLUMNS}"
-        );
-        let bytes = key.as_bytes().to_vec();
-        let tx = self.begin_for(tenant).await?;
-        let row = tx.query_opt(&sql, &[&tenant, &key_id, &name, &bytes]).await?;
-        tx.commit().await?;
-        self.policy_cache.remove(&tenant);
-        match row {
-            Some(row) => key_from_row(&row),
-            None => Err(StoreError::Conflict(format!("a signing key with id {key_id:?} is already registered"))),
-        }
+        Ok(NewPublisherKey { key_id, name: name.to_owned(), public_key: key.to_bytes() })
+    }
+}
+
+impl Store {
+    pub(super) fn set_policy_ttl(&mut self, ttl: Duration) {
+        self.policy_ttl = ttl;
+    }
+
+    /// Opens a transaction acting for `tenant`.
+    async fn begin_for(&mut self, tenant: Uuid) -> Result<tokio_postgres::Transaction<'_>, StoreError> {
+        self.recover().await?;
+        let tx = self.client.transaction().await?;
+        tx.execute(SET_TENANT, &[&tenant_param(tenant)]).await?;
+        Ok(tx)
     }
 
     pub async fn list_publisher_keys(&mut self, tenant: Uuid) -> Result<Vec<PublisherKey>, StoreError> {
@@ -127,46 +118,10 @@ impl Store {
         rows.iter().map(key_from_row).collect()
     }
 
-    /// Revokes a key (once; revoking again returns it unchanged). Unknown or another tenant's:
-    /// `NotFound`.
-    pub async fn revoke_publisher_key(&mut self, tenant: Uuid, key_id: &str) -> Result<PublisherKey, StoreError> {
-        let update = format!(
-            "UPDATE publisher_keys SET revoked_at = now() WHERE tenant_id = $1 AND key_id = $2 AND revoked_at IS NULL
-             RETURNING {KEY_COLUMNS}"
-        );
-        let select = format!("SELECT {KEY_COLUMNS} FROM publisher_keys WHERE tenant_id = $1 AND key_id = $2");
-        let tx = self.begin_for(tenant).await?;
-        let row = match tx.query_opt(&update, &[&tenant, &key_id]).await? {
-            Some(row) => Some(row),
-            None => tx.query_opt(&select, &[&tenant, &key_id]).await?,
-        };
-        tx.commit().await?;
-        self.policy_cache.remove(&tenant);
-        key_from_row(&row.ok_or(StoreError::NotFound)?)
-    }
-
     pub async fn tenant_settings(&mut self, tenant: Uuid) -> Result<TenantSettings, StoreError> {
         let tx = self.begin_for(tenant).await?;
         let row = tx.query_opt("SELECT require_signatures FROM tenants WHERE tenant_id = $1", &[&tenant]).await?;
         tx.commit().await?;
-        Ok(TenantSettings { require_signatures: row.ok_or(StoreError::UnknownTenant)?.get(0) })
-    }
-
-    pub async fn update_tenant_settings(
-        &mut self,
-        tenant: Uuid,
-        settings: &TenantSettings,
-    ) -> Result<TenantSettings, StoreError> {
-        let require = settings.require_signatures;
-        let tx = self.begin_for(tenant).await?;
-        let row = tx
-            .query_opt(
-                "UPDATE tenants SET require_signatures = $2 WHERE tenant_id = $1 RETURNING require_signatures",
-                &[&tenant, &require],
-            )
-            .await?;
-        tx.commit().await?;
-        self.policy_cache.remove(&tenant);
         Ok(TenantSettings { require_signatures: row.ok_or(StoreError::UnknownTenant)?.get(0) })
     }
 
