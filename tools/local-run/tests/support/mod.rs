@@ -25,6 +25,12 @@ pub struct Stack {
 impl Stack {
     /// Starts a stack whose authorizer caches decisions for `cache_seconds`.
     pub async fn start_with_cache(cache_seconds: u64) -> Result<Stack> {
+        Self::start_with(cache_seconds, |sdk| sdk).await
+    }
+
+    /// Starts a stack whose functions reach AWS through `wrap(sdk)` (a test's fault injection);
+    /// the stack's own set-up uses the plain configuration.
+    pub async fn start_with(cache_seconds: u64, wrap: impl FnOnce(SdkConfig) -> SdkConfig) -> Result<Stack> {
         let db = db::TestDb::new().await?;
         let (sdk, resources) = db::aws().await?;
         let mut env = local_run::function_env(&db.app_url(), &db.maintenance_url(), resources);
@@ -34,7 +40,7 @@ impl Stack {
         let bucket = format!("anchors-{}", uuid::Uuid::new_v4().simple());
         localstack::bootstrap::ensure_locked_bucket(&sdk, &bucket).await?;
         env.insert("ANCHOR_BUCKET".into(), bucket);
-        let app = local_run::gateway(&env, &sdk).await?.into_router();
+        let app = local_run::gateway(&env, &wrap(sdk.clone())).await?.into_router();
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
         let base = format!("http://{}", listener.local_addr()?);
         tokio::spawn(async move { axum::serve(listener, app).await });
