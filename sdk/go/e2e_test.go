@@ -98,9 +98,10 @@ func TestEndToEndAgainstLocalRun(t *testing.T) {
 	if len(entries) != 6 {
 		t.Fatalf("the query found %d events, want 6", len(entries))
 	}
-	// The tenant's creation, the key registration and the settings change come first in its chain.
-	if entries[0].Seq != 3 {
-		t.Errorf("the first event has seq %d, want 3", entries[0].Seq)
+	// The tenant's creation, its first key, the signing key registration and the settings
+	// change come first in its chain.
+	if entries[0].Seq != 4 {
+		t.Errorf("the first event has seq %d, want 4", entries[0].Seq)
 	}
 	for i, e := range entries {
 		if e.Seq != entries[0].Seq+uint64(i) {

@@ -69,9 +69,10 @@ def test_signed_events_round_trip_proofs_and_a_verified_export(tmp_path: Path) -
         key_id,
     )
     first = client.send(one)
-    # The tenant's creation, the key registration and the settings change are in its chain first.
+    # The tenant's creation, its first key, the signing key registration and the settings change
+    # are in its chain first.
     base = first["seq"]
-    assert base == 3
+    assert base == 4
     client.verify_receipt(first["receipt"])
 
     batch = [
