@@ -26,7 +26,9 @@ import (
 //     (inexact_number); and a float64 that is an integer from 2^53 up to (not including) 10^21
 //     is unsafe_integer;
 //   - strings and names hold no surrogate code point and no Unicode noncharacter
-//     (invalid_string).
+//     (invalid_string);
+//   - arrays and objects nest at most [MaxStrictDepth] deep, as deep as serde_json reads
+//     (invalid_json).
 //
 // The checker is a small recursive-descent scanner rather than json.Decoder.Token: the decoder
 // turns invalid UTF-8 and lone surrogate escapes into U+FFFD, so they could not be told from a
@@ -61,8 +63,9 @@ func (e *StrictJSONError) Error() string {
 	}
 }
 
-// maxStrictDepth bounds nesting, so that hostile text cannot exhaust the stack.
-const maxStrictDepth = 10000
+// MaxStrictDepth is the deepest nesting of arrays and objects accepted (serde_json refuses a
+// 128th level).
+const MaxStrictDepth = 127
 
 // CheckStrictJSON returns a *[StrictJSONError] for JSON text that is not valid JSON or breaks
 // the strict rule (see the package's strict JSON notes above), and nil otherwise. Text that
@@ -196,10 +199,9 @@ func (s *strictScanner) peek() byte {
 }
 
 func (s *strictScanner) value(depth int) error {
-	if depth > maxStrictDepth {
-		return s.syntax("the text nests too deeply")
-	}
 	switch c := s.peek(); {
+	case (c == '{' || c == '[') && depth >= MaxStrictDepth:
+		return s.syntax(fmt.Sprintf("arrays and objects nest deeper than %d levels", MaxStrictDepth))
 	case c == '{':
 		return s.object(depth)
 	case c == '[':
@@ -336,8 +338,9 @@ func (s *strictScanner) array(depth int) error {
 }
 
 // string reads a string or member name (unescaped when keep is set, for names). A forbidden
-// character is reported at the current path (for a name: the path of its object), once the
-// whole string has been read. The text is known to be UTF-8.
+// character is reported at the current path (for a name: the path of its object): an escaped
+// lone surrogate where it stands, as serde_json and jiter do, any other once the whole string
+// has been read. The text is known to be UTF-8.
 func (s *strictScanner) string(keep bool) (string, error) {
 	s.pos++
 	var out strings.Builder
@@ -398,20 +401,31 @@ func (s *strictScanner) escape(out *strings.Builder, keep bool, check func(rune)
 		return err
 	}
 	s.pos += 6
+	lone := s.fault(StrictInvalidString, fmt.Sprintf(`the string holds the lone surrogate escape \u%04x`, unit), s.path)
 	r := rune(unit)
-	if unit >= 0xD800 && unit <= 0xDBFF && bytes.HasPrefix(s.data[s.pos:], []byte(`\u`)) {
+	switch {
+	case unit >= 0xD800 && unit <= 0xDBFF:
+		after := s.data[s.pos:min(len(s.data), s.pos+2)]
+		if len(after) == 0 || string(after) == `\` {
+			return s.syntax("an unterminated string")
+		}
+		if string(after) != `\u` {
+			return lone
+		}
 		low, err := s.hex4(s.pos + 1)
 		if err != nil {
 			return err
 		}
-		if low >= 0xDC00 && low <= 0xDFFF {
-			r = 0x10000 + (rune(unit)-0xD800)<<10 + (rune(low) - 0xDC00)
-			s.pos += 6
+		if low < 0xDC00 || low > 0xDFFF {
+			return lone
 		}
+		r = 0x10000 + (rune(unit)-0xD800)<<10 + (rune(low) - 0xDC00)
+		s.pos += 6
+	case unit >= 0xDC00 && unit <= 0xDFFF:
+		return lone
 	}
 	check(r)
 	if keep {
-		// A lone surrogate is written as U+FFFD; the string is refused anyway.
 		out.WriteRune(r)
 	}
 	return nil

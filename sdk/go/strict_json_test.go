@@ -2,6 +2,7 @@ package auditlog
 
 import (
 	"errors"
+	"strings"
 	"testing"
 )
 
@@ -13,6 +14,7 @@ func TestCheckStrictJSONAcceptsIJSON(t *testing.T) {
 		`{"a":1,"b":[true,false,null,"x"]}`, `-0`, `9007199254740991`, `-9007199254740991`, `0.1`, `1.50`, `1E2`,
 		`1e21`, `5e-324`, `1.7976931348623157e308`, `9007199254740991.0`, `"\ud83d\ude00 \u00e9 \ufffd"`,
 		`{"a":{"a":1},"b":{"a":2}}`, " \t\r\n[ ] ", `-0.0`, `0e999999999999999999999`,
+		strings.Repeat("[", 127) + strings.Repeat("]", 127),
 	} {
 		if err := CheckStrictJSON([]byte(text)); err != nil {
 			t.Errorf("%s: %v", text, err)
@@ -44,6 +46,20 @@ func TestCheckStrictJSONRefusesTextOutsideTheRuleWithKindAndPath(t *testing.T) {
 		{`["\ud83f\udfff"]`, StrictInvalidString, "[0]"},
 		{"[\"\U0010FFFF\"]", StrictInvalidString, "[0]"},
 		{`{"a":{"\uffff":1}}`, StrictInvalidString, "a"},
+		{`{"\ufffe":1}`, StrictInvalidString, ""},
+		{`{"a":{"\ud800":1}}`, StrictInvalidString, "a"},
+		// An escaped lone surrogate is refused where it stands, before the rest of the string.
+		{`{"s":"x\ud83dy"}`, StrictInvalidString, "s"},
+		{`{"s":"\ud83d\u0041"}`, StrictInvalidString, "s"},
+		{`{"s":["\ud83d\n"]}`, StrictInvalidString, "s[0]"},
+		{"[\"\\ud800\t\"]", StrictInvalidString, "[0]"},
+		{`"\ud800"`, StrictInvalidString, ""},
+		{`["\ud800`, StrictInvalidJSON, ""},
+		{`["\ud800\`, StrictInvalidJSON, ""},
+		{`["\ud800\uZZZZ"]`, StrictInvalidJSON, ""},
+		{strings.Repeat("[", 128) + strings.Repeat("]", 128), StrictInvalidJSON, ""},
+		{strings.Repeat(`{"a":`, 128) + "1" + strings.Repeat("}", 128), StrictInvalidJSON, ""},
+		{strings.Repeat("[", 100000), StrictInvalidJSON, ""},
 		{`{"a":1`, StrictInvalidJSON, ""},
 		{`[1,]`, StrictInvalidJSON, ""},
 		{`NaN`, StrictInvalidJSON, ""},

@@ -52,6 +52,17 @@ REFUSED = [
     ('["\\ud83f\\udfff"]', "invalid_string", "[0]"),
     ('["\U0010ffff"]', "invalid_string", "[0]"),
     ('{"a":{"\\uffff":1}}', "invalid_string", "a"),
+    ('{"\\ufffe":1}', "invalid_string", ""),
+    ('{"a":{"\\ud800":1}}', "invalid_string", "a"),
+    # An escaped lone surrogate is refused where it stands, before the rest of the string.
+    ('{"s":"x\\ud83dy"}', "invalid_string", "s"),
+    ('{"s":"\\ud83d\\u0041"}', "invalid_string", "s"),
+    ('{"s":["\\ud83d\\n"]}', "invalid_string", "s[0]"),
+    ('["\\ud800\t"]', "invalid_string", "[0]"),
+    ('"\\ud800"', "invalid_string", ""),
+    ('["\\ud800', "invalid_json", None),
+    ('["\\ud800\\', "invalid_json", None),
+    ('["\\ud800\\uZZZZ"]', "invalid_json", None),
     ('{"a":1', "invalid_json", None),
     ("[1,]", "invalid_json", None),
     ("NaN", "invalid_json", None),
@@ -80,6 +91,14 @@ def test_refuses_text_outside_the_rule_with_kind_and_path(text: str, kind: str, 
 def test_integers_stay_int_and_other_numbers_float() -> None:
     value = loads_strict("[1, 1.0, 1e0, -0]")
     assert [type(v) for v in value] == [int, float, float, int]
+
+
+def test_nesting_deeper_than_127_levels_is_invalid_json() -> None:
+    assert loads_strict("[" * 127 + "]" * 127) is not None
+    for text in ("[" * 128 + "]" * 128, '{"a":' * 128 + "1" + "}" * 128, "[" * 100_000):
+        with pytest.raises(StrictJSONError) as e:
+            loads_strict(text)
+        assert (e.value.kind, e.value.path) == ("invalid_json", None)
 
 
 def test_invalid_utf8_is_invalid_json() -> None:

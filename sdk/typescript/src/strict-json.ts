@@ -14,7 +14,9 @@
  *   value of its nearest double, whose shortest form is what JCS writes (`inexact_number`); and a
  *   double that is an integer from 2^53 up to (not including) 10^21 is `unsafe_integer`;
  * - strings and names hold no surrogate code point and no Unicode noncharacter
- *   (`invalid_string`).
+ *   (`invalid_string`);
+ * - arrays and objects nest at most {@link MAX_DEPTH} deep, as deep as serde_json reads
+ *   (`invalid_json`).
  *
  * A small scanner checks the text and finds the first fault in document order with its path;
  * text that passes is then parsed by `JSON.parse`, whose result it cannot change.
@@ -39,6 +41,9 @@ export class StrictJsonError extends VerificationError {
     this.path = path;
   }
 }
+
+/** The deepest nesting of arrays and objects accepted (serde_json refuses a 128th level). */
+export const MAX_DEPTH = 127;
 
 // Keeps a byte order mark, so that it is refused like any other stray character.
 const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
@@ -106,14 +111,9 @@ class Scanner {
   constructor(private readonly text: string) {}
 
   document(): void {
-    try {
-      this.whitespace();
-      this.value();
-      this.whitespace();
-    } catch (e) {
-      if (e instanceof RangeError) throw this.fail("invalid_json", "the text nests too deeply");
-      throw e;
-    }
+    this.whitespace();
+    this.value(0);
+    this.whitespace();
     if (this.pos !== this.text.length) throw this.fail("invalid_json", "text after the value");
   }
 
@@ -133,11 +133,12 @@ class Scanner {
     }
   }
 
-  private value(): void {
+  private value(depth: number): void {
     const t = this.text;
     const c = t[this.pos];
-    if (c === "{") return this.object();
-    if (c === "[") return this.array();
+    if ((c === "{" || c === "[") && depth >= MAX_DEPTH) throw this.fail("invalid_json", `arrays and objects nest deeper than ${MAX_DEPTH} levels`);
+    if (c === "{") return this.object(depth);
+    if (c === "[") return this.array(depth);
     if (c === '"') {
       this.string();
       return;
@@ -158,7 +159,7 @@ class Scanner {
     if (fault !== null) throw this.fail(fault, `the number ${literal.slice(0, 40)} is not exactly the value of a double`);
   }
 
-  private object(): void {
+  private object(depth: number): void {
     const t = this.text;
     this.pos++;
     const names = new Set<string>();
@@ -177,7 +178,7 @@ class Scanner {
       this.pos++;
       this.whitespace();
       this.path.push(name);
-      this.value();
+      this.value(depth + 1);
       this.path.pop();
       this.whitespace();
       const c = t[this.pos];
@@ -191,7 +192,7 @@ class Scanner {
     }
   }
 
-  private array(): void {
+  private array(depth: number): void {
     const t = this.text;
     this.pos++;
     this.whitespace();
@@ -201,7 +202,7 @@ class Scanner {
     }
     for (let i = 0; ; i++) {
       this.path.push(i);
-      this.value();
+      this.value(depth + 1);
       this.path.pop();
       this.whitespace();
       const c = t[this.pos];
@@ -217,7 +218,8 @@ class Scanner {
 
   /**
    * Reads a string or member name and returns it unescaped. A forbidden character is reported at
-   * the current path (for a name: the path of its object), once the whole string has been read.
+   * the current path (for a name: the path of its object): an escaped lone surrogate where it
+   * stands, as serde_json and jiter do, any other once the whole string has been read.
    */
   private string(): string {
     const t = this.text;
@@ -258,18 +260,20 @@ class Scanner {
         this.pos += 2;
         continue;
       }
-      let unit = this.hex4(this.pos + 1);
+      const unit = this.hex4(this.pos + 1);
       this.pos += 6;
-      if (unit >= 0xd800 && unit <= 0xdbff && t.startsWith("\\u", this.pos)) {
-        const low = this.hex4(this.pos + 1);
-        if (low >= 0xdc00 && low <= 0xdfff) {
-          out += String.fromCharCode(unit, low);
-          unit = 0x10000 + ((unit - 0xd800) << 10) + (low - 0xdc00);
-          this.pos += 6;
-          check(unit);
-          continue;
-        }
+      const lone = () => this.fail("invalid_string", `the string holds the lone surrogate escape \\u${unit.toString(16).padStart(4, "0")}`);
+      if (unit >= 0xd800 && unit <= 0xdbff) {
+        const after = t.slice(this.pos, this.pos + 2);
+        if (after === "" || after === "\\") throw this.fail("invalid_json", "an unterminated string");
+        const low = after === "\\u" ? this.hex4(this.pos + 1) : -1;
+        if (low < 0xdc00 || low > 0xdfff) throw lone();
+        this.pos += 6;
+        check(0x10000 + ((unit - 0xd800) << 10) + (low - 0xdc00));
+        out += String.fromCharCode(unit, low);
+        continue;
       }
+      if (unit >= 0xdc00 && unit <= 0xdfff) throw lone();
       check(unit);
       out += String.fromCharCode(unit);
     }

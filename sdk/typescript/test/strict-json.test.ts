@@ -48,6 +48,17 @@ const refused: [string, string, string | null][] = [
   ['["\u{10ffff}"]', "invalid_string", "[0]"],
   ['["\ud800"]', "invalid_string", "[0]"],
   ['{"a":{"\\uffff":1}}', "invalid_string", "a"],
+  ['{"\\ufffe":1}', "invalid_string", ""],
+  ['{"a":{"\\ud800":1}}', "invalid_string", "a"],
+  // An escaped lone surrogate is refused where it stands, before the rest of the string.
+  ['{"s":"x\\ud83dy"}', "invalid_string", "s"],
+  ['{"s":"\\ud83d\\u0041"}', "invalid_string", "s"],
+  ['{"s":["\\ud83d\\n"]}', "invalid_string", "s[0]"],
+  ['["\\ud800\t"]', "invalid_string", "[0]"],
+  ['"\\ud800"', "invalid_string", ""],
+  ['["\\ud800', "invalid_json", null],
+  ['["\\ud800\\', "invalid_json", null],
+  ['["\\ud800\\uZZZZ"]', "invalid_json", null],
   ['{"a":1', "invalid_json", null],
   ["[1,]", "invalid_json", null],
   ["NaN", "invalid_json", null],
@@ -85,6 +96,13 @@ describe("parseStrictJson", () => {
   it("refuses bytes that are not UTF-8, and a UTF-8 byte order mark", () => {
     assert.deepEqual(fault(Buffer.from([0x22, 0xff, 0x22])), { code: "invalid_json", path: null });
     assert.deepEqual(fault(Buffer.from([0xef, 0xbb, 0xbf, 0x7b, 0x7d])), { code: "invalid_json", path: null });
+  });
+
+  it("refuses nesting deeper than 127 levels as invalid_json", () => {
+    assert.deepEqual(parseStrictJson("[".repeat(127) + "]".repeat(127)), JSON.parse("[".repeat(127) + "]".repeat(127)));
+    for (const text of ["[".repeat(128) + "]".repeat(128), '{"a":'.repeat(128) + "1" + "}".repeat(128), "[".repeat(100_000)]) {
+      assert.deepEqual(fault(text), { code: "invalid_json", path: null });
+    }
   });
 
   it("reports the first fault in document order", () => {

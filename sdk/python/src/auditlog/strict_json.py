@@ -14,12 +14,13 @@ test-vectors/v1/strict-json.json:
   the value of its nearest double, whose shortest form is what JCS writes (``inexact_number``);
   and a double that is an integer from 2^53 up to (not including) 10^21 is ``unsafe_integer``;
 * strings and names hold no surrogate code point and no Unicode noncharacter
-  (``invalid_string``).
+  (``invalid_string``);
+* arrays and objects nest at most 127 deep, as deep as serde_json reads (``invalid_json``).
 
 Valid text is parsed by the C-accelerated ``json`` module, with hooks that notice a duplicate
 or a number outside the rule; only text they refuse (or that holds an escape or character the
-string check must look at) is read again by a small recursive-descent scanner, which finds the
-first fault in document order and its path.
+string check must look at, or many arrays and objects) is read again by a small
+recursive-descent scanner, which finds the first fault in document order and its path.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from typing import Any
 
 from .errors import StrictJSONError
 
+MAX_DEPTH = 127
 _MAX_SAFE_INTEGER = 2**53 - 1
 _UNSAFE_FROM = float(2**53)
 _UNSAFE_BELOW = 1e21
@@ -41,8 +43,10 @@ _BAD_CHARACTERS = "\ud800-\udfff\ufdd0-\ufdef" + "".join(
 )
 _BAD_CHARACTER = re.compile(f"[{_BAD_CHARACTERS}]")
 # Text that may hold a forbidden character, raw or escaped (high surrogates start the escaped
-# pairs of supplementary noncharacters); a false alarm only costs a scan.
-_SUSPECT = re.compile(rf"[{_BAD_CHARACTERS}]|\\u(?:[dD][89a-fA-F]|[fF][dD][dDeE]|[fF]{{3}}[eEfF])")
+# pairs of supplementary noncharacters); a false alarm only costs a scan. The raw class is a
+# superset with one range for the planes above the first two, which regex matches faster.
+_SUSPECT_RAW = re.compile("[\ud800-\udfff\ufdd0-\ufdef\ufffe\uffff\U0001fffe-\U0010ffff]")
+_SUSPECT_ESCAPE = re.compile(r"\\u(?:[dD][89a-fA-F]|[fF][dD][dDeE]|[fF]{3}[eEfF])")
 _WHITESPACE = re.compile(r"[ \t\n\r]*")
 _NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(\.[0-9]+)?([eE][-+]?[0-9]+)?")
 _PLAIN = re.compile(r'[^"\\\x00-\x1f]*')
@@ -58,14 +62,23 @@ def loads_strict(text: str | bytes) -> Any:
             text = bytes(text).decode("utf-8")
         except UnicodeDecodeError as e:
             raise StrictJSONError("invalid_json", None, f"the text is not UTF-8: {e}") from None
-    if _SUSPECT.search(text) is None:
+    if not _suspect(text):
         try:
             return json.loads(
                 text, object_pairs_hook=_object, parse_int=_int, parse_float=_float, parse_constant=_constant
             )
-        except (_Refused, ValueError, RecursionError):
+        except (_Refused, ValueError):
             pass  # the scanner below finds the first fault and where it is
     return _Scanner(text).document()
+
+
+def _suspect(text: str) -> bool:
+    """Whether the fast path cannot be trusted with the text's strings or nesting."""
+    return (
+        (not text.isascii() and _SUSPECT_RAW.search(text) is not None)
+        or ("\\u" in text and _SUSPECT_ESCAPE.search(text) is not None)
+        or text.count("[") + text.count("{") > MAX_DEPTH
+    )
 
 
 def number_fault(literal: str) -> str | None:
@@ -131,12 +144,9 @@ class _Scanner:
         return StrictJSONError(kind, _path(self.path if at is None else at), message)
 
     def document(self) -> Any:
-        try:
-            self.skip_whitespace()
-            value = self.value()
-            self.skip_whitespace()
-        except RecursionError:
-            raise self.fail("invalid_json", "the text nests too deeply") from None
+        self.skip_whitespace()
+        value = self.value(0)
+        self.skip_whitespace()
         if self.pos != len(self.text):
             raise self.fail("invalid_json", "text after the value")
         return value
@@ -144,13 +154,15 @@ class _Scanner:
     def skip_whitespace(self) -> None:
         self.pos = _WHITESPACE.match(self.text, self.pos).end()  # type: ignore[union-attr]
 
-    def value(self) -> Any:
+    def value(self, depth: int) -> Any:
         text, pos = self.text, self.pos
         c = text[pos : pos + 1]
+        if c in ("{", "[") and depth >= MAX_DEPTH:
+            raise self.fail("invalid_json", f"arrays and objects nest deeper than {MAX_DEPTH} levels")
         if c == "{":
-            return self.object()
+            return self.object(depth)
         if c == "[":
-            return self.array()
+            return self.array(depth)
         if c == '"':
             return self.string()
         for word, value in (("true", True), ("false", False), ("null", None)):
@@ -169,7 +181,7 @@ class _Scanner:
             raise self.fail(fault, f"the number {literal[:40]} is not exactly the value of a double")
         return float(literal) if m.group(1) or m.group(2) else int(literal)
 
-    def object(self) -> dict[str, Any]:
+    def object(self, depth: int) -> dict[str, Any]:
         self.pos += 1
         obj: dict[str, Any] = {}
         self.skip_whitespace()
@@ -188,7 +200,7 @@ class _Scanner:
             self.pos += 1
             self.skip_whitespace()
             self.path.append(name)
-            obj[name] = self.value()
+            obj[name] = self.value(depth + 1)
             self.path.pop()
             self.skip_whitespace()
             c = self.text[self.pos : self.pos + 1]
@@ -200,7 +212,7 @@ class _Scanner:
                 raise self.fail("invalid_json", "',' or '}' was expected")
             self.skip_whitespace()
 
-    def array(self) -> list[Any]:
+    def array(self, depth: int) -> list[Any]:
         self.pos += 1
         items: list[Any] = []
         self.skip_whitespace()
@@ -209,7 +221,7 @@ class _Scanner:
             return items
         while True:
             self.path.append(len(items))
-            items.append(self.value())
+            items.append(self.value(depth + 1))
             self.path.pop()
             self.skip_whitespace()
             c = self.text[self.pos : self.pos + 1]
@@ -222,8 +234,9 @@ class _Scanner:
             self.skip_whitespace()
 
     def string(self) -> str:
-        """A string or member name; a forbidden character is reported at the current path (for a
-        name: the path of its object), after the whole string has been read."""
+        """A string or member name. A forbidden character is reported at the current path (for a
+        name: the path of its object): an escaped lone surrogate where it stands, as serde_json
+        and jiter do, any other after the whole string has been read."""
         text = self.text
         self.pos += 1
         parts: list[str] = []
@@ -246,12 +259,18 @@ class _Scanner:
                 continue
             unit = self.hex4(self.pos + 1)
             self.pos += 6
-            if 0xD800 <= unit <= 0xDBFF and text.startswith("\\u", self.pos):
-                low = self.hex4(self.pos + 1)
-                if 0xDC00 <= low <= 0xDFFF:
-                    unit = 0x10000 + ((unit - 0xD800) << 10) + (low - 0xDC00)
-                    self.pos += 6
-            parts.append(chr(unit))  # a lone surrogate stays one, for the check below
+            if 0xD800 <= unit <= 0xDBFF:
+                after = text[self.pos : self.pos + 2]
+                if after in ("", "\\"):
+                    raise self.fail("invalid_json", "an unterminated string")
+                low = self.hex4(self.pos + 1) if after == "\\u" else None
+                if low is None or not 0xDC00 <= low <= 0xDFFF:
+                    raise self.fail("invalid_string", f"the string holds the lone surrogate escape \\u{unit:04x}")
+                unit = 0x10000 + ((unit - 0xD800) << 10) + (low - 0xDC00)
+                self.pos += 6
+            elif 0xDC00 <= unit <= 0xDFFF:
+                raise self.fail("invalid_string", f"the string holds the lone surrogate escape \\u{unit:04x}")
+            parts.append(chr(unit))
         value = "".join(parts)
         bad = _BAD_CHARACTER.search(value)
         if bad is not None:
