@@ -1,4 +1,4 @@
-"""The strict JSON rule (docs/FORMATS.md "Strict JSON"), case by case; the shared vectors of
+"""The strict JSON rule (docs/FORMATS.md "Strict JSON (I-JSON)"), case by case; the shared vectors of
 test-vectors/v1/strict-json.json are checked in test_vectors.py."""
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
  *
  * `JSON.parse` keeps the last of two members with the same name and rounds every number to a
  * double, so a verifier using it could hash one event and show another. {@link parseStrictJson}
- * refuses such text instead (docs/FORMATS.md "Strict JSON"); every verifier of this package
+ * refuses such text instead (docs/FORMATS.md "Strict JSON (I-JSON)"); every verifier of this package
  * reads JSON through it. The rule, the same in every implementation of the log and pinned by
  * test-vectors/v1/strict-json.json:
  *

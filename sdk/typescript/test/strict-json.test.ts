@@ -1,5 +1,5 @@
 /**
- * The strict JSON rule (docs/FORMATS.md "Strict JSON"), case by case; the shared vectors of
+ * The strict JSON rule (docs/FORMATS.md "Strict JSON (I-JSON)"), case by case; the shared vectors of
  * test-vectors/v1/strict-json.json are checked in vectors.test.ts.
  */
 

@@ -2,7 +2,7 @@
 
 Python's ``json`` keeps the last of two members with the same name and reads any number, so a
 verifier using it could hash one event and show another. ``loads_strict`` refuses such text
-instead (docs/FORMATS.md "Strict JSON"); every verifier of this package reads JSON through it.
+instead (docs/FORMATS.md "Strict JSON (I-JSON)"); every verifier of this package reads JSON through it.
 
 The rule, the same in every implementation of the log and pinned by
 test-vectors/v1/strict-json.json:
