@@ -1,6 +1,9 @@
 package auditlog
 
 import (
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
@@ -93,5 +96,29 @@ func TestUnmarshalStrictDecodesWhatPasses(t *testing.T) {
 	}
 	if err := UnmarshalStrict([]byte(`{"seq":7,"seq":8}`), &v); err == nil {
 		t.Fatal("a duplicate member must be refused")
+	}
+}
+
+func TestEventSignatureOfTextWithADuplicateMemberIsRefused(t *testing.T) {
+	pub, priv, _ := ed25519.GenerateKey(rand.Reader)
+	signed, err := SignEvent(Event{Action: "user.login", Actor: Actor{ID: "ada"}, OccurredAt: "2026-11-24T10:00:00Z"}, "k1", priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text, err := json.Marshal(signed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := VerifyEventSignature(json.RawMessage(text), *signed.Signature, pub); err != nil {
+		t.Fatalf("the signed event's own text must verify: %v", err)
+	}
+	// A forged first "action": a last-wins decoder verifies the signature over the genuine one.
+	forged := strings.Replace(string(text), `{"action":"user.login"`, `{"action":"user.logout","action":"user.login"`, 1)
+	if forged == string(text) {
+		t.Fatalf("no action to forge in %s", text)
+	}
+	var se *StrictJSONError
+	if err := VerifyEventSignature(json.RawMessage(forged), *signed.Signature, pub); !errors.As(err, &se) || se.Path != "action" {
+		t.Fatalf("want duplicate_member at action, got %v", err)
 	}
 }
