@@ -47,6 +47,8 @@ _BAD_CHARACTER = re.compile(f"[{_BAD_CHARACTERS}]")
 # superset with one range for the planes above the first two, which regex matches faster.
 _SUSPECT_RAW = re.compile("[\ud800-\udfff\ufdd0-\ufdef\ufffe\uffff\U0001fffe-\U0010ffff]")
 _SUSPECT_ESCAPE = re.compile(r"\\u(?:[dD][89a-fA-F]|[fF][dD][dDeE]|[fF]{3}[eEfF])")
+_STRING_LITERAL = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"')
+_BRACKET = re.compile(r"[\[\]{}]")
 _WHITESPACE = re.compile(r"[ \t\n\r]*")
 _NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(\.[0-9]+)?([eE][-+]?[0-9]+)?")
 _PLAIN = re.compile(r'[^"\\\x00-\x1f]*')
@@ -77,8 +79,20 @@ def _suspect(text: str) -> bool:
     return (
         (not text.isascii() and _SUSPECT_RAW.search(text) is not None)
         or ("\\u" in text and _SUSPECT_ESCAPE.search(text) is not None)
-        or text.count("[") + text.count("{") > MAX_DEPTH
+        or _nests_deeper(text)
     )
+
+
+def _nests_deeper(text: str) -> bool:
+    """Whether arrays and objects nest deeper than MAX_DEPTH, for text that is valid JSON."""
+    if text.count("[") + text.count("{") <= MAX_DEPTH:
+        return False
+    depth = 0
+    for bracket in _BRACKET.findall(_STRING_LITERAL.sub("", text)):
+        depth += 1 if bracket in "[{" else -1
+        if depth > MAX_DEPTH:
+            return True
+    return False
 
 
 def number_fault(literal: str) -> str | None:
