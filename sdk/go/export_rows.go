@@ -97,6 +97,9 @@ func jsonString(raw json.RawMessage) (string, bool) { return rawString(raw) }
 // readableSeq is the seq of a row that is JSON but not strict JSON, read the lenient way (the
 // last of duplicate members), so that the fault names the entry; nil when even that fails.
 func readableSeq(line []byte) *uint64 {
+	if !readsLeniently(line) {
+		return nil
+	}
 	obj, err := jsonObject(line)
 	if err != nil {
 		return nil

@@ -501,6 +501,20 @@ func TestExportsWithTextOutsideStrictJSONAreRefused(t *testing.T) {
 		wantFault(t, err, FaultRowMalformed, 3, 2)
 		wantDetail(t, err, "duplicate_member at event.action")
 	})
+	// As the Rust verifier names the seq only of rows serde_json reads: a lone surrogate escape
+	// or a number beyond the float64 range (next to a duplicate) leaves it unknown.
+	t.Run("row serde_json cannot read either", func(t *testing.T) {
+		b := fresh("jsonl")
+		b.data = replaceInLine(t, b.data, 3, `"id":"u-3"`, `"id":"u-3\ud800"`)
+		_, err := b.verify(signer.key)
+		wantFault(t, err, FaultRowMalformed, 4, -1)
+		wantDetail(t, err, "invalid_string at event.actor.id")
+		b = fresh("jsonl")
+		b.data = replaceInLine(t, b.data, 3, `{"chain_hash":`, `{"seq":3,"seq":3,"n":1e400,"chain_hash":`)
+		_, err = b.verify(signer.key)
+		wantFault(t, err, FaultRowMalformed, 4, -1)
+		wantDetail(t, err, "duplicate_member at seq")
+	})
 	t.Run("unsafe integer in an event", func(t *testing.T) {
 		b := fresh("jsonl")
 		b.data = replaceInLine(t, b.data, 1, `"metadata":{"n":1,`, `"metadata":{"n":9007199254740993,`)

@@ -86,6 +86,23 @@ func CheckStrictJSON(data []byte) error {
 	return nil
 }
 
+// readsLeniently reports whether serde_json would read data as a Value: the last of duplicate
+// members wins, numbers are rounded and noncharacters pass, but syntax errors, lone surrogate
+// escapes, numbers beyond the float64 range and nesting deeper than [MaxStrictDepth] fail. Only
+// for naming the seq of an export row that is not strict JSON, as the Rust verifier does.
+func readsLeniently(data []byte) bool {
+	if !utf8.Valid(data) {
+		return false
+	}
+	s := &strictScanner{data: data, lenient: true}
+	s.whitespace()
+	if s.value(0) != nil {
+		return false
+	}
+	s.whitespace()
+	return s.pos == len(data)
+}
+
 // UnmarshalStrict is [CheckStrictJSON] followed by json.Unmarshal.
 func UnmarshalStrict(data []byte, v any) error {
 	if err := CheckStrictJSON(data); err != nil {
@@ -154,10 +171,12 @@ func isNoncharacter(r rune) bool {
 }
 
 // strictScanner walks the text once; the first fault found, in document order, is returned.
+// A lenient scanner reads as serde_json does (see readsLeniently).
 type strictScanner struct {
-	data []byte
-	pos  int
-	path []any // string member names and int array indices
+	data    []byte
+	pos     int
+	path    []any // string member names and int array indices
+	lenient bool
 }
 
 func (s *strictScanner) syntax(message string) error {
@@ -256,6 +275,12 @@ func (s *strictScanner) number() error {
 		}
 	}
 	literal := string(s.data[start:s.pos])
+	if s.lenient {
+		if f, err := strconv.ParseFloat(literal, 64); err != nil || math.IsInf(f, 0) {
+			return s.fault(StrictInexactNumber, fmt.Sprintf("the number %s is beyond the range of a float64", truncate(literal)), s.path)
+		}
+		return nil
+	}
 	switch fault := strictNumberFault(literal); fault {
 	case StrictUnsafeInteger:
 		return s.fault(fault, fmt.Sprintf("the number %s is an integer beyond ±(2^53-1)", truncate(literal)), s.path)
@@ -281,7 +306,7 @@ func (s *strictScanner) object(depth int) error {
 		if err != nil {
 			return err
 		}
-		if _, seen := names[name]; seen {
+		if _, seen := names[name]; seen && !s.lenient {
 			return s.fault(StrictDuplicateMember, fmt.Sprintf("the member name %q occurs twice", truncate(name)), append(s.path, name))
 		}
 		names[name] = struct{}{}
@@ -358,7 +383,7 @@ func (s *strictScanner) string(keep bool) (string, error) {
 		switch {
 		case c == '"':
 			s.pos++
-			if bad >= 0 {
+			if bad >= 0 && !s.lenient {
 				return "", s.fault(StrictInvalidString, fmt.Sprintf("the string holds U+%04X, a surrogate or noncharacter", bad), s.path)
 			}
 			return out.String(), nil

@@ -232,6 +232,22 @@ def test_row_malformed_on_a_duplicate_member_in_a_row_or_its_event(tmp_path: Pat
     assert "duplicate_member at event.action" in str(f)
 
 
+def test_a_row_serde_json_cannot_read_has_no_seq_in_its_fault(tmp_path: Path) -> None:
+    # As the Rust verifier names the seq only of rows serde_json reads: a lone surrogate escape
+    # or a number beyond the double range (next to a duplicate) leaves it unknown.
+    folder = write_bundle(tmp_path / "surrogate")
+    _edit_line(data_path(folder), 3, '"type": "user"', '"type": "user\\ud800"')
+    f = fault(folder)
+    assert (f.code, f.row, f.seq) == ("row_malformed", 4, None), str(f)
+    assert "invalid_string at event.actor.type" in str(f)
+
+    folder = write_bundle(tmp_path / "overflow")
+    _edit_line(data_path(folder), 3, '{"seq": 3, ', '{"seq": 3, "seq": 3, "n": 1e400, ')
+    f = fault(folder)
+    assert (f.code, f.row, f.seq) == ("row_malformed", 4, None), str(f)
+    assert "duplicate_member at seq" in str(f)
+
+
 def test_row_malformed_on_a_number_outside_the_exact_range_in_an_event(tmp_path: Path) -> None:
     folder = write_bundle(tmp_path)
     _edit_line(data_path(folder), 1, '"metadata": {"n": 1, ', '"metadata": {"n": 9007199254740993, ')

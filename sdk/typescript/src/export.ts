@@ -22,7 +22,7 @@ import { chainLink, contentDigest, entryLeafHash, ZERO_HASH } from "./hash.js";
 import { jcs, jcsText } from "./jcs.js";
 import { fileSource, LineReadError, LineReader, type ByteSource } from "./lines.js";
 import { RootBuilder } from "./merkle.js";
-import { parseStrictJson } from "./strict-json.js";
+import { parseLenientJson, parseStrictJson } from "./strict-json.js";
 
 /** The fault codes of "Verifying an export", in the order they are checked. */
 export type ExportFaultCode =
@@ -312,7 +312,7 @@ function parseJsonlRow(line: Buffer, rowNumber: number): Row {
  */
 function readableSeq(text: string): number | undefined {
   try {
-    const v: unknown = JSON.parse(text);
+    const v: unknown = parseLenientJson(text);
     return isObject(v) && isCount(v.seq) ? v.seq : undefined;
   } catch {
     return undefined;

@@ -64,6 +64,17 @@ export function parseStrictJson(input: string | Uint8Array): unknown {
   return JSON.parse(text);
 }
 
+/**
+ * Parses JSON the way serde_json reads a `Value`: the last of duplicate members wins, numbers are
+ * rounded, noncharacters pass; what serde_json refuses (syntax, a lone surrogate escape, a number
+ * beyond the double range, nesting deeper than {@link MAX_DEPTH}) throws. Only for naming the
+ * seq of an export row that is not strict JSON, as the Rust verifier does.
+ */
+export function parseLenientJson(text: string): unknown {
+  new Scanner(text, true).document();
+  return JSON.parse(text);
+}
+
 /** The fault of a JSON number literal under the rule, or null. */
 export function numberFault(literal: string): "unsafe_integer" | "inexact_number" | null {
   const value = Number(literal);
@@ -103,12 +114,18 @@ function isNoncharacter(cp: number): boolean {
 const NUMBER = /-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?/y;
 const ESCAPES: Record<string, string> = { '"': '"', "\\": "\\", "/": "/", b: "\b", f: "\f", n: "\n", r: "\r", t: "\t" };
 
-/** Recursive descent over the text; the first fault found, in document order, is thrown. */
+/**
+ * Recursive descent over the text; the first fault found, in document order, is thrown.
+ * `lenient` reads as serde_json does (see {@link parseLenientJson}).
+ */
 class Scanner {
   private pos = 0;
   private readonly path: (string | number)[] = [];
 
-  constructor(private readonly text: string) {}
+  constructor(
+    private readonly text: string,
+    private readonly lenient = false,
+  ) {}
 
   document(): void {
     this.whitespace();
@@ -154,6 +171,10 @@ class Scanner {
     if (m === null) throw this.fail("invalid_json", "a value was expected");
     this.pos = NUMBER.lastIndex;
     const literal = m[0];
+    if (this.lenient) {
+      if (!Number.isFinite(Number(literal))) throw this.fail("inexact_number", `the number ${literal.slice(0, 40)} is beyond the range of a double`);
+      return;
+    }
     const fault = numberFault(literal);
     if (fault === "unsafe_integer") throw this.fail(fault, `the number ${literal.slice(0, 40)} is an integer beyond ±(2^53-1)`);
     if (fault !== null) throw this.fail(fault, `the number ${literal.slice(0, 40)} is not exactly the value of a double`);
@@ -171,7 +192,7 @@ class Scanner {
     for (;;) {
       if (t[this.pos] !== '"') throw this.fail("invalid_json", "a member name was expected");
       const name = this.string();
-      if (names.has(name)) throw this.fail("duplicate_member", `the member name ${JSON.stringify(name.slice(0, 40))} occurs twice`, [...this.path, name]);
+      if (names.has(name) && !this.lenient) throw this.fail("duplicate_member", `the member name ${JSON.stringify(name.slice(0, 40))} occurs twice`, [...this.path, name]);
       names.add(name);
       this.whitespace();
       if (t[this.pos] !== ":") throw this.fail("invalid_json", "':' was expected");
@@ -277,7 +298,7 @@ class Scanner {
       check(unit);
       out += String.fromCharCode(unit);
     }
-    if (bad !== null) {
+    if (bad !== null && !this.lenient) {
       const hex = (bad as number).toString(16).toUpperCase().padStart(4, "0");
       throw this.fail("invalid_string", `the string holds U+${hex}, a surrogate or noncharacter`);
     }

@@ -138,6 +138,18 @@ describe("verifyExport reports", () => {
     assert.match(r.fault!.message, /duplicate_member at event\.action/);
   });
 
+  it("row_malformed without a seq for a row serde_json cannot read either, as the Rust verifier reports it", async () => {
+    const b = buildBundle({ treeSize: 5 });
+    const surrogate = jsonlLine(b.rows[3]!).replace('"type":"user"', '"type":"user\\ud800"');
+    let r = await verify(rehash({ ...b, data: replaceLine(b.data, 3, surrogate) }));
+    assertFault(r, "row_malformed", 4, null);
+    assert.match(r.fault!.message, /invalid_string at event\.actor\.type/);
+    const overflow = jsonlLine(b.rows[3]!).replace('{"seq":3,', '{"seq":3,"seq":3,"n":1e400,');
+    r = await verify(rehash({ ...b, data: replaceLine(b.data, 3, overflow) }));
+    assertFault(r, "row_malformed", 4, null);
+    assert.match(r.fault!.message, /duplicate_member at seq/);
+  });
+
   it("row_malformed for a number in an event that is not exactly a double", async () => {
     const b = buildBundle({ treeSize: 6 });
     const line = jsonlLine(b.rows[5]!).replace('"n":5,', '"n":9007199254740993,');

@@ -14,8 +14,6 @@ import csv
 import gzip
 import hashlib
 import io
-import json
-import math
 import os
 import uuid
 import zlib
@@ -30,7 +28,7 @@ from .errors import CheckpointError, ExportFault, StrictJSONError
 from .event import format_timestamp, parse_timestamp
 from .hashes import ZERO_HASH, b64decode_strict, canonical_entry, chain_link, content_digest, leaf_hash, parse_hash
 from .merkle import CompactRange
-from .strict_json import loads_strict
+from .strict_json import loads_lenient, loads_strict
 
 FORMAT = "audit-log-export/v1"
 CSV_COLUMNS = (
@@ -379,23 +377,12 @@ def _seq_of(value: Any) -> int | None:
 def _readable_seq(line: bytes) -> int | None:
     """The seq of a row that is JSON but not strict JSON, read the lenient way (the last of
     duplicate members), so the fault can name the entry; None when even that fails."""
-
-    def finite(literal: str) -> float:
-        value = float(literal)
-        if not math.isfinite(value):
-            raise ValueError("number out of range")
-        return value
-
     try:
-        obj = json.loads(line.decode("utf-8"), parse_float=finite, parse_constant=_no_constant)
-    except (UnicodeDecodeError, ValueError, RecursionError):
+        obj = loads_lenient(line)
+    except StrictJSONError:
         return None
     seq = _seq_of(obj.get("seq")) if isinstance(obj, dict) else None
     return seq if seq is not None and seq < 2**64 else None
-
-
-def _no_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
 
 
 def _jsonl_rows(stream: IO[bytes]) -> Iterator[_Row]:

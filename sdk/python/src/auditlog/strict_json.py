@@ -95,6 +95,20 @@ def _nests_deeper(text: str) -> bool:
     return False
 
 
+def loads_lenient(text: str | bytes) -> Any:
+    """Parses JSON the way serde_json reads a ``Value``: the last of duplicate members wins,
+    numbers are rounded, noncharacters pass; what serde_json refuses (syntax, a lone surrogate
+    escape, a number beyond the double range, nesting deeper than MAX_DEPTH) raises
+    StrictJSONError. Only for naming the seq of an export row that is not strict JSON, as the
+    Rust verifier does."""
+    if isinstance(text, bytes | bytearray):
+        try:
+            text = bytes(text).decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise StrictJSONError("invalid_json", None, f"the text is not UTF-8: {e}") from None
+    return _Scanner(text, lenient=True).document()
+
+
 def number_fault(literal: str) -> str | None:
     """The fault of a JSON number literal under the rule (``unsafe_integer``, ``inexact_number``), or None."""
     if "." not in literal and "e" not in literal and "E" not in literal:
@@ -145,12 +159,14 @@ def _path(segments: list[str | int]) -> str:
 
 
 class _Scanner:
-    """Recursive descent over the text; the first fault found, in document order, is raised."""
+    """Recursive descent over the text; the first fault found, in document order, is raised.
+    ``lenient`` reads as serde_json does (see ``loads_lenient``)."""
 
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, *, lenient: bool = False) -> None:
         self.text = text
         self.pos = 0
         self.path: list[str | int] = []
+        self.lenient = lenient
 
     def fail(self, kind: str, message: str, at: list[str | int] | None = None) -> StrictJSONError:
         if kind == "invalid_json":
@@ -188,12 +204,19 @@ class _Scanner:
             raise self.fail("invalid_json", "a value was expected")
         self.pos = m.end()
         literal = m.group()
+        is_integer = not (m.group(1) or m.group(2))
+        if self.lenient:
+            value = float(literal)
+            if not math.isfinite(value):
+                raise self.fail("inexact_number", f"the number {literal[:40]} is beyond the range of a double")
+            # Integers that fit 64 bits stay exact, as serde_json keeps them.
+            return int(literal) if is_integer and len(literal) <= 20 and abs(int(literal)) < 2**64 else value
         fault = number_fault(literal)
         if fault == "unsafe_integer":
             raise self.fail(fault, f"the number {literal[:40]} is an integer beyond +-(2^53-1)")
         if fault is not None:
             raise self.fail(fault, f"the number {literal[:40]} is not exactly the value of a double")
-        return float(literal) if m.group(1) or m.group(2) else int(literal)
+        return int(literal) if is_integer else float(literal)
 
     def object(self, depth: int) -> dict[str, Any]:
         self.pos += 1
@@ -206,7 +229,7 @@ class _Scanner:
             if not self.text.startswith('"', self.pos):
                 raise self.fail("invalid_json", "a member name was expected")
             name = self.string()
-            if name in obj:
+            if name in obj and not self.lenient:
                 raise self.fail("duplicate_member", f"the member name {name[:40]!r} occurs twice", self.path + [name])
             self.skip_whitespace()
             if not self.text.startswith(":", self.pos):
@@ -286,7 +309,7 @@ class _Scanner:
                 raise self.fail("invalid_string", f"the string holds the lone surrogate escape \\u{unit:04x}")
             parts.append(chr(unit))
         value = "".join(parts)
-        bad = _BAD_CHARACTER.search(value)
+        bad = None if self.lenient else _BAD_CHARACTER.search(value)
         if bad is not None:
             raise self.fail("invalid_string", f"the string holds U+{ord(bad.group()):04X}, a surrogate or noncharacter")
         return value
