@@ -136,6 +136,12 @@ func (c *Client) do(ctx context.Context, req request, out any) (*response, error
 		resp, err := c.attempt(ctx, req, target.String(), payload)
 		if err == nil {
 			if out != nil {
+				// Answers are read strictly: entries, proofs, checkpoints and receipts in them are
+				// verified, and a duplicate member or inexact number would let the verified value
+				// differ from the one the service hashed. The error wraps a *StrictJSONError.
+				if err := CheckStrictJSON(resp.body); err != nil {
+					return nil, fmt.Errorf("audit log API: %s %s: the response is refused: %w", req.method, req.path, err)
+				}
 				if err := json.Unmarshal(resp.body, out); err != nil {
 					return nil, fmt.Errorf("audit log API: %s %s: decoding the response: %w", req.method, req.path, err)
 				}

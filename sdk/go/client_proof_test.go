@@ -94,3 +94,38 @@ func TestVerifyEventInclusionChecksEntryPathAndCheckpoint(t *testing.T) {
 		t.Errorf("a checkpoint by an untrusted key must be rejected, got %v", err)
 	}
 }
+
+func TestGetEventRefusesAnEntryWhoseTextHasADuplicateMember(t *testing.T) {
+	l := newTestLog(t, 2)
+	e := l.entries[1]
+	salt := base64.StdEncoding.EncodeToString(e.salt)
+	genuine, err := json.Marshal(StoredEntry{ID: e.id, TenantID: l.tenant, Seq: e.seq, ReceivedAt: e.receivedAt,
+		Event: json.RawMessage(e.content), Salt: &salt, ContentDigest: e.digest, LeafHash: e.leaf, ChainHash: e.chain})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A forged "action" before the genuine one: encoding/json (last wins) would verify this
+	// text, while a reader keeping the first member shows the forged action.
+	forged := strings.Replace(string(genuine), `"event":{"action":"document.delete",`, `"event":{"action":"user.login","action":"document.delete",`, 1)
+	if forged == string(genuine) {
+		t.Fatalf("no action to forge in %s", genuine)
+	}
+	c := newTestClient(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(forged))
+	}))
+	_, err = c.GetEvent(context.Background(), e.id)
+	var se *StrictJSONError
+	if !errors.As(err, &se) || se.Kind != StrictDuplicateMember || se.Path != "event.action" {
+		t.Fatalf("want duplicate_member at event.action, got %v", err)
+	}
+
+	// An entry decoded leniently elsewhere still does not verify: its event is checked too.
+	var lenient StoredEntry
+	if err := json.Unmarshal([]byte(forged), &lenient); err != nil {
+		t.Fatal(err)
+	}
+	if err := VerifyEntry(lenient); !errors.As(err, &se) || se.Kind != StrictDuplicateMember {
+		t.Fatalf("VerifyEntry must refuse the event's duplicate member, got %v", err)
+	}
+}

@@ -99,6 +99,9 @@ func VerifyEntry(e StoredEntry) error {
 		if err != nil {
 			return fmt.Errorf("entry %d: %w", e.Seq, err)
 		}
+		if err := CheckStrictJSON(e.Event); err != nil {
+			return fmt.Errorf("entry %d: event: %w", e.Seq, err)
+		}
 		content, err := Canonicalize(e.Event)
 		if err != nil {
 			return fmt.Errorf("entry %d: event: %w", e.Seq, err)

@@ -175,15 +175,17 @@ func normalizedContent(event any, receivedAt time.Time, withSignature bool) ([]b
 	return Canonicalize(out)
 }
 
-// jsonText returns v as JSON text: as is when it already is text, else marshalled.
+// jsonText returns v as JSON text: as is when it already is text (which must be strict JSON,
+// see [CheckStrictJSON], as the service requires of it), else marshalled.
 func jsonText(v any) ([]byte, error) {
+	var text []byte
 	switch t := v.(type) {
 	case []byte:
-		return t, nil
+		text = t
 	case json.RawMessage:
-		return t, nil
+		text = t
 	case string:
-		return []byte(t), nil
+		text = []byte(t)
 	default:
 		out, err := json.Marshal(v)
 		if err != nil {
@@ -191,6 +193,10 @@ func jsonText(v any) ([]byte, error) {
 		}
 		return out, nil
 	}
+	if err := CheckStrictJSON(text); err != nil {
+		return nil, fmt.Errorf("event: %w", err)
+	}
+	return text, nil
 }
 
 // objectMembers decodes a JSON object into its members, leaving out members whose value is null

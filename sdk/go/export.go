@@ -366,6 +366,10 @@ func (t *proofTiler) next() (level uint, index uint64, h Hash, ok bool) {
 	}
 	t.line++
 	t.nodes++
+	if err := CheckStrictJSON(line); err != nil {
+		t.setFault(fmt.Sprintf("proof line %d does not parse: %v", t.line, err))
+		return 0, 0, h, false
+	}
 	obj, err := jsonObject(line)
 	if err != nil {
 		t.setFault(fmt.Sprintf("proof line %d is not a JSON object", t.line))

@@ -51,6 +51,9 @@ func ParseExportManifest(manifest []byte) (*ExportManifest, error) {
 	bad := func(format string, args ...any) error {
 		return &ExportFault{Code: FaultManifestInvalid, Detail: fmt.Sprintf(format, args...)}
 	}
+	if err := CheckStrictJSON(manifest); err != nil {
+		return nil, bad("the manifest does not parse: %v", err)
+	}
 	top, err := jsonObject(manifest)
 	if err != nil {
 		return nil, bad("the manifest is not a JSON object: %v", err)

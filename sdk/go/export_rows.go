@@ -39,6 +39,9 @@ func (j *jsonlRows) next() (*exportRow, *ExportFault, error) {
 	if len(line) == 0 {
 		return nil, malformedRow(nil, "an empty line where a row should be"), nil
 	}
+	if err := CheckStrictJSON(line); err != nil {
+		return nil, malformedRow(readableSeq(line), "the line does not parse: %v", err), nil
+	}
 	obj, err := jsonObject(line)
 	if err != nil {
 		return nil, malformedRow(nil, "the line is not a JSON object"), nil
@@ -90,6 +93,23 @@ func (j *jsonlRows) next() (*exportRow, *ExportFault, error) {
 }
 
 func jsonString(raw json.RawMessage) (string, bool) { return rawString(raw) }
+
+// readableSeq is the seq of a row that is JSON but not strict JSON, read the lenient way (the
+// last of duplicate members), so that the fault names the entry; nil when even that fails.
+func readableSeq(line []byte) *uint64 {
+	if !readsLeniently(line) {
+		return nil
+	}
+	obj, err := jsonObject(line)
+	if err != nil {
+		return nil
+	}
+	seq, ok := rawUint(obj["seq"])
+	if !ok {
+		return nil
+	}
+	return &seq
+}
 
 // id and received_at are only type-checked here: a value in another spelling than the
 // canonical one is a leaf_hash fault, found later in the verification order.
@@ -221,6 +241,9 @@ func (c *csvRows) next() (*exportRow, *ExportFault, error) {
 	}
 	var event map[string]json.RawMessage
 	if !r.erased {
+		if err := CheckStrictJSON([]byte(fields[csvEvent])); err != nil {
+			return nil, malformedRow(seq, "event does not parse: %v", err), nil
+		}
 		event, err = jsonObject(json.RawMessage(fields[csvEvent]))
 		if err != nil {
 			return nil, malformedRow(seq, "event is not a JSON object"), nil

@@ -464,3 +464,88 @@ func TestTamperedExportsReportTheFirstFault(t *testing.T) {
 		}
 	})
 }
+
+// Each forged text carries a duplicate member whose last occurrence is the genuine value, so a
+// last-wins decoder such as encoding/json would verify it; the strict reading refuses it.
+func TestExportsWithTextOutsideStrictJSONAreRefused(t *testing.T) {
+	signer := newTestSigner(t, "audit.test/log")
+	l := newTestLog(t, 12)
+	fresh := func(format string) *bundle { return l.export(t, signer, bundleOptions{format: format, treeSize: 12}) }
+	replaceInLine := func(t *testing.T, data []byte, index int, old, new string) []byte {
+		t.Helper()
+		ls := strings.SplitAfter(string(data), "\n")
+		if strings.Count(ls[index], old) != 1 {
+			t.Fatalf("line %d does not hold %s once: %s", index, old, ls[index])
+		}
+		ls[index] = strings.Replace(ls[index], old, new, 1)
+		return []byte(strings.Join(ls, ""))
+	}
+	wantDetail := func(t *testing.T, err error, detail string) {
+		t.Helper()
+		if err == nil || !strings.Contains(err.Error(), detail) {
+			t.Errorf("the fault should say %q: %v", detail, err)
+		}
+	}
+
+	t.Run("duplicate member in a row", func(t *testing.T) {
+		b := fresh("jsonl")
+		b.data = replaceInLine(t, b.data, 4, `{"chain_hash":`, `{"leaf_hash":"`+strings.Repeat("00", 32)+`","chain_hash":`)
+		_, err := b.verify(signer.key)
+		wantFault(t, err, FaultRowMalformed, 5, 4)
+		wantDetail(t, err, "duplicate_member at leaf_hash")
+	})
+	t.Run("duplicate member in an event", func(t *testing.T) {
+		b := fresh("jsonl")
+		b.data = replaceInLine(t, b.data, 2, `"event":{`, `"event":{"action":"user.logout",`)
+		_, err := b.verify(signer.key)
+		wantFault(t, err, FaultRowMalformed, 3, 2)
+		wantDetail(t, err, "duplicate_member at event.action")
+	})
+	// As the Rust verifier names the seq only of rows serde_json reads: a lone surrogate escape
+	// or a number beyond the float64 range (next to a duplicate) leaves it unknown.
+	t.Run("row serde_json cannot read either", func(t *testing.T) {
+		b := fresh("jsonl")
+		b.data = replaceInLine(t, b.data, 3, `"id":"u-3"`, `"id":"u-3\ud800"`)
+		_, err := b.verify(signer.key)
+		wantFault(t, err, FaultRowMalformed, 4, -1)
+		wantDetail(t, err, "invalid_string at event.actor.id")
+		b = fresh("jsonl")
+		b.data = replaceInLine(t, b.data, 3, `{"chain_hash":`, `{"seq":3,"seq":3,"n":1e400,"chain_hash":`)
+		_, err = b.verify(signer.key)
+		wantFault(t, err, FaultRowMalformed, 4, -1)
+		wantDetail(t, err, "duplicate_member at seq")
+	})
+	t.Run("unsafe integer in an event", func(t *testing.T) {
+		b := fresh("jsonl")
+		b.data = replaceInLine(t, b.data, 1, `"metadata":{"n":1,`, `"metadata":{"n":9007199254740993,`)
+		_, err := b.verify(signer.key)
+		wantFault(t, err, FaultRowMalformed, 2, 1)
+		wantDetail(t, err, "unsafe_integer at event.metadata.n")
+	})
+	t.Run("duplicate member in a CSV event column", func(t *testing.T) {
+		b := fresh("csv")
+		// Line 0 is the header; line 3 holds seq 2, a user.login.
+		b.data = replaceInLine(t, b.data, 3, `"{""action"":""user.login"",`, `"{""action"":""user.logout"",""action"":""user.login"",`)
+		_, err := b.verify(signer.key)
+		wantFault(t, err, FaultRowMalformed, 3, 2)
+		wantDetail(t, err, "duplicate_member at action")
+	})
+	t.Run("duplicate member in the manifest", func(t *testing.T) {
+		b := fresh("jsonl")
+		manifest, _ := json.Marshal(b.manifest)
+		forged := strings.Replace(string(manifest), `"rows":12,`, `"rows":11,"rows":12,`, 1)
+		if forged == string(manifest) {
+			t.Fatal("the manifest has no rows member to duplicate")
+		}
+		_, err := VerifyExport([]byte(forged), bytes.NewReader(b.data), bytes.NewReader(b.proof), signer.key)
+		wantFault(t, err, FaultManifestInvalid, 0, -1)
+		wantDetail(t, err, "duplicate_member at rows")
+	})
+	t.Run("duplicate member in a proof line", func(t *testing.T) {
+		b := l.export(t, signer, bundleOptions{format: "jsonl", treeSize: 12, keep: func(e testEntry) bool { return e.seq == 3 }})
+		b.proof = replaceInLine(t, b.proof, 0, `{"level":`, `{"hash":"`+strings.Repeat("ab", 32)+`","level":`)
+		_, err := b.verify(signer.key)
+		wantFault(t, err, FaultProofInvalid, 0, -1)
+		wantDetail(t, err, "duplicate_member at hash")
+	})
+}

@@ -38,6 +38,46 @@ func requireCases(t *testing.T, file string, n int) {
 	}
 }
 
+func TestVectorsStrictJSON(t *testing.T) {
+	var v struct {
+		Cases []struct {
+			Name  string  `json:"name"`
+			Input string  `json:"input"`
+			Valid bool    `json:"valid"`
+			Error string  `json:"error"`
+			Path  *string `json:"path"`
+		} `json:"cases"`
+	}
+	loadVector(t, "v1/strict-json.json", &v)
+	requireCases(t, "v1/strict-json.json", len(v.Cases))
+	for _, c := range v.Cases {
+		err := CheckStrictJSON([]byte(c.Input))
+		if c.Valid {
+			if err != nil {
+				t.Errorf("%s: a valid input must pass: %v", c.Name, err)
+			}
+			continue
+		}
+		var se *StrictJSONError
+		if !errors.As(err, &se) {
+			t.Errorf("%s: want %s, got %v", c.Name, c.Error, err)
+			continue
+		}
+		// invalid_json has no path (null in the vectors); every other kind has one.
+		pathOK := (c.Path == nil) == (se.Kind == StrictInvalidJSON) && (c.Path == nil || *c.Path == se.Path)
+		if se.Kind != c.Error || !pathOK {
+			t.Errorf("%s: got %v; want %s at %v", c.Name, se, c.Error, optionalString(c.Path))
+		}
+	}
+}
+
+func optionalString(p *string) any {
+	if p == nil {
+		return "null"
+	}
+	return fmt.Sprintf("%q", *p)
+}
+
 func TestVectorsCanonical(t *testing.T) {
 	var v struct {
 		Cases []struct {

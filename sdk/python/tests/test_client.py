@@ -269,3 +269,34 @@ def test_verify_consistency_between_two_verified_checkpoints(stub: Stub, client:
     stub.on("GET", "/v1/proofs/consistency", (200, {"from": 3, "to": 7, "proof": [p.hex() for p in proof[:3]]}, {}))
     with pytest.raises(auditlog.ProofError):
         client.verify_consistency(old, new)
+
+
+def test_verify_event_refuses_an_entry_whose_text_has_a_duplicate_member(stub: Stub, client: Client) -> None:
+    import base64
+
+    from bundles import KEY_NAME, TENANT, entries, sign_note
+
+    es = entries(2)
+    leaves = [bytes.fromhex(e["leaf_hash"]) for e in es]
+    root = auditlog.merkle_root(leaves)
+    note = sign_note(f"{KEY_NAME}/{TENANT}\n2\n{base64.b64encode(root).decode()}\n", signing_key())
+    entry = dict(es[1], tenant_id=TENANT)
+    proof = {"event_id": entry["id"], "leaf_index": 1, "tree_size": 2, "audit_path": [leaves[0].hex()]}
+    # A forged first "action" before the genuine one: a last-wins parser verifies this text,
+    # a first-wins one shows the forged action.
+    text = json.dumps(entry).replace('"event": {', '"event": {"action": "document.delete", ', 1)
+    assert auditlog.verify_entry(json.loads(text), proof, auditlog.Checkpoint(f"{KEY_NAME}/{TENANT}", 2, root)) is None
+    stub.on("GET", "/v1/checkpoints/latest", (200, {"tree_size": 2, "note": note}, {}))
+    stub.on("GET", f"/v1/events/{entry['id']}", (200, text.encode(), {}))
+    stub.on("GET", f"/v1/events/{entry['id']}/proof", (200, proof, {}))
+    with pytest.raises(auditlog.StrictJSONError) as e:
+        client.verify_event(entry["id"], keys=[trusted_key(signing_key())])
+    assert (e.value.kind, e.value.path) == ("duplicate_member", "event.action")
+    assert isinstance(e.value, auditlog.VerificationError)
+
+
+def test_an_answer_that_is_not_json_is_an_invalid_response(stub: Stub, client: Client) -> None:
+    stub.on("GET", "/v1/checkpoints/latest", (200, b'{"tree_size": 2', {}))
+    with pytest.raises(ApiError) as e:
+        client.latest_checkpoint()
+    assert e.value.code == "invalid_response"

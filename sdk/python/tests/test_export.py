@@ -205,3 +205,86 @@ def test_a_non_canonical_time_or_id_is_a_leaf_hash_fault(tmp_path: Path) -> None
 
     f = fault(write_bundle(tmp_path, tamper_rows=respell))
     assert (f.code, f.row, f.seq) == ("leaf_hash", 2, 1)
+
+
+def _edit_line(path: Path, index: int, old: str, new: str) -> None:
+    lines = path.read_text().split("\n")
+    assert lines[index].count(old) == 1, lines[index]
+    lines[index] = lines[index].replace(old, new)
+    path.write_text("\n".join(lines))
+
+
+# Each forged text below carries a duplicate member whose last occurrence is the genuine value,
+# so a last-wins parser would verify it; the strict reading refuses it.
+
+
+def test_row_malformed_on_a_duplicate_member_in_a_row_or_its_event(tmp_path: Path) -> None:
+    folder = write_bundle(tmp_path / "row")
+    _edit_line(data_path(folder), 4, '{"seq": 4, ', '{"seq": 4, "leaf_hash": "' + "00" * 32 + '", ')
+    f = fault(folder)
+    assert (f.code, f.row, f.seq) == ("row_malformed", 5, 4), str(f)
+    assert "duplicate_member at leaf_hash" in str(f)
+
+    folder = write_bundle(tmp_path / "event")
+    _edit_line(data_path(folder), 2, '"event": {', '"event": {"action": "user.logout", ')
+    f = fault(folder)
+    assert (f.code, f.row, f.seq) == ("row_malformed", 3, 2), str(f)
+    assert "duplicate_member at event.action" in str(f)
+
+
+def test_a_row_serde_json_cannot_read_has_no_seq_in_its_fault(tmp_path: Path) -> None:
+    # As the Rust verifier names the seq only of rows serde_json reads: a lone surrogate escape
+    # or a number beyond the double range (next to a duplicate) leaves it unknown.
+    folder = write_bundle(tmp_path / "surrogate")
+    _edit_line(data_path(folder), 3, '"type": "user"', '"type": "user\\ud800"')
+    f = fault(folder)
+    assert (f.code, f.row, f.seq) == ("row_malformed", 4, None), str(f)
+    assert "invalid_string at event.actor.type" in str(f)
+
+    folder = write_bundle(tmp_path / "overflow")
+    _edit_line(data_path(folder), 3, '{"seq": 3, ', '{"seq": 3, "seq": 3, "n": 1e400, ')
+    f = fault(folder)
+    assert (f.code, f.row, f.seq) == ("row_malformed", 4, None), str(f)
+    assert "duplicate_member at seq" in str(f)
+
+
+def test_row_malformed_on_a_number_outside_the_exact_range_in_an_event(tmp_path: Path) -> None:
+    folder = write_bundle(tmp_path)
+    _edit_line(data_path(folder), 1, '"metadata": {"n": 1, ', '"metadata": {"n": 9007199254740993, ')
+    f = fault(folder)
+    assert (f.code, f.row, f.seq) == ("row_malformed", 2, 1), str(f)
+    assert "unsafe_integer at event.metadata.n" in str(f)
+
+
+def test_row_malformed_on_a_duplicate_member_in_a_csv_event_column(tmp_path: Path) -> None:
+    import csv
+
+    folder = write_bundle(tmp_path, data_format="csv")
+    path = data_path(folder)
+    records = list(csv.reader(path.read_text().splitlines(keepends=True), strict=True))
+    column = records[0].index("event")
+    assert records[3][column].startswith('{"action":"user.login",')
+    records[3][column] = '{"action":"user.logout",' + records[3][column][1:]
+    with path.open("w", newline="") as out:
+        csv.writer(out, lineterminator="\n").writerows(records)
+    f = fault(folder)
+    assert (f.code, f.row, f.seq) == ("row_malformed", 3, 2), str(f)
+    assert "duplicate_member at action" in str(f)
+
+
+def test_manifest_invalid_on_a_duplicate_member(tmp_path: Path) -> None:
+    folder = write_bundle(tmp_path)
+    path = folder / "manifest.json"
+    text = path.read_text()
+    path.write_text(text.replace('"rows": 12,', '"rows": 11, "rows": 12,', 1))
+    f = fault(folder)
+    assert f.code == "manifest_invalid"
+    assert "duplicate_member at rows" in str(f)
+
+
+def test_proof_invalid_on_a_duplicate_member_in_a_proof_line(tmp_path: Path) -> None:
+    folder = write_bundle(tmp_path, count=20, select=lambda e: e["seq"] in (3, 9))
+    _edit_line(folder / "proof.jsonl", 1, '{"level": ', '{"hash": "' + "ab" * 32 + '", "level": ')
+    f = fault(folder)
+    assert f.code == "proof_invalid"
+    assert "duplicate_member at hash" in str(f)

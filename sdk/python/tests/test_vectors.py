@@ -27,6 +27,18 @@ def test_canonical_json() -> None:
         assert auditlog.canonicalize_text(case["input"]).decode("utf-8") == case["canonical"], case["name"]
 
 
+def test_strict_json() -> None:
+    v = load_vector("v1/strict-json.json")
+    assert v["cases"], "no cases"
+    for case in v["cases"]:
+        if case["valid"]:
+            auditlog.loads_strict(case["input"].encode("utf-8"))
+        else:
+            with pytest.raises(auditlog.StrictJSONError) as e:
+                auditlog.loads_strict(case["input"].encode("utf-8"))
+            assert (e.value.kind, e.value.path) == (case["error"], case["path"]), f"{case['name']}: {e.value}"
+
+
 def test_event_content_signing_bytes_and_digests() -> None:
     v = load_vector("v1/events.json")
     assert v["cases"], "no cases"

@@ -22,6 +22,7 @@ import type { AuditEvent } from "./event.js";
 import { verifyExport, type ExportReport } from "./export.js";
 import { verifyConsistency } from "./merkle.js";
 import type { Receipt } from "./receipt.js";
+import { parseStrictJson, StrictJsonError } from "./strict-json.js";
 
 /** What POST /v1/events answers (and each element of a batch's `events`). */
 export interface Appended {
@@ -231,11 +232,16 @@ export class AuditLogClient {
         continue;
       }
       if (response.ok) {
+        // Answers are read strictly: entries, proofs, checkpoints and receipts in them are
+        // verified, and a duplicate member or inexact number would let the verified value differ
+        // from the one the service hashed. Such an answer throws a StrictJsonError (a
+        // VerificationError); text that is not JSON at all is an invalid_response.
         const text = await response.text();
         let body: T;
         try {
-          body = (text === "" ? null : JSON.parse(text)) as T;
-        } catch {
+          body = (text === "" ? null : parseStrictJson(text)) as T;
+        } catch (e) {
+          if (e instanceof StrictJsonError && e.code !== "invalid_json") throw e;
           throw new ApiError(response.status, "invalid_response", `${method} ${url.pathname} answered with a body that is not JSON`);
         }
         return { body, headers: response.headers, status: response.status };
@@ -466,7 +472,7 @@ export class AuditLogClient {
     const manifestText = await (await this.download(d.manifest.url, "manifest")).text();
     let dataName = `data.${status.format}${status.gzip ? ".gz" : ""}`;
     try {
-      const key = (JSON.parse(manifestText) as { data?: { key?: unknown } }).data?.key;
+      const key = (parseStrictJson(manifestText) as { data?: { key?: unknown } }).data?.key;
       if (typeof key === "string" && /^[A-Za-z0-9._-]+$/.test(key.slice(key.lastIndexOf("/") + 1))) {
         dataName = key.slice(key.lastIndexOf("/") + 1);
       }

@@ -22,6 +22,7 @@ import { chainLink, contentDigest, entryLeafHash, ZERO_HASH } from "./hash.js";
 import { jcs, jcsText } from "./jcs.js";
 import { fileSource, LineReadError, LineReader, type ByteSource } from "./lines.js";
 import { RootBuilder } from "./merkle.js";
+import { parseLenientJson, parseStrictJson } from "./strict-json.js";
 
 /** The fault codes of "Verifying an export", in the order they are checked. */
 export type ExportFaultCode =
@@ -171,11 +172,10 @@ class Fault extends Error {
 function parseManifest(input: ExportBundle["manifest"]): ExportManifest {
   let m: unknown = input;
   if (typeof input === "string" || input instanceof Uint8Array) {
-    const text = typeof input === "string" ? input : Buffer.from(input).toString("utf8");
     try {
-      m = JSON.parse(text);
+      m = parseStrictJson(input);
     } catch (e) {
-      throw new Fault("manifest_invalid", `the manifest is not JSON: ${(e as Error).message}`);
+      throw new Fault("manifest_invalid", `the manifest does not parse: ${(e as Error).message}`);
     }
   }
   const bad = (what: string): never => {
@@ -283,9 +283,9 @@ function parseJsonlRow(line: Buffer, rowNumber: number): Row {
   if (text === null) malformed("is not UTF-8");
   let v: unknown;
   try {
-    v = JSON.parse(text as string);
+    v = parseStrictJson(text as string);
   } catch (e) {
-    malformed(`is not JSON (${(e as Error).message})`);
+    malformed(`does not parse (${(e as Error).message})`, readableSeq(text as string));
   }
   if (!isObject(v)) malformed("is not a JSON object");
   const o = v as Record<string, unknown>;
@@ -304,6 +304,19 @@ function parseJsonlRow(line: Buffer, rowNumber: number): Row {
     }
   }
   return { ...row, content };
+}
+
+/**
+ * The seq of a row that is JSON but not strict JSON, read the lenient way (the last of duplicate
+ * members), so that the fault names the entry; undefined when even that fails.
+ */
+function readableSeq(text: string): number | undefined {
+  try {
+    const v: unknown = parseLenientJson(text);
+    return isObject(v) && isCount(v.seq) ? v.seq : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** Splits one CSV record (RFC 4180); returns null when a quoted field continues on the next line. */
@@ -377,9 +390,9 @@ function parseCsvRow(fields: string[], rowNumber: number): Row {
   let event: unknown = null;
   if (f.event !== "") {
     try {
-      event = JSON.parse(f.event);
+      event = parseStrictJson(f.event);
     } catch (e) {
-      malformed(`event is not JSON (${(e as Error).message})`, seq);
+      malformed(`event does not parse (${(e as Error).message})`, seq);
     }
   }
   const row = checkRow(
@@ -403,12 +416,11 @@ function parseProofLine(line: Buffer, n: number): { level: number; index: bigint
   const bad = (what: string): never => {
     throw new Fault("proof_invalid", `proof line ${n}: ${what}`);
   };
-  const text = decodeUtf8(line);
   let v: unknown;
   try {
-    v = JSON.parse(text ?? "");
-  } catch {
-    bad("is not JSON");
+    v = parseStrictJson(line);
+  } catch (e) {
+    bad(`does not parse (${(e as Error).message})`);
   }
   if (!isObject(v)) bad("is not a JSON object");
   const o = v as Record<string, unknown>;
@@ -630,7 +642,7 @@ export async function verifyExportFolder(folder: string, trusted: CheckpointKey 
   const manifestText = await readFile(join(folder, "manifest.json"), "utf8");
   let dataName = "data.jsonl";
   try {
-    const key = (JSON.parse(manifestText) as { data?: { key?: unknown } }).data?.key;
+    const key = (parseStrictJson(manifestText) as { data?: { key?: unknown } }).data?.key;
     if (typeof key === "string" && key.length > 0) dataName = key.slice(key.lastIndexOf("/") + 1);
   } catch {
     // verifyExport reports the unparsable manifest

@@ -5,6 +5,7 @@
 
 export { ApiError, NetworkError, VerificationError } from "./errors.js";
 export { jcs, jcsText } from "./jcs.js";
+export { parseStrictJson, StrictJsonError, type StrictJsonFault } from "./strict-json.js";
 export { decodeBase64Strict, decodeHash, isHash } from "./encoding.js";
 export {
   canonicalEntry,

@@ -7,7 +7,7 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
-import { ApiError, AuditLogClient, NetworkError, verifyExportFolder, type Entry } from "../src/index.js";
+import { ApiError, AuditLogClient, NetworkError, StrictJsonError, verifyExportFolder, type Entry } from "../src/index.js";
 import { buildBundle, proofNodes } from "./support.js";
 
 const API_KEY = `alk_${"a1".repeat(12)}_${"b2".repeat(32)}`;
@@ -190,6 +190,47 @@ describe("AuditLogClient", () => {
       const r = await client(s.url).verifyEvent(e.id, b.key);
       assert.equal(r.checkpoint.size, 5);
       assert.equal(r.entry.seq, 3);
+    } finally {
+      await s.close();
+    }
+  });
+
+  it("refuses to verify an entry whose JSON text has a duplicate member", async () => {
+    const b = buildBundle({ treeSize: 2 });
+    const e = b.entries[1]!;
+    const leaves = b.entries.map((x) => Buffer.from(x.leaf_hash, "hex"));
+    const checkpoint = { tree_size: 2, root: b.manifest.checkpoint.root, note: b.manifest.checkpoint.note, key_name: b.key.keyName, key_id: b.key.keyId.toString("hex"), signed_at: "2026-11-24T10:00:00Z" };
+    const proof = { event_id: e.id, leaf_index: 1, tree_size: 2, leaf_hash: e.leaf_hash, root: checkpoint.root, audit_path: [leaves[0]!.toString("hex")], checkpoint };
+    // A forged "action" before the genuine one: JSON.parse (last wins) would verify this text,
+    // while a reader keeping the first member shows the forged action.
+    const genuine = JSON.stringify({ ...e, tenant_id: b.manifest.tenant_id, erased: false });
+    const forged = genuine.replace('"event":{"action":"user.login",', '"event":{"action":"document.delete","action":"user.login",');
+    assert.notEqual(forged, genuine);
+    const s = await stub((req, res) => {
+      if (req.url.pathname.endsWith("/proof")) {
+        json(res, 200, proof);
+      } else {
+        res.writeHead(200, { "content-type": "application/json" });
+        res.end(forged);
+      }
+    });
+    try {
+      await assert.rejects(
+        client(s.url).verifyEvent(e.id, b.key),
+        (err: unknown) => err instanceof StrictJsonError && err.code === "duplicate_member" && err.path === "event.action",
+      );
+    } finally {
+      await s.close();
+    }
+  });
+
+  it("answers that are not JSON are an invalid_response ApiError", async () => {
+    const s = await stub((_req, res) => {
+      res.writeHead(200, { "content-type": "application/json" });
+      res.end('{"tree_size": 2');
+    });
+    try {
+      await assert.rejects(client(s.url).latestCheckpoint(), (err: unknown) => err instanceof ApiError && err.code === "invalid_response");
     } finally {
       await s.close();
     }

@@ -124,6 +124,67 @@ describe("verifyExport reports", () => {
     assertFault(await verify(rehash({ ...b, data: replaceLine(b.data, 0, JSON.stringify(erased)) })), "row_malformed", 1, 0);
   });
 
+  // Each forged text carries a duplicate member whose last occurrence is the genuine value, so
+  // a last-wins parser such as JSON.parse would verify it; the strict reading refuses it.
+  it("row_malformed, with row and seq, for a duplicate member in a row or its event", async () => {
+    const b = buildBundle({ treeSize: 5 });
+    const forgedRow = jsonlLine(b.rows[3]!).replace('{"seq":3,', `{"seq":3,"leaf_hash":"${"00".repeat(32)}",`);
+    let r = await verify(rehash({ ...b, data: replaceLine(b.data, 3, forgedRow) }));
+    assertFault(r, "row_malformed", 4, 3);
+    assert.match(r.fault!.message, /duplicate_member at leaf_hash/);
+    const forgedEvent = jsonlLine(b.rows[2]!).replace('"event":{', '"event":{"action":"user.logout",');
+    r = await verify(rehash({ ...b, data: replaceLine(b.data, 2, forgedEvent) }));
+    assertFault(r, "row_malformed", 3, 2);
+    assert.match(r.fault!.message, /duplicate_member at event\.action/);
+  });
+
+  it("row_malformed without a seq for a row serde_json cannot read either, as the Rust verifier reports it", async () => {
+    const b = buildBundle({ treeSize: 5 });
+    const surrogate = jsonlLine(b.rows[3]!).replace('"type":"user"', '"type":"user\\ud800"');
+    let r = await verify(rehash({ ...b, data: replaceLine(b.data, 3, surrogate) }));
+    assertFault(r, "row_malformed", 4, null);
+    assert.match(r.fault!.message, /invalid_string at event\.actor\.type/);
+    const overflow = jsonlLine(b.rows[3]!).replace('{"seq":3,', '{"seq":3,"seq":3,"n":1e400,');
+    r = await verify(rehash({ ...b, data: replaceLine(b.data, 3, overflow) }));
+    assertFault(r, "row_malformed", 4, null);
+    assert.match(r.fault!.message, /duplicate_member at seq/);
+  });
+
+  it("row_malformed for a number in an event that is not exactly a double", async () => {
+    const b = buildBundle({ treeSize: 6 });
+    const line = jsonlLine(b.rows[5]!).replace('"n":5,', '"n":9007199254740993,');
+    const r = await verify(rehash({ ...b, data: replaceLine(b.data, 5, line) }));
+    assertFault(r, "row_malformed", 6, 5);
+    assert.match(r.fault!.message, /unsafe_integer at event\.metadata\.n/);
+  });
+
+  it("row_malformed for a duplicate member in a CSV event column", async () => {
+    const b = buildBundle({ treeSize: 5, format: "csv" });
+    const line = csvLine(b.rows[1]!);
+    const forged = line.replace('"{""action"":""user.login"",', '"{""action"":""user.logout"",""action"":""user.login"",');
+    assert.notEqual(forged, line);
+    const r = await verify(rehash({ ...b, data: Buffer.from(b.data.toString().replace(line, forged)) }));
+    assertFault(r, "row_malformed", 2, 1);
+    assert.match(r.fault!.message, /duplicate_member at action/);
+  });
+
+  it("manifest_invalid for a duplicate member in the manifest", async () => {
+    const b = buildBundle({ treeSize: 3 });
+    const manifest = JSON.stringify(b.manifest).replace('"rows":3,', '"rows":2,"rows":3,');
+    const r = await verifyExport({ manifest, data: b.data, proof: b.proof }, b.key);
+    assertFault(r, "manifest_invalid");
+    assert.match(r.fault!.message, /duplicate_member at rows/);
+  });
+
+  it("proof_invalid for a duplicate member in a proof line", async () => {
+    const b = buildBundle({ treeSize: 8, include: (s) => s === 2 });
+    const nodes = b.proof.toString().split("\n");
+    nodes[0] = nodes[0]!.replace('{"level":', `{"hash":"${"ab".repeat(32)}","level":`);
+    const r = await verify(rehash({ ...b, proof: Buffer.from(nodes.join("\n")) }));
+    assertFault(r, "proof_invalid");
+    assert.match(r.fault!.message, /duplicate_member at hash/);
+  });
+
   it("row_malformed for a CSV copy column that differs from the event", async () => {
     const b = buildBundle({ treeSize: 5, format: "csv" });
     const line = csvLine(b.rows[1]!).replace(",user.login,", ",user.logout,");

@@ -20,6 +20,8 @@ import {
   jcsText,
   merkleRoot,
   normalizeEvent,
+  parseStrictJson,
+  StrictJsonError,
   parseVerifierKey,
   receiptKeyId,
   receiptSigningBytes,
@@ -78,6 +80,25 @@ describe("test-vectors/v1/canonical.json", () => {
     assertCases(v.cases, "canonical.json");
     for (const c of v.cases) {
       assert.equal(jcsText(JSON.parse(c.input)), c.canonical, c.name);
+    }
+  });
+});
+
+describe("test-vectors/v1/strict-json.json", () => {
+  it("accepts the valid inputs and refuses the others with their kind and path", () => {
+    const v = vector("strict-json.json");
+    assertCases(v.cases, "strict-json.json");
+    for (const c of v.cases) {
+      const input = Buffer.from(c.input as string, "utf8");
+      if (c.valid) {
+        parseStrictJson(input);
+      } else {
+        assert.throws(
+          () => parseStrictJson(input),
+          (e: unknown) => e instanceof StrictJsonError && e.code === c.error && e.path === c.path,
+          `${c.name}: expected ${c.error} at ${JSON.stringify(c.path)}`,
+        );
+      }
     }
   });
 });

@@ -23,6 +23,7 @@ from .errors import (
     ExportFault,
     ProofError,
     ReceiptError,
+    StrictJSONError,
     TransportError,
     VerificationError,
 )
@@ -41,12 +42,14 @@ from .export import ExportReport, verify_export, verify_export_dir
 from .hashes import canonical_entry, chain_link, content_digest, leaf_hash, node_hash
 from .merkle import EMPTY_ROOT, CompactRange, merkle_root, verify_consistency, verify_inclusion
 from .receipt import receipt_key_id, receipt_keys_from_response, receipt_signing_bytes, verify_receipt
+from .strict_json import loads_strict
 
 __all__ = [
     "__version__",
     # canonical form and hashes
     "jcs",
     "canonicalize_text",
+    "loads_strict",
     "content_digest",
     "canonical_entry",
     "leaf_hash",
@@ -98,6 +101,7 @@ __all__ = [
     "ProofError",
     "CheckpointError",
     "ReceiptError",
+    "StrictJSONError",
     "EntryError",
     "ExportFault",
     "ApiError",

@@ -4,6 +4,10 @@ Every hashed or signed JSON byte string of the log is the JCS form of a value. J
 IEEE doubles in ECMAScript notation, so ``loads`` parses integers outside the exactly
 representable range (beyond +-(2^53-1)) as doubles, the way every other JCS implementation reads
 them; smaller integers stay ``int`` and print without a fraction either way.
+
+``canonicalize_text`` takes any JSON text, as the RFC's examples do; the verifiers instead read
+JSON with ``strict_json.loads_strict``, which refuses text whose canonical form would depend on
+the reader (duplicate names, numbers that round).
 """
 
 from __future__ import annotations

@@ -21,14 +21,14 @@ from pathlib import Path
 from typing import Any
 
 from ._version import __version__
-from .canonical import loads
 from .checkpoint import Checkpoint, TrustedKey, trusted_keys_from_response, verify_checkpoint
 from .entry import verify_entry
-from .errors import ApiError, EntryError, ExportFailed, ProofError, TransportError
+from .errors import ApiError, EntryError, ExportFailed, ProofError, StrictJSONError, TransportError
 from .export import ExportReport, verify_export
 from .hashes import parse_hash
 from .merkle import verify_consistency
 from .receipt import receipt_keys_from_response, verify_receipt
+from .strict_json import loads_strict
 
 RETRY_STATUSES = frozenset({429, 503})
 _MAX_RETRY_AFTER = 300.0
@@ -374,9 +374,14 @@ def _check_idempotency_key(key: str) -> str:
 
 
 def _json_response(status: int, raw: bytes, headers: Mapping[str, str]) -> ApiResponse:
+    # Answers are read strictly: entries, proofs, checkpoints and receipts in them are verified,
+    # and a duplicate member or inexact number would let the verified value differ from the
+    # one the service hashed. Such an answer raises StrictJSONError (a VerificationError).
     try:
-        value = loads(raw.decode("utf-8")) if raw else {}
-    except (UnicodeDecodeError, ValueError) as e:
+        value = loads_strict(raw) if raw else {}
+    except StrictJSONError as e:
+        if e.kind != "invalid_json":
+            raise
         raise ApiError(status, "invalid_response", f"the answer is not JSON: {e}") from None
     if not isinstance(value, dict):
         raise ApiError(status, "invalid_response", "the answer is not a JSON object")

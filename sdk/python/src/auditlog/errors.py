@@ -11,6 +11,23 @@ class VerificationError(AuditLogError):
     """Something does not verify: a hash, a proof, a signature or a format."""
 
 
+class StrictJSONError(VerificationError):
+    """JSON text that a verifier refuses: not JSON, or outside the I-JSON profile hashing needs.
+
+    ``kind`` is one of ``"invalid_json"``, ``"duplicate_member"``, ``"unsafe_integer"``,
+    ``"inexact_number"`` and ``"invalid_string"`` (the words of test-vectors/v1/strict-json.json);
+    ``path`` is where the fault is (``"events[3].actor.id"``, ``""`` for the root), None for
+    ``invalid_json``.
+    """
+
+    def __init__(self, kind: str, path: str | None, message: str) -> None:
+        where = "" if path is None else f" at {path or 'the root'}"
+        super().__init__(f"{kind}{where}: {message}")
+        self.kind = kind
+        self.path = path
+        self.detail = message
+
+
 class ProofError(VerificationError):
     """An RFC 9162 inclusion or consistency proof does not verify."""
 

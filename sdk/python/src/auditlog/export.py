@@ -22,12 +22,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, NamedTuple
 
-from .canonical import jcs, loads
+from .canonical import jcs
 from .checkpoint import Checkpoint, TrustedKey, verify_checkpoint
-from .errors import CheckpointError, ExportFault
+from .errors import CheckpointError, ExportFault, StrictJSONError
 from .event import format_timestamp, parse_timestamp
 from .hashes import ZERO_HASH, b64decode_strict, canonical_entry, chain_link, content_digest, leaf_hash, parse_hash
 from .merkle import CompactRange
+from .strict_json import loads_lenient, loads_strict
 
 FORMAT = "audit-log-export/v1"
 CSV_COLUMNS = (
@@ -214,9 +215,9 @@ def _load_manifest(manifest: str | os.PathLike[str] | bytes | Mapping[str, Any])
     else:
         raw = manifest if isinstance(manifest, bytes) else _read_manifest_bytes(Path(manifest))
         try:
-            m = loads(raw.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError) as e:
-            raise ExportFault("manifest_invalid", f"the manifest is not JSON: {e}") from None
+            m = loads_strict(raw)
+        except StrictJSONError as e:
+            raise ExportFault("manifest_invalid", f"the manifest does not parse: {e}") from None
     if not isinstance(m, dict):
         raise ExportFault("manifest_invalid", "the manifest is not a JSON object")
     if m.get("format") != FORMAT:
@@ -373,12 +374,23 @@ def _seq_of(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
 
 
+def _readable_seq(line: bytes) -> int | None:
+    """The seq of a row that is JSON but not strict JSON, read the lenient way (the last of
+    duplicate members), so the fault can name the entry; None when even that fails."""
+    try:
+        obj = loads_lenient(line)
+    except StrictJSONError:
+        return None
+    seq = _seq_of(obj.get("seq")) if isinstance(obj, dict) else None
+    return seq if seq is not None and seq < 2**64 else None
+
+
 def _jsonl_rows(stream: IO[bytes]) -> Iterator[_Row]:
     for line in _lines(stream):
         try:
-            obj = loads(line.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError) as e:
-            raise _Malformed(f"the row is not JSON: {e}") from None
+            obj = loads_strict(line)
+        except StrictJSONError as e:
+            raise _Malformed(f"the row does not parse: {e}", _readable_seq(line)) from None
         if not isinstance(obj, dict):
             raise _Malformed("the row is not a JSON object")
         seq = _seq_of(obj.get("seq"))
@@ -470,7 +482,10 @@ def _csv_row(record: list[str]) -> _Row:
         else:
             if not f["event"] or not f["salt"]:
                 raise ValueError("a row that is not erased needs an event and a salt")
-            event = loads(f["event"])
+            try:
+                event = loads_strict(f["event"])
+            except StrictJSONError as e:
+                raise ValueError(f"event does not parse: {e}") from None
             if not isinstance(event, dict):
                 raise ValueError("event is not a JSON object")
             content = f["event"].encode("utf-8")
@@ -528,9 +543,9 @@ class _ProofTiler:
         if not line.endswith(b"\n"):
             raise ValueError(f"{where} does not end with a newline")
         try:
-            obj = loads(line.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError):
-            raise ValueError(f"{where} is not JSON") from None
+            obj = loads_strict(line)
+        except StrictJSONError as e:
+            raise ValueError(f"{where} does not parse: {e}") from None
         if not isinstance(obj, dict):
             raise ValueError(f"{where} is not a JSON object")
         level, index = obj.get("level"), obj.get("index")
