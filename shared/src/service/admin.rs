@@ -86,7 +86,8 @@ fn record(actor: Actor<'_>, action: &str, resource: (&str, &str), metadata: Opti
     }
 }
 
-fn seal(records: &[SystemEvent]) -> Result<Vec<SealedEvent>, StoreError> {
+/// Seals the records of a change for `Store::commit_change`.
+pub(crate) fn seal(records: &[SystemEvent]) -> Result<Vec<SealedEvent>, StoreError> {
     records
         .iter()
         .map(|r| seal_record(r).map_err(|e| StoreError::Invalid { field: e.field.clone(), message: e.message.clone() }))
@@ -105,7 +106,7 @@ fn key_metadata(name: &str, scopes: &[Scope], expires_at: Option<DateTime<Utc>>)
 }
 
 /// A recorded entry's event content, read back (a replay answers from what was recorded).
-async fn recorded_event(store: &mut Store, tenant: Uuid, seq: u64) -> Result<Value, StoreError> {
+pub(crate) async fn recorded_event(store: &mut Store, tenant: Uuid, seq: u64) -> Result<Value, StoreError> {
     let entry = store.entry_at(tenant, seq).await?;
     let content =
         entry.content.ok_or_else(|| StoreError::Corrupt(format!("the record at seq {seq} has no content")))?;

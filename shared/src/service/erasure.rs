@@ -11,8 +11,8 @@
 
 use crate::chain::event::format_timestamp;
 use crate::chain::hash::sha256;
-use crate::service::admin::{request_hash, Actor, AdminError};
-use crate::service::ingest::{seal_record, SystemEvent};
+use crate::service::admin::{recorded_event, request_hash, seal, Actor, AdminError};
+use crate::service::ingest::SystemEvent;
 use crate::store::admin::{AdminChange, ChangeOutcome};
 use crate::store::append::{AppendResult, Idempotency};
 use crate::store::erasure::ErasureTarget;
@@ -60,16 +60,13 @@ pub async fn erase(
                 ChangeOutcome::Erased(n) => *n,
                 _ => 0,
             };
-            let event = SystemEvent {
+            seal(&[SystemEvent {
                 action: ERASED_ACTION.to_owned(),
                 actor_id: actor.key_id.to_owned(),
                 resource_type: kind.to_owned(),
                 resource_id: id.clone(),
                 metadata: Some(json!({ "erased": erased })),
-            };
-            let sealed = seal_record(&event)
-                .map_err(|e| StoreError::Invalid { field: e.field.clone(), message: e.message.clone() })?;
-            Ok(vec![sealed])
+            }])
         })
         .await?;
     let erased = match committed.outcome {
@@ -77,12 +74,8 @@ pub async fn erase(
         // A replay answers with the count its record holds.
         _ => {
             let seq = committed.recorded.entries.first().map(|a| a.seq).ok_or(StoreError::NotFound)?;
-            let entry = maintenance.entry_at(tenant, seq).await?;
-            entry
-                .content
-                .as_deref()
-                .and_then(|c| serde_json::from_str::<serde_json::Value>(c).ok())
-                .and_then(|v| v["metadata"]["erased"].as_u64())
+            recorded_event(maintenance, tenant, seq).await?["metadata"]["erased"]
+                .as_u64()
                 .ok_or_else(|| StoreError::Corrupt("the erasure record has no count".into()))?
         }
     };
