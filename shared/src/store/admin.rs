@@ -123,15 +123,7 @@ impl Store {
             Ok(CommittedChange { outcome: Some(outcome), recorded })
         }
         .await;
-        match &result {
-            Ok(_) => self.open_transaction = false,
-            Err(_) if !self.client.is_closed() => {
-                if self.client.batch_execute("ROLLBACK").await.is_ok() {
-                    self.open_transaction = false;
-                }
-            }
-            Err(_) => {}
-        }
+        self.end_transaction(result.is_ok()).await;
         if matches!(
             change,
             AdminChange::RegisterPublisherKey { .. }

@@ -100,19 +100,21 @@ impl Store {
         let statements = self.prepared([SET_TENANT, LOCK_HEAD, FIND_IDEMPOTENCY, APPEND_ROWS, READ_APPENDED]).await?;
         self.open_transaction = true;
         let result = append_in_transaction(&self.client, &statements, tenant, events, idempotency).await;
-        match &result {
-            // COMMIT went through (or, after a failed statement, ended the transaction itself).
-            Ok(_) => self.open_transaction = false,
-            Err(_) if !self.client.is_closed() => {
-                // After a failed statement the pipelined COMMIT already ended the transaction and
-                // this ROLLBACK only draws a warning; otherwise it undoes the partial work.
-                if self.client.batch_execute("ROLLBACK").await.is_ok() {
-                    self.open_transaction = false;
-                }
-            }
-            Err(_) => {}
-        }
+        self.end_transaction(result.is_ok()).await;
         result
+    }
+
+    /// Ends a hand-pipelined transaction after its last statement: on success COMMIT went
+    /// through (or, after a failed statement, ended the transaction itself); on failure a
+    /// ROLLBACK undoes any partial work (after a failed statement the pipelined COMMIT already
+    /// ended it, and the ROLLBACK only draws a warning). A broken connection stays marked, so
+    /// the next operation on a replacement never runs inside a stale transaction.
+    pub(super) async fn end_transaction(&mut self, succeeded: bool) {
+        if succeeded {
+            self.open_transaction = false;
+        } else if !self.client.is_closed() && self.client.batch_execute("ROLLBACK").await.is_ok() {
+            self.open_transaction = false;
+        }
     }
 }
 
