@@ -2,8 +2,8 @@
 //! filters and a cursor, read one, and counts.
 
 use super::error::ApiError;
-use super::page;
 use super::extract::{path_uuid, Authenticated, IdempotencyKey, JsonBody, QueryPairs};
+use super::page;
 use super::state::ApiState;
 use super::views::{AppendedView, EntryView};
 use crate::auth::Scope;

@@ -86,7 +86,8 @@ mod tests {
 
     #[test]
     fn embedded_length_counts_the_escapes_a_json_string_adds() {
-        for text in [json!({"a": "plain"}), json!({"q": "say \"hi\"", "path": "C:\\dir", "nl": "a\nb", "u": "é😀"})] {
+        for text in [json!({"a": "plain"}), json!({"q": "say \"hi\"", "path": "C:\\dir", "nl": "a\nb", "u": "é😀"})]
+        {
             let body = serde_json::to_vec(&text).unwrap();
             let embedded = serde_json::to_vec(&Value::String(String::from_utf8(body.clone()).unwrap())).unwrap();
             // The embedded string has its two quotes on top of the escaped text.

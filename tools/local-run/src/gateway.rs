@@ -169,7 +169,8 @@ impl Gateway {
 /// mid-body) is a client error, 400, not a size error.
 async fn read_body(headers: &HeaderMap, body: Body) -> Result<Bytes, Response> {
     let too_large = || (StatusCode::PAYLOAD_TOO_LARGE, TOO_LARGE_FOR_GATEWAY).into_response();
-    let declared = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+    let declared =
+        headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > MAX_GATEWAY_BODY as u64) {
         return Err(too_large());
     }

@@ -38,11 +38,12 @@ async fn tenant_with_big_events(stack: &Stack) -> anyhow::Result<(String, Vec<u6
         for i in 0..24 {
             events.push(if i % 6 == 5 { event("user.login", "small") } else { big_event(batch * 24 + i) });
         }
-        let reply = stack.call(Method::POST, "/v1/events/batch", Some(&key), Some(&json!({ "events": events }))).await?;
+        let reply =
+            stack.call(Method::POST, "/v1/events/batch", Some(&key), Some(&json!({ "events": events }))).await?;
         anyhow::ensure!(reply.status == StatusCode::CREATED, "appending: {:?}", reply.status);
-        for (i, appended) in reply.body["events"].as_array().unwrap().iter().enumerate() {
+        for (i, appended) in reply.body["events"].as_array().expect("events").iter().enumerate() {
             if i % 6 != 5 {
-                big.push(appended["seq"].as_u64().unwrap());
+                big.push(appended["seq"].as_u64().expect("seq"));
             }
         }
     }
@@ -68,9 +69,9 @@ async fn page_through(stack: &Stack, key: &str, query: &str) -> anyhow::Result<(
         let bytes = response.bytes().await?;
         assert!(bytes.len() < SIX_MB, "{query}: a page of {} bytes", bytes.len());
         let body: Value = serde_json::from_slice(&bytes)?;
-        let events = body["events"].as_array().unwrap();
+        let events = body["events"].as_array().expect("events");
         pages.push(events.len());
-        seqs.extend(events.iter().map(|e| e["seq"].as_u64().unwrap()));
+        seqs.extend(events.iter().map(|e| e["seq"].as_u64().expect("seq")));
         match body["next_cursor"].as_str() {
             Some(c) => cursor = Some(c.to_owned()),
             None => break,
@@ -80,8 +81,7 @@ async fn page_through(stack: &Stack, key: &str, query: &str) -> anyhow::Result<(
 }
 
 #[tokio::test]
-async fn pages_of_big_events_stay_under_the_response_limit_and_return_each_event_once_in_order() -> anyhow::Result<()>
-{
+async fn pages_of_big_events_stay_under_the_response_limit_and_return_each_event_once_in_order() -> anyhow::Result<()> {
     let stack = Stack::start().await?;
     let (key, big) = tenant_with_big_events(&stack).await?;
     let size = stack.tree_size(&key).await?;
