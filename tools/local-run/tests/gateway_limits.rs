@@ -209,6 +209,25 @@ async fn a_wrong_method_on_a_known_route_is_405_with_allow_and_an_unknown_path_4
 }
 
 #[tokio::test]
+async fn a_functions_own_router_answers_a_wrong_method_405_with_every_functions_methods() -> anyhow::Result<()> {
+    use tower::ServiceExt;
+    let stack = Stack::start().await?;
+    // The query function's router, built as its `main` builds it: it serves only GET /v1/events,
+    // but Allow names POST too (the ingest function's), as a route `ANY /v1/events` would need.
+    let lookup = |name: &str| stack.env.get(name).cloned();
+    let function = shared::api::Function::Query;
+    let settings = shared::runtime::ApiSettings::from_env(&[function], shared::config::Env::with_lookup(lookup))?;
+    let router = shared::api::router(shared::runtime::api_state(&settings, &stack.sdk).await?, &[function]);
+    let request = axum::http::Request::builder().method("DELETE").uri("/v1/events").body(axum::body::Body::empty())?;
+    let response = router.oneshot(request).await?;
+    assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(response.headers()["allow"], "POST, GET");
+    let body: Value = serde_json::from_slice(&axum::body::to_bytes(response.into_body(), 1 << 16).await?)?;
+    assert_eq!(body["error"]["code"], "method_not_allowed");
+    Ok(())
+}
+
+#[tokio::test]
 async fn a_body_with_broken_chunked_framing_is_400_and_writes_nothing() -> anyhow::Result<()> {
     let stack = Stack::start().await?;
     let (_, key) = stack.tenant("acme").await?;
