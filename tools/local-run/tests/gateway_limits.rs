@@ -105,6 +105,23 @@ async fn pages_of_big_events_stay_under_the_response_limit_and_return_each_event
 }
 
 #[tokio::test]
+async fn search_pages_through_opensearch_are_bounded_and_exact_too() -> anyhow::Result<()> {
+    // The seqs come from the index, the entries from PostgreSQL; the page is cut the same way.
+    let node = localstack::opensearch::OpenSearch::shared()?.url();
+    let (stack, pipes) = Stack::start_pipelines(&node, 3).await?;
+    let (key, big) = tenant_with_big_events(&stack).await?;
+    pipes.drain_index().await?;
+    for (query, expected) in
+        [("order=asc&q=needle", big.clone()), ("order=desc&q=needle", big.iter().rev().copied().collect::<Vec<_>>())]
+    {
+        let (seqs, pages) = page_through(&stack, &key, query).await?;
+        assert_eq!(seqs, expected, "{query}: every hit once, in order");
+        assert!(pages.len() >= 2 && pages[0] < 100, "{query}: pages of {pages:?}");
+    }
+    Ok(())
+}
+
+#[tokio::test]
 async fn requests_over_the_gateway_and_invocation_limits_get_aws_answers_and_write_nothing() -> anyhow::Result<()> {
     let stack = Stack::start().await?;
     let (_, key) = stack.tenant("acme").await?;
