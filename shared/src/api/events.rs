@@ -3,6 +3,7 @@
 
 use super::error::ApiError;
 use super::extract::{path_uuid, Authenticated, IdempotencyKey, JsonBody, QueryPairs};
+use super::page;
 use super::state::ApiState;
 use super::views::{AppendedView, EntryView};
 use crate::auth::Scope;
@@ -14,6 +15,7 @@ use crate::service::query::{event_stats, list_events, search_events, EventQuery,
 use crate::store::append::AppendResult;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use axum::response::Response;
 use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -118,23 +120,31 @@ fn replay_headers(result: &AppendResult) -> HeaderMap {
     headers
 }
 
-/// `GET /v1/events`: filtered, ordered, paged by an opaque cursor.
+/// `GET /v1/events`: filtered, ordered, paged by an opaque cursor. A page holds at most `limit`
+/// entries and at most [`page::PAGE_BYTES`] of them: one that would pass the budget ends the page
+/// early, with a `next_cursor` from which the next page starts at that entry.
 pub async fn list(
     State(state): State<ApiState>,
     caller: Authenticated,
     query: QueryPairs,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     let tenant = caller.tenant_with(Scope::EventsRead)?;
     let query = EventQuery::from_params(query.iter())?;
-    let page = {
+    let mut page = {
         let mut store = state.store.get().await?;
         match (&state.search, &query.filter.q) {
             (Some(search), Some(_)) => search_events(search, &mut store, tenant, &query).await?,
             _ => list_events(&mut store, tenant, &query).await?,
         }
     };
-    let events: Vec<EntryView> = page.entries.into_iter().map(EntryView::new).collect();
-    Ok(Json(json!({ "events": events, "next_cursor": page.next_cursor })))
+    let fitted = page::fit(page.entries.iter().cloned().map(EntryView::new), page::PAGE_BYTES)
+        .map_err(|e| ApiError::internal("serialising a page of events", &e))?;
+    if fitted.cut {
+        page.cut_after(fitted.items.len(), query.order);
+    }
+    let mut rest = serde_json::Map::new();
+    rest.insert("next_cursor".into(), json!(page.next_cursor));
+    Ok(page::json_response(page::object_with_list("events", &fitted.items, rest)))
 }
 
 /// `GET /v1/events/{id}`: one stored entry. Another tenant's id is 404, like an unknown one.

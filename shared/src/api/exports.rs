@@ -5,13 +5,15 @@
 
 use super::error::ApiError;
 use super::extract::{path_uuid, Authenticated, JsonBody};
+use super::page;
 use super::state::ApiState;
 use crate::auth::Scope;
 use crate::service::export::{job_view, ExportError, ExportRequest};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use axum::response::Response;
 use axum::Json;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 impl From<ExportError> for ApiError {
     fn from(err: ExportError) -> Self {
@@ -52,9 +54,13 @@ pub async fn get_one(
     Ok(Json(job_view(&job, download)))
 }
 
-/// `GET /v1/exports`: the tenant's exports, newest first (without URLs).
-pub async fn list(State(state): State<ApiState>, caller: Authenticated) -> Result<Json<Value>, ApiError> {
+/// `GET /v1/exports`: the tenant's newest exports (without URLs), newest first: at most
+/// [`LIST_LIMIT`](crate::service::export::LIST_LIMIT) of them and at most [`page::PAGE_BYTES`] (a job's filter can hold ten values of
+/// up to 1024 characters each, so 100 jobs could pass the response limit).
+pub async fn list(State(state): State<ApiState>, caller: Authenticated) -> Result<Response, ApiError> {
     let tenant = caller.tenant_with(Scope::Exports)?;
     let jobs = state.exports()?.list(tenant).await?;
-    Ok(Json(json!({ "exports": jobs.iter().map(|j| job_view(j, None)).collect::<Vec<_>>() })))
+    let fitted = page::fit(jobs.iter().map(|j| job_view(j, None)), page::PAGE_BYTES)
+        .map_err(|e| ApiError::internal("serialising the export list", &e))?;
+    Ok(page::json_response(page::object_with_list("exports", &fitted.items, Default::default())))
 }

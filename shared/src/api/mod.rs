@@ -10,6 +10,7 @@ pub mod error;
 pub mod extract;
 pub mod state;
 pub mod views;
+pub mod page;
 pub mod events;
 pub mod proofs;
 pub mod verify;
@@ -127,7 +128,30 @@ fn handler(route: &Route) -> MethodRouter<ApiState> {
     }
 }
 
+/// The methods of the routes at `path` (a route path as [`ROUTES`] writes it), in `ROUTES` order.
+pub fn allowed_methods(path: &str) -> Vec<&'static str> {
+    ROUTES.iter().filter(|r| r.path == path).map(|r| r.method).collect()
+}
+
+/// 405 for a method a route does not have, with `Allow` naming the ones it has.
+pub fn method_not_allowed(allowed: &[&str]) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let mut response = ApiError::new(
+        axum::http::StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        format!("method not allowed on this route; allowed: {}", allowed.join(", ")),
+    )
+    .into_response();
+    if let Ok(value) = axum::http::HeaderValue::from_str(&allowed.join(", ")) {
+        response.headers_mut().insert(axum::http::header::ALLOW, value);
+    }
+    response
+}
+
 /// The router of the given functions' routes (a Lambda passes its own; the local gateway all).
+/// A method a path does not have is 405 with `Allow` listing every function's methods at that
+/// path, as [`ROUTES`] has them (in AWS such a request matches no route and API Gateway answers
+/// 404 before any function runs; see docs/ARCHITECTURE.md).
 pub fn router(state: ApiState, functions: &[Function]) -> Router {
     let mut router = Router::new();
     for route in ROUTES.iter().filter(|r| functions.contains(&r.function)) {
@@ -135,12 +159,8 @@ pub fn router(state: ApiState, functions: &[Function]) -> Router {
     }
     router
         .fallback(|| async { ApiError::new(axum::http::StatusCode::NOT_FOUND, "not_found", "no such route") })
-        .method_not_allowed_fallback(|| async {
-            ApiError::new(
-                axum::http::StatusCode::METHOD_NOT_ALLOWED,
-                "method_not_allowed",
-                "method not allowed on this route",
-            )
+        .method_not_allowed_fallback(|path: axum::extract::MatchedPath| async move {
+            method_not_allowed(&allowed_methods(path.as_str()))
         })
         .with_state(state)
 }

@@ -247,6 +247,20 @@ pub struct EventPage {
     pub next_cursor: Option<String>,
 }
 
+impl EventPage {
+    /// Keeps the first `kept` entries (a page cut short by its byte budget, see `api::page`). The
+    /// cursor then points after the last entry kept, so the next page starts with the first one
+    /// left out: nothing is skipped or repeated. A search page's left-out entries are its later
+    /// hits, which the next search returns again.
+    pub fn cut_after(&mut self, kept: usize, order: Order) {
+        if kept >= self.entries.len() {
+            return;
+        }
+        self.entries.truncate(kept);
+        self.next_cursor = self.entries.last().map(|e| Cursor { order, last_seq: e.entry.seq }.encode());
+    }
+}
+
 pub async fn list_events(store: &mut Store, tenant: Uuid, query: &EventQuery) -> Result<EventPage, QueryError> {
     let entries = store.list_events(tenant, query).await?;
     // A full page may have a successor; the cursor is where this one ended.

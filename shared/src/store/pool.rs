@@ -95,10 +95,12 @@ impl std::ops::DerefMut for PooledStore {
 impl Drop for PooledStore {
     fn drop(&mut self) {
         if let Some(store) = self.store.take() {
-            // A broken connection is dropped; the next user opens a fresh one. A store whose
-            // operation was cancelled mid-transaction goes back too: it rolls back before its
-            // next use (see `Store::recover`).
-            if !store.is_closed() {
+            // A broken connection is dropped; the next user opens a fresh one. So is a store
+            // whose operation was cancelled mid-transaction (the local gateway's function
+            // timeout cancels a request): idle in the pool, its transaction could hold the
+            // tenant's chain head lock, and an append on another connection would wait for it
+            // until this store's next use. Closing the connection ends the transaction.
+            if !store.is_closed() && !store.open_transaction {
                 self.pool.idle.lock().unwrap_or_else(|p| p.into_inner()).push(store);
             }
         }

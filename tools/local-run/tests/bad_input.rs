@@ -131,7 +131,6 @@ async fn rejects_malformed_bodies() -> anyhow::Result<()> {
         ),
         ("empty body", "application/json", Vec::new(), 400, "invalid_json"),
         ("not JSON content type", "text/plain", b"{}".to_vec(), 415, "unsupported_media_type"),
-        ("body over 6 MB", "application/json", vec![b' '; 6 * 1024 * 1024 + 1], 413, "payload_too_large"),
         (
             "nesting beyond the parser's limit",
             "application/json",
@@ -140,6 +139,8 @@ async fn rejects_malformed_bodies() -> anyhow::Result<()> {
             "invalid_json",
         ),
     ];
+    // A body over 6 MB never reaches a function: its event is over Lambda's invocation limit and
+    // the gateway answers as AWS does (gateway_limits.rs).
     for (what, content_type, body, status, code) in cases {
         let reply = stack.call_raw(Method::POST, "/v1/events", &key, content_type, body).await?;
         assert_eq!(reply.status.as_u16(), status, "{what}: {reply:?}");

@@ -88,6 +88,16 @@ impl Stack {
         Ok((stack, pipelines))
     }
 
+    /// Serves another gateway over the same services with other limits (a short function
+    /// timeout); returns its base URL, for `call_at`.
+    pub async fn serve_with_limits(&self, limits: local_run::gateway::Limits) -> Result<String> {
+        let app = local_run::gateway(&self.env, &self.sdk).await?.with_limits(limits).into_router();
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
+        let base = format!("http://{}", listener.local_addr()?);
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        Ok(base)
+    }
+
     /// Sends a request; `body` is sent as JSON when given.
     pub async fn call(&self, method: Method, path: &str, key: Option<&str>, body: Option<&Value>) -> Result<Reply> {
         self.call_at(&self.base, method, path, key, body).await
