@@ -283,7 +283,7 @@ fn check_number(literal: &str, path: &str) -> Result<(), StrictJsonError> {
         ));
     }
     let magnitude = value.abs();
-    if value.fract() == 0.0 && magnitude >= 9_007_199_254_740_992.0 && magnitude < 1e21 {
+    if value.fract() == 0.0 && (9_007_199_254_740_992.0..1e21).contains(&magnitude) {
         return Err(unsafe_integer(format!(
             "number {} {} is the integer {value:.0}, outside +-(2^53-1); send it as a string",
             shown(literal),
