@@ -94,7 +94,8 @@ pub fn check(bytes: &[u8]) -> Result<(), StrictJsonError> {
     };
     let finished = walked.and_then(|()| jiter.finish().map_err(Fault::Syntax));
     finished.map_err(|fault| match fault {
-        Fault::Syntax(e) => syntax_error(&e, &jiter, &path),
+        Fault::Syntax(e) => syntax_error(&e, &jiter, &path, false),
+        Fault::NameSyntax(e) => syntax_error(&e, &jiter, &path, true),
         Fault::Rule(e) => e,
     })
 }
@@ -102,6 +103,8 @@ pub fn check(bytes: &[u8]) -> Result<(), StrictJsonError> {
 /// What stopped the walk; a syntax error is described only at the end, with the position.
 enum Fault {
     Syntax(JiterError),
+    /// A syntax error while reading a member name (or what should be one).
+    NameSyntax(JiterError),
     Rule(StrictJsonError),
 }
 
@@ -120,7 +123,7 @@ fn at(path: &str) -> String {
     }
 }
 
-fn syntax_error(e: &JiterError, jiter: &Jiter<'_>, path: &str) -> StrictJsonError {
+fn syntax_error(e: &JiterError, jiter: &Jiter<'_>, path: &str, name: bool) -> StrictJsonError {
     // jiter refuses a lone surrogate escape while it decodes the string, so that violation of
     // rule 4 arrives as a tokenising error, with `path` still pointing at the string's place.
     let surrogate = matches!(
@@ -130,10 +133,12 @@ fn syntax_error(e: &JiterError, jiter: &Jiter<'_>, path: &str) -> StrictJsonErro
         )
     );
     if surrogate {
+        let what =
+            if name { format!("a member name of the object {}", at(path)) } else { format!("string {}", at(path)) };
         return StrictJsonError::at(
             StrictJsonKind::InvalidString,
             path,
-            format!("string {} holds a lone surrogate escape (\\ud800 to \\udfff without its pair)", at(path)),
+            format!("{what} holds a lone surrogate escape (\\ud800 to \\udfff without its pair)"),
         );
     }
     StrictJsonError {
@@ -177,7 +182,7 @@ fn walk(jiter: &mut Jiter<'_>, peek: Peek, path: &mut String, depth: usize) -> R
         }
         Peek::Object => {
             let mut names: HashSet<String> = HashSet::new();
-            let mut next = jiter.known_object()?.map(str::to_owned);
+            let mut next = jiter.known_object().map_err(Fault::NameSyntax)?.map(str::to_owned);
             while let Some(name) = next {
                 if let Err(c) = check_string(&name) {
                     let message =
@@ -198,7 +203,7 @@ fn walk(jiter: &mut Jiter<'_>, peek: Peek, path: &mut String, depth: usize) -> R
                 path.truncate(len);
                 names.insert(name);
                 // A name that fails to decode (a lone surrogate) is reported at the object.
-                next = jiter.next_key()?.map(str::to_owned);
+                next = jiter.next_key().map_err(Fault::NameSyntax)?.map(str::to_owned);
             }
             Ok(())
         }
@@ -502,6 +507,12 @@ mod tests {
         assert_eq!(refused(r#"{"a":{"\ud800":1}}"#), (InvalidString, "a".into()));
         assert_eq!(refused(r#"{"a":{"\ufffe":1}}"#), (InvalidString, "a".into()));
         assert_eq!(refused(r#"{"\ufffe":1}"#), (InvalidString, String::new()));
+        assert_eq!(
+            message(r#"{"a":[{"\ud800":1}]}"#),
+            "a member name of the object at a[0] holds a lone surrogate escape (\\ud800 to \\udfff without its pair)"
+        );
+        assert_eq!(message(r#"{"\ufffe":1}"#), "a member name of the object at the root holds the noncharacter U+FFFE");
+        assert_eq!(refused(r#"{"a":1,"b":{"\ud800":1}}"#), (InvalidString, "b".into()));
     }
 
     #[test]
