@@ -4,6 +4,7 @@
 
 use super::error::ApiError;
 use crate::auth::{Caller, Scope};
+use crate::chain::strict_json::{self, StrictJsonKind};
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
@@ -102,7 +103,7 @@ impl<S: Send + Sync> FromRequestParts<S> for QueryPairs {
 }
 
 /// A JSON body: `Content-Type: application/json`, at most [`MAX_BODY_BYTES`], valid UTF-8 and
-/// JSON. `T` is usually [`Value`] for events (validated by the chain module, which reports JSON
+/// strict JSON ([`crate::chain::strict_json`]). `T` is usually [`Value`] for events (validated by the chain module, which reports JSON
 /// paths) or a request type with `deny_unknown_fields`.
 #[derive(Debug)]
 pub struct JsonBody<T>(pub T);
@@ -136,10 +137,22 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
 }
 
 /// Parses a body, naming the JSON path of a field with the wrong type or an unknown name.
+///
+/// Every body is checked as strict JSON first, so that what is parsed, and hashed, is exactly
+/// what was sent: a duplicate member name, an integer beyond +-(2^53-1), a number no IEEE 754
+/// double holds exactly, or a lone surrogate or noncharacter in a string is a 400 naming its
+/// path, before any field is looked at.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     if std::str::from_utf8(bytes).is_err() {
         return Err(ApiError::new(StatusCode::BAD_REQUEST, "invalid_json", "the body is not valid UTF-8"));
     }
+    strict_json::check(bytes).map_err(|e| {
+        let message = match e.kind {
+            StrictJsonKind::InvalidJson => format!("the body is {e}"),
+            _ => e.message,
+        };
+        ApiError::new(StatusCode::BAD_REQUEST, "invalid_json", message)
+    })?;
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
         let path = e.path().to_string();
@@ -181,4 +194,44 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for OptionalJsonBody<T>
 /// Parses a path segment as a UUID; anything else is a 404 (the resource cannot exist).
 pub fn path_uuid(raw: &str, what: &str) -> Result<Uuid, ApiError> {
     Uuid::parse_str(raw).map_err(|_| ApiError::not_found(what))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::Value;
+
+    fn refusal(body: &str) -> (StatusCode, &'static str, String) {
+        let e = parse_json::<Value>(body.as_bytes()).expect_err(body);
+        (e.status, e.code, e.message)
+    }
+
+    #[test]
+    fn refuses_a_duplicate_member_naming_its_path() {
+        assert_eq!(
+            refusal(r#"{"action":"a","action":"b"}"#),
+            (StatusCode::BAD_REQUEST, "invalid_json", r#"duplicate member name "action" at action"#.into())
+        );
+    }
+
+    #[test]
+    fn refuses_unsafe_and_inexact_numbers_naming_their_path() {
+        let (status, code, message) = refusal(r#"{"metadata":{"n":18446744073709551616}}"#);
+        assert_eq!((status, code), (StatusCode::BAD_REQUEST, "invalid_json"));
+        assert_eq!(message, "integer 18446744073709551616 at metadata.n is outside +-(2^53-1); send it as a string");
+        assert!(refusal(r#"{"x":0.10000000000000001}"#).2.contains("at x is not exactly an IEEE 754 double"));
+    }
+
+    #[test]
+    fn refuses_invalid_syntax_as_before() {
+        let (status, code, message) = refusal(r#"{"a":1,}"#);
+        assert_eq!((status, code), (StatusCode::BAD_REQUEST, "invalid_json"));
+        assert_eq!(message, "the body is not valid JSON: trailing comma at line 1 column 8");
+    }
+
+    #[test]
+    fn strict_json_still_parses_into_the_requested_type() {
+        let value: Value = parse_json(br#"{"a":[1,0.5,-0,"\u00e9"]}"#).expect("strict JSON");
+        assert_eq!(value["a"][3], "\u{e9}");
+    }
 }

@@ -32,6 +32,11 @@
 //! - The leaf hash covers `id` and `received_at` as written, so a row whose id is not a
 //!   lowercase hyphenated UUID, or whose time is not `YYYY-MM-DDTHH:MM:SS.ffffffZ`, fails with
 //!   `leaf_hash`: no entry of the log has that canonical entry.
+//! - Every JSON text in a bundle (the manifest, each JSON Lines row, each CSV `event` column and
+//!   each proof line) must be strict JSON ([`super::strict_json`]): a duplicate member name, an
+//!   integer outside +-(2^53-1), a number no double holds exactly or a lone surrogate is
+//!   `manifest_invalid`, `row_malformed` or `proof_invalid`. A lenient parser would keep one of
+//!   two names and round the number, so two verifiers could read different rows from one file.
 //! - A reader that fails, or gzip that does not decompress, is reported as a fault of the file
 //!   it was reading (`row_malformed` at the row being read, `proof_invalid`, or the file's
 //!   digest fault when it fails after the last row).
@@ -42,6 +47,7 @@ use super::entry::{content_digest, Entry, SALT_LEN};
 use super::event::{format_timestamp, parse_timestamp};
 use super::hash::{chain_link, node_hash, Hash, GENESIS};
 use super::merkle::{empty_root, MemoryTree, NodeId, NodeLookup};
+use super::strict_json;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
 use chrono::{DateTime, Utc};
@@ -475,6 +481,8 @@ pub fn verify_export(
     keys: &[TrustedKey],
 ) -> Result<ExportSummary, ExportFault> {
     // 1. The manifest.
+    strict_json::check(manifest)
+        .map_err(|e| ExportFault::new(FaultCode::ManifestInvalid, format!("the manifest is not strict JSON: {e}")))?;
     let manifest: Manifest = serde_json::from_slice(manifest)
         .map_err(|e| ExportFault::new(FaultCode::ManifestInvalid, format!("the manifest does not parse: {e}")))?;
     if manifest.format != FORMAT {
@@ -881,11 +889,11 @@ fn parse_json_row(line: &[u8]) -> Result<DataRow, RowError> {
     if line.is_empty() {
         return Err((None, "an empty line where a row should be".into()));
     }
-    let row: JsonRow = serde_json::from_slice(line).map_err(|e| {
-        // Name the seq when the row has a readable one, so the fault points at the entry.
-        let seq = serde_json::from_slice::<Value>(line).ok().and_then(|v| v.get("seq").and_then(Value::as_u64));
-        (seq, format!("the row does not parse: {e}"))
-    })?;
+    // Name the seq when the row has a readable one, so the fault points at the entry.
+    let readable_seq = || serde_json::from_slice::<Value>(line).ok().and_then(|v| v.get("seq").and_then(Value::as_u64));
+    strict_json::check(line).map_err(|e| (readable_seq(), format!("the row is not strict JSON: {e}")))?;
+    let row: JsonRow =
+        serde_json::from_slice(line).map_err(|e| (readable_seq(), format!("the row does not parse: {e}")))?;
     let seq = Some(row.seq);
     let content = match (row.erased, row.event, row.salt) {
         (false, Some(event), Some(salt)) => Some((jcs(&Value::Object(event)), decode_salt(&salt, seq)?)),
@@ -958,6 +966,9 @@ fn parse_csv_row(record: &csv::ByteRecord) -> Result<DataRow, RowError> {
         if event.is_empty() || salt.is_empty() {
             return Err((at, erased_disagrees(false)));
         }
+        if let Err(e) = strict_json::check(event.as_bytes()) {
+            return Err((at, format!("column event is not strict JSON: {e}")));
+        }
         let value = match serde_json::from_str::<Value>(event) {
             Ok(value @ Value::Object(_)) => value,
             Ok(_) => return Err((at, "column event is not a JSON object".into())),
@@ -1019,6 +1030,7 @@ impl<R: Read> ProofReader<R> {
             Ok(false) => return Ok(None),
             Err(e) => return Err(format!("proof line {number}: {e}")),
         }
+        strict_json::check(&self.line).map_err(|e| format!("proof line {number} is not strict JSON: {e}"))?;
         let parsed: ProofLine =
             serde_json::from_slice(&self.line).map_err(|e| format!("proof line {number} does not parse: {e}"))?;
         self.lines = number;
@@ -1797,6 +1809,72 @@ mod tests {
         edit_line(&mut b.data, 1, &upper, &upper.to_uppercase());
         assert_eq!(b.data.len(), digest);
         assert_eq!(fault(&b), (FaultCode::RowMalformed, Some(2), Some(4)), "uppercase hex");
+    }
+
+    #[test]
+    fn json_lines_row_that_is_not_strict_json_is_row_malformed_at_its_row_and_seq() {
+        // Row 2 is seq 4. A duplicate whose last value is the original reads, last-wins, as the
+        // digested event; the strict check refuses it all the same. A row serde_json cannot read
+        // at all (a lone surrogate) has no readable seq.
+        let cases = [
+            (r#""event":{"action":"#, r#""event":{"action":"user.logout","action":"#, Some(4)),
+            (r#""content_digest":"#, r#""content_digest":"00","content_digest":"#, Some(4)),
+            (r#""metadata":{"n":4"#, r#""metadata":{"n":18446744073709551616"#, Some(4)),
+            (r#""metadata":{"n":4"#, r#""metadata":{"n":1e20"#, Some(4)),
+            (r#""metadata":{"n":4"#, r#""metadata":{"n":0.10000000000000001"#, Some(4)),
+            (r#""type":"user""#, r#""type":"user\ud800""#, None),
+        ];
+        for (from, to, seq) in cases {
+            let mut b = filtered(DataFormat::Jsonl);
+            edit_line(&mut b.data, 1, from, to);
+            let f = verify(&b).expect_err(to);
+            assert_eq!((f.code, f.row, f.seq), (FaultCode::RowMalformed, Some(2), seq), "{to}");
+            assert!(f.message.starts_with("the row is not strict JSON: "), "{}", f.message);
+        }
+        let mut b = filtered(DataFormat::Jsonl);
+        edit_line(&mut b.data, 1, r#""event":{"action":"#, r#""event":{"action":"user.logout","action":"#);
+        assert_eq!(
+            verify(&b).expect_err("a duplicate").message,
+            r#"the row is not strict JSON: duplicate member name "action" at event.action"#
+        );
+    }
+
+    #[test]
+    fn csv_event_column_that_is_not_strict_json_is_row_malformed() {
+        let mut b = filtered(DataFormat::Csv);
+        edit_line(&mut b.data, 2, r#""{""action"":"#, r#""{""action"":""user.logout"",""action"":"#);
+        let f = verify(&b).expect_err("a duplicate");
+        assert_eq!((f.code, f.row, f.seq), (FaultCode::RowMalformed, Some(2), Some(4)));
+        assert_eq!(f.message, r#"column event is not strict JSON: duplicate member name "action" at action"#);
+    }
+
+    #[test]
+    fn manifest_that_is_not_strict_json_is_manifest_invalid() {
+        let b = filtered(DataFormat::Jsonl);
+        let text = String::from_utf8(b.manifest.clone()).expect("UTF-8");
+        for (from, to) in
+            [("\"rows\": ", "\"rows\": 1,\n  \"rows\": "), ("\"gzip\": false", "\"gzip\": false, \"n\": 1e400")]
+        {
+            let mut changed = b.clone();
+            assert_eq!(text.matches(from).count(), 1, "{from}");
+            changed.manifest = text.replacen(from, to, 1).into_bytes();
+            let f = verify(&changed).expect_err(to);
+            assert_eq!((f.code, f.row, f.seq), (FaultCode::ManifestInvalid, None, None), "{to}");
+            assert!(f.message.starts_with("the manifest is not strict JSON: "), "{}", f.message);
+        }
+    }
+
+    #[test]
+    fn proof_line_that_is_not_strict_json_is_proof_invalid() {
+        for (from, to) in
+            [(r#""level":0,"#, r#""level":0,"level":0,"#), (r#""index":"#, r#""index":18446744073709551616,"x":"#)]
+        {
+            let mut b = filtered(DataFormat::Jsonl);
+            edit_line(&mut b.proof, 0, from, to);
+            let f = verify(&b).expect_err(to);
+            assert_eq!((f.code, f.row, f.seq), (FaultCode::ProofInvalid, None, None), "{to}");
+            assert!(f.message.starts_with("proof line 1 is not strict JSON: "), "{}", f.message);
+        }
     }
 
     #[test]

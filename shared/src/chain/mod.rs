@@ -4,6 +4,7 @@
 pub mod hash;
 pub mod event;
 pub mod canonical;
+pub mod strict_json;
 pub mod entry;
 pub mod publisher;
 pub mod merkle;

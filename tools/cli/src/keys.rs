@@ -64,7 +64,8 @@ fn load_one(value: &str) -> Result<Vec<KeySpec>> {
 pub fn parse_key_text(text: &str) -> Result<Vec<KeySpec>> {
     let trimmed = text.trim();
     if trimmed.starts_with('{') {
-        let json: Value = serde_json::from_str(trimmed).context("the file looks like JSON but does not parse")?;
+        let json =
+            crate::parse_strict_json(trimmed).map_err(|e| anyhow::anyhow!("the file looks like JSON but is {e}"))?;
         return parse_public_key_json(&json);
     }
     if trimmed.contains("-----BEGIN") {

@@ -6,6 +6,10 @@
 //!
 //! Exit codes: 0 success (valid), 1 invalid (a fault in what was checked, or a failed request),
 //! 2 usage error (bad arguments, a missing or unreadable file).
+//!
+//! Every JSON file read (events, keys, proofs, entries, checkpoints, export bundles) must be
+//! strict JSON (docs/FORMATS.md, "Strict JSON (I-JSON)"): a duplicate member name or a number no
+//! double holds exactly would be read differently by another tool, so it is refused, not read.
 
 mod client;
 mod export;
@@ -17,6 +21,7 @@ mod verify_proof;
 
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
+use shared::chain::strict_json::{self, StrictJsonKind};
 use std::io::Read as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -279,9 +284,35 @@ fn read_text(path: &std::path::Path, what: &str) -> Result<String> {
         .map_err(|e| UsageError(format!("cannot read the {what} {}: {e}", path.display())).into())
 }
 
-fn read_json(path: &std::path::Path, what: &str) -> Result<serde_json::Value> {
-    serde_json::from_str(&read_text(path, what)?)
-        .map_err(|e| UsageError(format!("the {what} {} is not JSON: {e}", path.display())).into())
+/// Parses JSON text that must be strict JSON. The error completes "the file is ...": "not
+/// valid JSON: ..." or "not strict JSON: ...", naming the place.
+pub fn parse_strict_json(text: &str) -> std::result::Result<serde_json::Value, String> {
+    if let Err(e) = strict_json::check(text.as_bytes()) {
+        return Err(match e.kind {
+            StrictJsonKind::InvalidJson => e.message,
+            _ => format!("not strict JSON: {}", e.message),
+        });
+    }
+    serde_json::from_str(text).map_err(|e| format!("not valid JSON: {e}"))
+}
+
+/// Reads a JSON input of `verify-proof`: a file that is JSON but not strict JSON is a fault of
+/// that file (`code`, exit 1), as in an export bundle; one that is not JSON is a usage error.
+fn read_proof_input(
+    path: &std::path::Path,
+    what: &str,
+    code: &'static str,
+) -> Result<std::result::Result<serde_json::Value, verify_proof::ProofFault>> {
+    let text = read_text(path, what)?;
+    match strict_json::check(text.as_bytes()) {
+        Err(e) if e.kind != StrictJsonKind::InvalidJson => Ok(Err(verify_proof::ProofFault {
+            code,
+            message: format!("the {what} {} is not strict JSON: {e}", path.display()),
+        })),
+        _ => parse_strict_json(&text)
+            .map(Ok)
+            .map_err(|e| UsageError(format!("the {what} {} is {e}", path.display())).into()),
+    }
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime> {
@@ -308,8 +339,12 @@ fn run(cli: Cli) -> Result<Outcome> {
         }
         Command::VerifyProof { file, entry, checkpoint, keys, json } => {
             let specs = require_keys(&keys)?;
-            let proof = read_json(&file, "proof")?;
-            let entry = entry.map(|p| read_json(&p, "entry")).transpose()?;
+            let proof = read_proof_input(&file, "proof", "proof_malformed")?;
+            let entry = entry.map(|p| read_proof_input(&p, "entry", "entry_malformed")).transpose()?;
+            let (proof, entry) = match (proof, entry.transpose()) {
+                (Ok(proof), Ok(entry)) => (proof, entry),
+                (Err(fault), _) | (_, Err(fault)) => return Ok(verify_proof::report(&Err(fault), json)),
+            };
             let notes = checkpoint
                 .iter()
                 .map(|p| {

@@ -18,13 +18,21 @@ use reqwest::Method;
 use serde_json::{json, Value};
 use shared::chain::canonical::signing_bytes;
 use shared::chain::event::parse_event_value;
+use shared::chain::strict_json::{self, StrictJsonKind};
 
 /// The most events one `POST /v1/events/batch` takes.
 pub const MAX_BATCH: usize = 1000;
 
 /// Reads events: one JSON object, a JSON array of objects, or JSON Lines (one object per
-/// non-blank line).
+/// non-blank line), each strict JSON: re-serialised, a duplicate name or a rounded number would
+/// send something other than the file says.
 pub fn parse_events(text: &str, source: &str) -> Result<Vec<Value>> {
+    match strict_json::check(text.as_bytes()) {
+        // Not one JSON text: perhaps JSON Lines.
+        Err(e) if e.kind == StrictJsonKind::InvalidJson => {}
+        Err(e) => return Err(UsageError(format!("{source}: not strict JSON: {e}")).into()),
+        Ok(()) => {}
+    }
     if let Ok(value) = serde_json::from_str::<Value>(text) {
         return match value {
             Value::Object(_) => Ok(vec![value]),
@@ -37,8 +45,7 @@ pub fn parse_events(text: &str, source: &str) -> Result<Vec<Value>> {
         if line.trim().is_empty() {
             continue;
         }
-        let value: Value =
-            serde_json::from_str(line).map_err(|e| UsageError(format!("{source}: line {}: not JSON: {e}", i + 1)))?;
+        let value = crate::parse_strict_json(line).map_err(|e| UsageError(format!("{source}: line {}: {e}", i + 1)))?;
         if !value.is_object() {
             return Err(UsageError(format!("{source}: line {}: an event is a JSON object", i + 1)).into());
         }

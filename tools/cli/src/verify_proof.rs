@@ -53,8 +53,8 @@ pub struct ProofInput<'a> {
 /// or `/v1/checkpoints/{size}` (its `note` member).
 pub fn checkpoint_note(text: &str) -> Result<String> {
     if text.trim_start().starts_with('{') {
-        let json: Value =
-            serde_json::from_str(text).context("the checkpoint file looks like JSON but does not parse")?;
+        let json = crate::parse_strict_json(text)
+            .map_err(|e| anyhow::anyhow!("the checkpoint file looks like JSON but is {e}"))?;
         let note = json.get("note").and_then(Value::as_str).context("the checkpoint JSON has no `note` string")?;
         return Ok(note.to_owned());
     }

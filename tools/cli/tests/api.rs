@@ -191,6 +191,29 @@ fn send_does_not_retry_400_and_says_why() {
 }
 
 #[test]
+fn send_refuses_events_that_are_not_strict_json_before_sending() {
+    let stub = Stub::start(|req, _| (201, vec![], appended(&req.body["events"])));
+    let dir = scratch("send-not-strict");
+    let file = dir.join("events.jsonl");
+    std::fs::write(
+        &file,
+        "{\"action\":\"a.b\",\"actor\":{\"id\":\"u\"}}\n{\"action\":\"a.b\",\"actor\":{\"id\":\"u\"},\"metadata\":{\"n\":18446744073709551616}}\n",
+    )
+    .expect("write");
+    let out = cli(&stub, &["send", "--file", file.to_str().expect("path")]);
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("line 2: not strict JSON: integer 18446744073709551616 at metadata.n"),
+        "{}",
+        stderr(&out)
+    );
+    let out = cli(&stub, &["send", r#"{"action":"a.b","action":"c.d","actor":{"id":"u"}}"#]);
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert!(stderr(&out).contains(r#"not strict JSON: duplicate member name "action" at action"#), "{}", stderr(&out));
+    assert!(stub.requests().is_empty(), "nothing is sent");
+}
+
+#[test]
 fn send_splits_json_lines_into_batches_of_1000_with_numbered_keys() {
     let stub = Stub::start(|req, _| (201, vec![], appended(&req.body["events"])));
     let dir = scratch("send-batches");

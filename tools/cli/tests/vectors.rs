@@ -92,3 +92,17 @@ fn every_export_vector_is_reported_as_expected() {
     assert!(failures.is_empty(), "{} of {} cases differ:\n{}", failures.len(), cases.len(), failures.join("\n"));
     println!("{} export vectors checked", cases.len());
 }
+
+#[test]
+fn the_export_vectors_include_the_strict_json_cases() {
+    let dir = vectors_dir();
+    for name in [
+        "duplicate-member-in-event",
+        "duplicate-member-in-row",
+        "unsafe-integer-in-event",
+        "duplicate-member-in-csv-event",
+        "duplicate-member-in-manifest",
+    ] {
+        assert!(dir.join(name).join("expected.json").is_file(), "{name} is a case the test above runs");
+    }
+}

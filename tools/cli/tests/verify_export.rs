@@ -160,6 +160,19 @@ fn every_key_file_form_is_accepted_and_retired_keys_are_trusted() {
             auditlog(&["verify-export", dir.to_str().expect("path"), "--public-key", key.to_str().expect("path")]);
         assert_eq!(code(&out), 0, "{file}: {}", stderr(&out));
     }
+    // The same JSON naming its current key twice (readers keeping the first or the last would
+    // trust different keys) is refused.
+    let text = response.to_string();
+    let duplicated = text.replacen("{", &format!("{{\"verifier_key\":\"{}\",", verifier(7)), 1);
+    std::fs::write(keys.join("duplicate.json"), duplicated).expect("write");
+    let key = keys.join("duplicate.json");
+    let out = auditlog(&["verify-export", dir.to_str().expect("path"), "--public-key", key.to_str().expect("path")]);
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(r#"not strict JSON: duplicate member name "verifier_key" at verifier_key"#),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]

@@ -99,6 +99,45 @@ fn proof_for_another_leaf_or_a_changed_event_is_rejected() {
 }
 
 #[test]
+fn entry_or_proof_that_is_not_strict_json_is_malformed_and_exits_1() {
+    let log = Log::new(13);
+    let dir = scratch("inclusion-not-strict");
+    let proof = write(&dir, "proof.json", &inclusion(&log, 5));
+    // The duplicate comes first, so a last-wins reader would see exactly the digested event.
+    let text = log.entry_json(5).to_string();
+    assert_eq!(text.matches(r#""event":{"action":"#).count(), 1, "{text}");
+    let duplicated = text.replacen(r#""event":{"action":"#, r#""event":{"action":"user.logout","action":"#, 1);
+    let entry = dir.join("duplicate.json");
+    std::fs::write(&entry, duplicated).expect("write");
+    let out = run(&[&proof, "--entry", entry.to_str().expect("path"), "--json"]);
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    let v = json_out(&out);
+    assert_eq!(v["code"], json!("entry_malformed"), "{v}");
+    assert!(
+        v["message"].as_str().expect("message").contains(r#"duplicate member name "action" at event.action"#),
+        "{v}"
+    );
+
+    let text = inclusion(&log, 5).to_string();
+    assert_eq!(text.matches(r#""leaf_index":5"#).count(), 1, "{text}");
+    let unsafe_index = dir.join("unsafe.json");
+    std::fs::write(&unsafe_index, text.replacen(r#""leaf_index":5"#, r#""leaf_index":18446744073709551621"#, 1))
+        .expect("write");
+    let out = run(&[unsafe_index.to_str().expect("path"), "--json"]);
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    let v = json_out(&out);
+    assert_eq!(v["code"], json!("proof_malformed"), "{v}");
+    assert!(v["message"].as_str().expect("message").contains("at leaf_index is outside +-(2^53-1)"), "{v}");
+
+    // Text that is not JSON at all stays a usage error.
+    let broken = dir.join("broken.json");
+    std::fs::write(&broken, "{\"leaf_index\":").expect("write");
+    let out = run(&[broken.to_str().expect("path")]);
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert!(stderr(&out).contains("is not valid JSON"), "{}", stderr(&out));
+}
+
+#[test]
 fn wrong_key_is_checkpoint_invalid_and_a_missing_checkpoint_is_a_usage_error() {
     let log = Log::new(13);
     let dir = scratch("inclusion-keys");

@@ -74,12 +74,13 @@ fn bad_events() -> Vec<(&'static str, Value, u16, &'static str, &'static str)> {
             "invalid_request",
             "bytes",
         ),
+        // Refused before the event is looked at, as JSON that is not strict (below).
         (
             "unsafe integer",
             json!({ "action": "a", "actor": { "id": "u" }, "metadata": { "n": 9007199254740993u64 } }),
             400,
-            "invalid_request",
-            "metadata",
+            "invalid_json",
+            "metadata.n",
         ),
         (
             "signature with unknown key",
@@ -111,6 +112,140 @@ async fn rejects_each_bad_event_precisely_and_writes_nothing() -> anyhow::Result
         }
     }
     assert_eq!(stack.tree_size(&key).await?, size, "a rejected request wrote something");
+    Ok(())
+}
+
+/// (what, path, body, the message). Each body is sent as raw bytes: a JSON serialiser could not
+/// write a duplicate name or keep these number spellings.
+const NOT_STRICT: &[(&str, &str, &str, &str)] = &[
+    (
+        "duplicate at the root",
+        "/v1/events",
+        r#"{"action":"a.b","action":"c.d","actor":{"id":"u"}}"#,
+        r#"duplicate member name "action" at action"#,
+    ),
+    (
+        "duplicate in actor",
+        "/v1/events",
+        r#"{"action":"a.b","actor":{"id":"u","type":"user","id":"v"}}"#,
+        r#"duplicate member name "id" at actor.id"#,
+    ),
+    (
+        "duplicate in metadata",
+        "/v1/events",
+        r#"{"action":"a.b","actor":{"id":"u"},"metadata":{"k":1,"k":1}}"#,
+        r#"duplicate member name "k" at metadata.k"#,
+    ),
+    (
+        "duplicate in a batch element",
+        "/v1/events/batch",
+        r#"{"events":[{"action":"a.b","actor":{"id":"u"}},{"action":"a.b","actor":{"id":"u"},"action":"c.d"}]}"#,
+        r#"duplicate member name "action" at events[1].action"#,
+    ),
+    (
+        "escaped duplicate",
+        "/v1/events",
+        r#"{"action":"a.b","\u0061ction":"c.d","actor":{"id":"u"}}"#,
+        r#"duplicate member name "action" at action"#,
+    ),
+    (
+        "2^64",
+        "/v1/events",
+        r#"{"action":"a.b","actor":{"id":"u"},"metadata":{"n":18446744073709551616}}"#,
+        "integer 18446744073709551616 at metadata.n is outside +-(2^53-1); send it as a string",
+    ),
+    (
+        "10^20",
+        "/v1/events",
+        r#"{"action":"a.b","actor":{"id":"u"},"metadata":{"n":100000000000000000000}}"#,
+        "integer 100000000000000000000 at metadata.n is outside +-(2^53-1); send it as a string",
+    ),
+    (
+        "2^53+1",
+        "/v1/events",
+        r#"{"action":"a.b","actor":{"id":"u"},"metadata":{"n":9007199254740993}}"#,
+        "integer 9007199254740993 at metadata.n is outside +-(2^53-1); send it as a string",
+    ),
+    (
+        "1e20",
+        "/v1/events",
+        r#"{"action":"a.b","actor":{"id":"u"},"metadata":{"n":1e20}}"#,
+        "number 1e20 at metadata.n is the integer 100000000000000000000, outside +-(2^53-1); send it as a string",
+    ),
+    (
+        "a number that rounds",
+        "/v1/events",
+        r#"{"action":"a.b","actor":{"id":"u"},"metadata":{"x":0.10000000000000001}}"#,
+        "number 0.10000000000000001 at metadata.x is not exactly an IEEE 754 double (the nearest is 0.1); send it as a string",
+    ),
+    (
+        "a lone surrogate",
+        "/v1/events",
+        r#"{"action":"a.b","actor":{"id":"u","name":"\ud800"}}"#,
+        "string at actor.name holds a lone surrogate escape (\\ud800 to \\udfff without its pair)",
+    ),
+    (
+        "a noncharacter",
+        "/v1/events/batch",
+        r#"{"events":[{"action":"a.b","actor":{"id":"u"},"metadata":{"s":"\uffff"}}]}"#,
+        "string at events[0].metadata.s holds the noncharacter U+FFFF",
+    ),
+];
+
+#[tokio::test]
+async fn rejects_json_that_is_not_strict_naming_the_path_and_writes_nothing() -> anyhow::Result<()> {
+    let stack = Stack::start().await?;
+    let (_, key) = stack.tenant("acme").await?;
+    let size = stack.tree_size(&key).await?;
+    for &(what, path, body, message) in NOT_STRICT {
+        let reply = stack.call_raw(Method::POST, path, &key, "application/json", body.as_bytes().to_vec()).await?;
+        assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{what}: {reply:?}");
+        assert_eq!(reply.body, json!({ "error": { "code": "invalid_json", "message": message } }), "{what}");
+    }
+    assert_eq!(stack.tree_size(&key).await?, size, "a rejected request wrote something");
+
+    // Routes whose bodies are not events: each is recorded in the tenant's chain when it
+    // succeeds, so an unchanged tree means nothing was done.
+    let settings = stack.call(Method::GET, "/v1/settings", Some(&key), None).await?;
+    let keys = stack.call(Method::GET, "/v1/keys", Some(&key), None).await?;
+    let others = [
+        (
+            Method::PATCH,
+            "/v1/settings",
+            r#"{"require_signatures":false,"require_signatures":true}"#,
+            r#"duplicate member name "require_signatures" at require_signatures"#,
+        ),
+        (
+            Method::POST,
+            "/v1/keys",
+            r#"{"name":"reader","scopes":["events:read"],"name":"admin"}"#,
+            r#"duplicate member name "name" at name"#,
+        ),
+        (
+            Method::POST,
+            "/v1/exports",
+            r#"{"format":"csv","filter":{"limit":18446744073709551616}}"#,
+            "integer 18446744073709551616 at filter.limit is outside +-(2^53-1); send it as a string",
+        ),
+    ];
+    for (method, path, body, message) in others {
+        let reply = stack.call_raw(method, path, &key, "application/json", body.as_bytes().to_vec()).await?;
+        assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{path}: {reply:?}");
+        assert_eq!(reply.body, json!({ "error": { "code": "invalid_json", "message": message } }), "{path}");
+    }
+    assert_eq!(stack.call(Method::GET, "/v1/settings", Some(&key), None).await?.body, settings.body);
+    assert_eq!(stack.call(Method::GET, "/v1/keys", Some(&key), None).await?.body, keys.body);
+    let exports = stack.call(Method::GET, "/v1/exports", Some(&key), None).await?;
+    assert_eq!(exports.status, StatusCode::OK, "{exports:?}");
+    assert_eq!(exports.body["exports"], json!([]), "no export was created");
+    assert_eq!(stack.tree_size(&key).await?, size, "a rejected request wrote something");
+
+    // The same bodies made strict are accepted, so each refusal above was the strict check.
+    let strict = r#"{"action":"a.b","actor":{"id":"u"},"metadata":{"n":9007199254740991,"x":0.1,"s":"\ud83d\ude00"}}"#;
+    let reply =
+        stack.call_raw(Method::POST, "/v1/events", &key, "application/json", strict.as_bytes().to_vec()).await?;
+    assert_eq!(reply.status, StatusCode::CREATED, "{reply:?}");
+    assert_eq!(stack.tree_size(&key).await?, size + 1);
     Ok(())
 }
 

@@ -37,6 +37,7 @@ const CASES: &[(&str, Expect)] = &[
     ("ingest/append-one.json", Expect::Status(201)),
     ("ingest/append-batch.json", Expect::Status(201)),
     ("ingest/append-invalid.json", Expect::Status(400)),
+    ("ingest/append-duplicate-member.json", Expect::Status(400)),
     ("query/list-events.json", Expect::Status(200)),
     ("query/get-event.json", Expect::Status(404)),
     ("query/inclusion-proof.json", Expect::Status(404)),

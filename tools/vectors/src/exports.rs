@@ -21,7 +21,7 @@ use shared::chain::export::{
     build_bundle, csv_header, encode_row, gzip_member, verify_export, Bundle, BundleInput, DataFormat, ExportFault,
     ExportRow, ExportSummary, FaultCode, Manifest, TrustedKey, MANIFEST_FILE, PROOF_FILE,
 };
-use shared::chain::hash::{Hash, GENESIS};
+use shared::chain::hash::{sha256, Hash, GENESIS};
 use shared::chain::merkle::MemoryTree;
 use uuid::Uuid;
 
@@ -394,8 +394,8 @@ fn change_csv_action(log: &Log, data: &[u8], seq: u64, new_action: &str) -> Resu
     Ok(text.replacen(&from, &prefix(new_action), 1).into_bytes())
 }
 
-/// The manifest with its checkpoint root replaced, written as `build_bundle` writes one.
-fn with_manifest_root(manifest: &[u8], root: Hash) -> Result<Vec<u8>> {
+/// The manifest changed by `edit`, written as `build_bundle` writes one.
+fn edit_manifest(manifest: &[u8], edit: impl FnOnce(&mut Manifest)) -> Result<Vec<u8>> {
     let rewrite = |m: &Manifest| -> Result<Vec<u8>> {
         let mut bytes = serde_json::to_vec_pretty(m).context("serialising the manifest")?;
         bytes.push(b'\n');
@@ -403,9 +403,40 @@ fn with_manifest_root(manifest: &[u8], root: Hash) -> Result<Vec<u8>> {
     };
     let mut parsed: Manifest = serde_json::from_slice(manifest).context("the manifest parses")?;
     ensure!(rewrite(&parsed)? == manifest, "the manifest round-trips byte for byte");
-    ensure!(parsed.checkpoint.root != root, "the new root differs");
-    parsed.checkpoint.root = root;
+    edit(&mut parsed);
     rewrite(&parsed)
+}
+
+/// The manifest with its checkpoint root replaced.
+fn with_manifest_root(manifest: &[u8], root: Hash) -> Result<Vec<u8>> {
+    let mut differs = false;
+    let bytes = edit_manifest(manifest, |m| {
+        differs = m.checkpoint.root != root;
+        m.checkpoint.root = root;
+    })?;
+    ensure!(differs, "the new root differs");
+    Ok(bytes)
+}
+
+/// The bundle with `data` in place of its data, and the manifest's data digest and size made to
+/// match, so that the only fault is in the rows themselves.
+fn with_data(bundle: &Bundle, data: Vec<u8>) -> Result<Bundle> {
+    let mut changed = bundle.clone();
+    changed.manifest = edit_manifest(&bundle.manifest, |m| {
+        m.data.sha256 = sha256(&[&data]);
+        m.data.bytes = data.len() as u64;
+    })?;
+    changed.data = data;
+    Ok(changed)
+}
+
+/// Replaces the one occurrence of `from` in line `index` (0-based) of line-based data.
+fn edit_line(data: &[u8], index: usize, from: &str, to: &str) -> Result<Vec<u8>> {
+    let mut ls = lines(data)?;
+    let line = ls.get_mut(index).context("the line exists")?;
+    ensure!(line.matches(from).count() == 1, "line {index} holds {from:?} once: {line}");
+    *line = line.replacen(from, to, 1);
+    Ok(join_lines(&ls))
 }
 
 /// Checks that gzip'd data is exactly one member per `GZIP_MEMBER_ROWS` rows of the plain
@@ -500,6 +531,60 @@ pub fn generate() -> Result<Vec<VectorFile>> {
         name: "changed-manifest-root",
         bundle: root_changed,
         intended: fault(FaultCode::CheckpointInvalid, None, None),
+    });
+
+    // Not strict JSON (docs/FORMATS.md, "Strict JSON (I-JSON)"), each in row 3 (seq 2) or 4
+    // (seq 3), with the manifest's data digest and size updated to the changed data. The event's
+    // duplicate `action` comes first and the original last, so a last-wins parser reads exactly
+    // the digested event and would find nothing wrong with the bundle.
+    let strict_cases = [
+        (
+            "duplicate-member-in-event",
+            2,
+            r#""event":{"action":"document.update","#,
+            r#""event":{"action":"document.delete","action":"document.update","#,
+        ),
+        (
+            "duplicate-member-in-row",
+            2,
+            r#","content_digest":""#,
+            r#","content_digest":"0000000000000000000000000000000000000000000000000000000000000000","content_digest":""#,
+        ),
+        ("unsafe-integer-in-event", 3, r#""metadata":{"attempt":3,"#, r#""metadata":{"attempt":18446744073709551616,"#),
+    ];
+    for (name, index, from, to) in strict_cases {
+        let bundle = with_data(&jsonl, edit_line(&jsonl.data, index, from, to)?)?;
+        let seq = index as u64;
+        cases.push(Case { name, bundle, intended: fault(FaultCode::RowMalformed, Some(seq + 1), Some(seq)) });
+    }
+    // The CSV event column is digested as written, so its duplicate shows in the digest too; the
+    // strict check comes first. Line 3 of the data is row 3 (the header is line 0).
+    let csv_event = with_data(
+        &csv,
+        edit_line(
+            &csv.data,
+            3,
+            r#""{""action"":""document.update"","#,
+            r#""{""action"":""document.delete"",""action"":""document.update"","#,
+        )?,
+    )?;
+    cases.push(Case {
+        name: "duplicate-member-in-csv-event",
+        bundle: csv_event,
+        intended: fault(FaultCode::RowMalformed, Some(3), Some(2)),
+    });
+    // The filter is not covered by any digest: a last-wins reader would see `document.*`.
+    let mut manifest_duplicate = filtered.clone();
+    let manifest_text = std::str::from_utf8(&filtered.manifest).context("the manifest is UTF-8")?;
+    let filter_member = "\n    \"action\": \"document.*\"\n";
+    ensure!(manifest_text.matches(filter_member).count() == 1, "the filtered manifest names its filter once");
+    manifest_duplicate.manifest = manifest_text
+        .replacen(filter_member, "\n    \"action\": \"user.*\",\n    \"action\": \"document.*\"\n", 1)
+        .into_bytes();
+    cases.push(Case {
+        name: "duplicate-member-in-manifest",
+        bundle: manifest_duplicate,
+        intended: fault(FaultCode::ManifestInvalid, None, None),
     });
 
     let dir = format!("{VECTORS_DIR}/{EXPORTS_DIR}");

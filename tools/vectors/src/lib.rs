@@ -11,6 +11,7 @@
 //! nonces, Ed25519 is deterministic, and ids, salts and times are fixed.
 
 pub mod canonical;
+pub mod strict_json;
 pub mod events;
 pub mod entries;
 pub mod merkle;
@@ -44,6 +45,7 @@ pub struct Generator {
 /// Every generator, in the order the README lists the files.
 pub const GENERATORS: &[Generator] = &[
     Generator { name: "canonical", generate: canonical::generate },
+    Generator { name: "strict-json", generate: strict_json::generate },
     Generator { name: "events", generate: events::generate },
     Generator { name: "entries", generate: entries::generate },
     Generator { name: "merkle", generate: merkle::generate },

@@ -76,8 +76,13 @@ fn the_export_cases_are_the_ones_the_readme_lists() {
         ("changed-csv-copy-column", json!({"valid": false, "code": "row_malformed", "row": 5, "seq": 4})),
         ("changed-manifest-root", json!({"valid": false, "code": "checkpoint_invalid", "row": null, "seq": null})),
         ("dropped-last-row", json!({"valid": false, "code": "row_count", "row": null, "seq": null})),
+        ("duplicate-member-in-csv-event", json!({"valid": false, "code": "row_malformed", "row": 3, "seq": 2})),
+        ("duplicate-member-in-event", json!({"valid": false, "code": "row_malformed", "row": 3, "seq": 2})),
+        ("duplicate-member-in-manifest", json!({"valid": false, "code": "manifest_invalid", "row": null, "seq": null})),
+        ("duplicate-member-in-row", json!({"valid": false, "code": "row_malformed", "row": 3, "seq": 2})),
         ("swapped-rows", json!({"valid": false, "code": "row_order", "row": 12, "seq": 10})),
         ("tampered-row-byte", json!({"valid": false, "code": "content_digest", "row": 7, "seq": 6})),
+        ("unsafe-integer-in-event", json!({"valid": false, "code": "row_malformed", "row": 4, "seq": 3})),
         ("valid-csv", json!({"valid": true})),
         ("valid-csv-gzip", json!({"valid": true})),
         ("valid-empty", json!({"valid": true})),
@@ -129,4 +134,40 @@ fn the_valid_cases_cover_the_formats_a_filter_and_an_erased_entry() {
     assert_eq!(jsonl.matches(r#""erased":true,"event":null,"salt":null"#).count(), 1);
     let csv = String::from_utf8(read(&folder("valid-csv").join("data.csv"))).expect("UTF-8");
     assert!(csv.contains("\r\n") && csv.contains("\"\"") && csv.contains('\u{65e5}'), "quoting is exercised");
+}
+
+#[test]
+fn the_strict_json_cases_break_only_strictness() {
+    // Each is a copy of a valid bundle with one JSON text made non-strict and the data digest
+    // updated, so a verifier that parsed leniently would report something else, or nothing.
+    let folder = |name: &str| exports_dir().join(name);
+    let text = |name: &str, file: &str| String::from_utf8(read(&folder(name).join(file))).expect("UTF-8");
+    let data = text("duplicate-member-in-event", "data.jsonl");
+    let row = data.lines().nth(2).expect("row 3");
+    assert!(row.contains(r#""event":{"action":"document.delete","action":"document.update","#), "{row}");
+    let data = text("duplicate-member-in-row", "data.jsonl");
+    assert_eq!(data.lines().nth(2).expect("row 3").matches(r#""content_digest":"#).count(), 2);
+    let data = text("unsafe-integer-in-event", "data.jsonl");
+    assert!(data.lines().nth(3).expect("row 4").contains(r#""attempt":18446744073709551616"#));
+    let data = text("duplicate-member-in-csv-event", "data.csv");
+    assert!(data
+        .lines()
+        .nth(3)
+        .expect("row 3")
+        .contains(r#"{""action"":""document.delete"",""action"":""document.update"","#));
+    let manifest = text("duplicate-member-in-manifest", "manifest.json");
+    assert_eq!(manifest.matches(r#""action": "#).count(), 2);
+    for name in [
+        "duplicate-member-in-event",
+        "duplicate-member-in-row",
+        "unsafe-integer-in-event",
+        "duplicate-member-in-csv-event",
+    ] {
+        let manifest = json_of(&folder(name).join("manifest.json"));
+        let key = manifest["data"]["key"].as_str().expect("a data key");
+        let bytes = read(&folder(name).join(key.rsplit('/').next().expect("a file name")));
+        assert_eq!(manifest["data"]["bytes"], bytes.len(), "{name}: the manifest's data size is the changed data's");
+        let digest = shared::chain::hash::sha256(&[&bytes]).to_hex();
+        assert_eq!(manifest["data"]["sha256"], digest, "{name}: the manifest's data digest is the changed data's");
+    }
 }

@@ -60,7 +60,7 @@ fn regenerating_the_vectors_changes_nothing() {
 fn every_generator_writes_pretty_json_with_a_trailing_newline_under_test_vectors_v1() {
     let files = vectors::generate_all().expect("the generators run");
     let names: Vec<&str> = files.iter().map(|f| f.path.as_str()).collect();
-    for name in ["canonical", "events", "entries", "merkle", "checkpoints", "receipts"] {
+    for name in ["canonical", "strict-json", "events", "entries", "merkle", "checkpoints", "receipts"] {
         assert!(names.contains(&format!("test-vectors/v1/{name}.json").as_str()), "{name}.json is generated");
     }
     assert!(names.contains(&"test-vectors/v1/exports/public_key.json"), "the export key is generated");
@@ -114,6 +114,68 @@ fn no_committed_file_lingers_that_no_generator_produces() {
     let files = vectors::generate_all().expect("the generators run");
     let stray = vectors::stray_files(&vectors::repository_root(), &files).expect("the folder is readable");
     assert!(stray.is_empty(), "no generator produces {stray:?}; delete them or add them to a generator");
+}
+
+#[test]
+fn strict_json_cases_give_their_verdicts() {
+    let file = committed("strict-json.json");
+    let cases = array_of(&file, "cases");
+    for case in cases {
+        let name = str_of(case, "name");
+        let input = str_of(case, "input");
+        let got = shared::chain::strict_json::check(input.as_bytes());
+        if case["valid"] == Value::Bool(true) {
+            assert!(got.is_ok(), "{name}: {got:?}");
+            assert!(case.get("error").is_none() && case.get("path").is_none(), "{name}");
+        } else {
+            let e = got.expect_err(name);
+            assert_eq!(case["error"], e.kind.as_str(), "{name}");
+            assert_eq!(case["path"], e.path.map_or(Value::Null, Value::String), "{name}");
+        }
+    }
+}
+
+#[test]
+fn strict_json_cases_cover_every_kind_and_the_named_examples() {
+    let file = committed("strict-json.json");
+    let cases = array_of(&file, "cases");
+    let verdict = |input: &str| {
+        let case = cases.iter().find(|c| c["input"] == input).unwrap_or_else(|| panic!("a case has input {input}"));
+        (case["error"].as_str().unwrap_or("valid").to_owned(), case["path"].clone())
+    };
+    let named = [
+        (r#"{"action":"a","action":"b"}"#, "duplicate_member", Value::from("action")),
+        (r#"{"a":1,"\u0061":2}"#, "duplicate_member", Value::from("a")),
+        (
+            r#"{"events":[{"action":"a"},{"action":"b","metadata":{"a":[{"b":1,"c":2,"b":3}]}}]}"#,
+            "duplicate_member",
+            Value::from("events[1].metadata.a[0].b"),
+        ),
+        (r#"{"n":9007199254740991}"#, "valid", Value::Null),
+        (r#"{"n":-9007199254740991}"#, "valid", Value::Null),
+        (r#"{"n":9007199254740992}"#, "unsafe_integer", Value::from("n")),
+        (r#"{"n":9007199254740993}"#, "unsafe_integer", Value::from("n")),
+        (r#"{"metadata":{"n":18446744073709551616}}"#, "unsafe_integer", Value::from("metadata.n")),
+        (r#"{"metadata":{"n":100000000000000000000}}"#, "unsafe_integer", Value::from("metadata.n")),
+        (r#"{"x":1e20}"#, "unsafe_integer", Value::from("x")),
+        (r#"{"x":1e21}"#, "valid", Value::Null),
+        (r#"{"n":-0}"#, "valid", Value::Null),
+        (r#"{"x":0.1}"#, "valid", Value::Null),
+        (r#"{"x":1.0}"#, "valid", Value::Null),
+        (r#"{"x":0.10000000000000001}"#, "inexact_number", Value::from("x")),
+        (r#"{"x":333333333.33333329}"#, "inexact_number", Value::from("x")),
+        (r#"{"x":1e400}"#, "inexact_number", Value::from("x")),
+        (r#"{"s":"\ud800"}"#, "invalid_string", Value::from("s")),
+        (r#"{"s":"\udc00"}"#, "invalid_string", Value::from("s")),
+        (r#"{"s":"\ud83d\ude00"}"#, "valid", Value::Null),
+        (r#"{"s":"\uffff"}"#, "invalid_string", Value::from("s")),
+        ("{\"s\":\"\u{fdd0}\"}", "invalid_string", Value::from("s")),
+    ];
+    for (input, error, path) in named {
+        assert_eq!(verdict(input), (error.to_owned(), path), "{input}");
+    }
+    let syntax = cases.iter().filter(|c| c["error"] == "invalid_json" && c["path"].is_null()).count();
+    assert!(syntax >= 3, "a few cases of invalid syntax");
 }
 
 #[test]
