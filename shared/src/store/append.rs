@@ -110,9 +110,8 @@ impl Store {
     /// ended it, and the ROLLBACK only draws a warning). A broken connection stays marked, so
     /// the next operation on a replacement never runs inside a stale transaction.
     pub(super) async fn end_transaction(&mut self, succeeded: bool) {
-        if succeeded {
-            self.open_transaction = false;
-        } else if !self.client.is_closed() && self.client.batch_execute("ROLLBACK").await.is_ok() {
+        let ended = succeeded || (!self.client.is_closed() && self.client.batch_execute("ROLLBACK").await.is_ok());
+        if ended {
             self.open_transaction = false;
         }
     }
