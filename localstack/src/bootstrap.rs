@@ -29,7 +29,8 @@ pub const ARCHIVE_BUCKET: &str = "audit-log-archives";
 
 /// The bucket exports are written to.
 pub const EXPORT_BUCKET: &str = "audit-log-exports";
-/// The export jobs table: partition key `tenant_id`, sort key `export_id`.
+/// The export jobs table: partition key `tenant_id`, sort key `export_id`, and the sparse GSI
+/// `by-sweep-at` (`sweep` S, `sweep_at` N; `step` projected) of unfinished jobs.
 pub const EXPORTS_TABLE: &str = "audit-log-exports";
 /// The index queue (outbox rows for the indexer) and its dead-letter queue.
 pub const INDEX_QUEUE: &str = "audit-log-index";
@@ -87,12 +88,14 @@ pub async fn bootstrap(config: &SdkConfig) -> Result<Resources> {
         "Encrypts the receipt signing key (local)",
     )
     .await?;
-    ensure_table(&dynamodb, API_KEYS_TABLE, "key_id", None, Some(("by-tenant", "tenant_id", "created_at"))).await?;
+    let by_tenant =
+        Index { name: "by-tenant", hash: "tenant_id", range: ("created_at", ScalarAttributeType::S), include: &[] };
+    ensure_table(&dynamodb, API_KEYS_TABLE, "key_id", None, Some(by_tenant)).await?;
     ensure_table(&dynamodb, RECEIPT_KEYS_TABLE, "pk", None, None).await?;
     ensure_locked_bucket(config, ANCHOR_BUCKET).await?;
     ensure_bucket(config, ARCHIVE_BUCKET).await?;
     ensure_bucket(config, EXPORT_BUCKET).await?;
-    ensure_table(&dynamodb, EXPORTS_TABLE, "tenant_id", Some("export_id"), None).await?;
+    ensure_exports_table(config, EXPORTS_TABLE).await?;
     // Visibility timeouts and receive counts as in template.yaml, shorter for the index queue so
     // that a local outage's retries are seen within seconds.
     let index_queue = ensure_queue_pair(config, INDEX_QUEUE, 10, 5).await?;
@@ -110,6 +113,14 @@ pub async fn bootstrap(config: &SdkConfig) -> Result<Resources> {
         index_queue,
         export_queue,
     })
+}
+
+/// Creates an export jobs table (see [`EXPORTS_TABLE`]) unless it exists. Tests whose sweeps
+/// must not see other tests' jobs give each run its own.
+pub async fn ensure_exports_table(config: &SdkConfig, name: &str) -> Result<()> {
+    let by_sweep_at =
+        Index { name: "by-sweep-at", hash: "sweep", range: ("sweep_at", ScalarAttributeType::N), include: &["step"] };
+    ensure_table(&aws_sdk_dynamodb::Client::new(config), name, "tenant_id", Some("export_id"), Some(by_sweep_at)).await
 }
 
 /// Creates a plain bucket unless it exists. Tests give each run its own.
@@ -176,20 +187,30 @@ pub async fn ensure_queue_pair(
     Ok(QueuePair { url: queue.queue_url().context("CreateQueue returned no URL")?.to_owned(), dlq_url })
 }
 
+/// A global secondary index: a string hash key, a range key of the given type, and the
+/// attributes it projects besides the keys (`include`; none listed: all of them).
+struct Index<'a> {
+    name: &'a str,
+    hash: &'a str,
+    range: (&'a str, ScalarAttributeType),
+    include: &'a [&'a str],
+}
+
 /// Creates a PAY_PER_REQUEST table with a string partition key, optionally a string sort key and
-/// optionally one GSI (string hash and range keys, all attributes projected), unless it exists.
+/// optionally one GSI, unless it exists.
 async fn ensure_table(
     dynamodb: &aws_sdk_dynamodb::Client,
     name: &str,
     key: &str,
     sort_key: Option<&str>,
-    index: Option<(&str, &str, &str)>,
+    index: Option<Index<'_>>,
 ) -> Result<()> {
     if dynamodb.describe_table().table_name(name).send().await.is_ok() {
         return Ok(());
     }
-    let attribute =
-        |n: &str| AttributeDefinition::builder().attribute_name(n).attribute_type(ScalarAttributeType::S).build();
+    let typed =
+        |n: &str, t: ScalarAttributeType| AttributeDefinition::builder().attribute_name(n).attribute_type(t).build();
+    let attribute = |n: &str| typed(n, ScalarAttributeType::S);
     let element = |n: &str, t: KeyType| KeySchemaElement::builder().attribute_name(n).key_type(t).build();
     let mut create = dynamodb
         .create_table()
@@ -200,16 +221,26 @@ async fn ensure_table(
     if let Some(range) = sort_key {
         create = create.attribute_definitions(attribute(range)?).key_schema(element(range, KeyType::Range)?);
     }
-    if let Some((index, hash, range)) = index {
+    if let Some(index) = index {
+        let (range, range_type) = index.range;
+        let projection = if index.include.is_empty() {
+            Projection::builder().projection_type(ProjectionType::All).build()
+        } else {
+            let mut p = Projection::builder().projection_type(ProjectionType::Include);
+            for attribute in index.include {
+                p = p.non_key_attributes(*attribute);
+            }
+            p.build()
+        };
         create = create
-            .attribute_definitions(attribute(hash)?)
-            .attribute_definitions(attribute(range)?)
+            .attribute_definitions(attribute(index.hash)?)
+            .attribute_definitions(typed(range, range_type)?)
             .global_secondary_indexes(
                 GlobalSecondaryIndex::builder()
-                    .index_name(index)
-                    .key_schema(element(hash, KeyType::Hash)?)
+                    .index_name(index.name)
+                    .key_schema(element(index.hash, KeyType::Hash)?)
                     .key_schema(element(range, KeyType::Range)?)
-                    .projection(Projection::builder().projection_type(ProjectionType::All).build())
+                    .projection(projection)
                     .build()?,
             );
     }

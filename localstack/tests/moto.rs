@@ -62,6 +62,18 @@ fn bootstrap_creates_every_resource_once_and_finds_it_again() -> anyhow::Result<
                 localstack::bootstrap::RECEIPT_KEYS_TABLE
             ]
         );
+        // The exports table's sparse sweep index: unfinished jobs by `sweep_at`, with their step.
+        let exports = aws_sdk_dynamodb::Client::new(&sdk)
+            .describe_table()
+            .table_name(localstack::bootstrap::EXPORTS_TABLE)
+            .send()
+            .await?;
+        let indexes = exports.table().map(|t| t.global_secondary_indexes().to_vec()).unwrap_or_default();
+        let sweep = indexes.iter().find(|i| i.index_name() == Some("by-sweep-at")).expect("the sweep index");
+        let keys: Vec<&str> = sweep.key_schema().iter().map(|k| k.attribute_name()).collect();
+        assert_eq!(keys, ["sweep", "sweep_at"]);
+        let projected = sweep.projection().map(|p| p.non_key_attributes().to_vec()).unwrap_or_default();
+        assert_eq!(projected, ["step"]);
         // Each queue and its dead-letter queue once, with the redrive to it.
         assert_eq!(first.index_queue.url, second.index_queue.url);
         let sqs = aws_sdk_sqs::Client::new(&sdk);

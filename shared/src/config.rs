@@ -291,6 +291,20 @@ impl ExportSettings {
     }
 }
 
+/// The export sweep (run by the relay): the jobs table (`EXPORTS_TABLE`) and the export queue
+/// (`EXPORT_QUEUE_URL`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExportSweepSettings {
+    pub table: String,
+    pub queue_url: String,
+}
+
+impl ExportSweepSettings {
+    pub fn from_env<F: Fn(&str) -> Option<String>>(env: &mut Env<F>) -> Self {
+        ExportSweepSettings { table: env.required("EXPORTS_TABLE"), queue_url: env.required("EXPORT_QUEUE_URL") }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

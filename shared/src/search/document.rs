@@ -2,13 +2,40 @@
 //! value of the event as `text` (what PostgreSQL's full text covers: action, actor, resource,
 //! source, metadata values), never member names. Built from the canonical content as stored, so
 //! the index holds nothing the log does not.
+//!
+//! An erased entry's document is a tombstone: its position and `erased: true`, nothing of the
+//! event. Documents are written with external versions that only grow across an entry's states
+//! ([`CONTENT_VERSION`], then [`ERASED_VERSION`]), so OpenSearch refuses a content write that
+//! lands after the tombstone (a replay, or a write that read the content just before the
+//! erasure). A tombstone rather than a delete, because a deleted document's version is kept only
+//! for `index.gc_deletes` (60 s), after which a late content write would be accepted again.
 
 use crate::chain::event::format_timestamp;
 use crate::chain::hash::sha256;
 use crate::store::read::StoredEntry;
+use chrono::{DateTime, Utc};
 use serde_json::{json, Map, Value};
+use uuid::Uuid;
 
-/// The document for `stored`, or `None` when its content is erased (the indexer deletes it).
+/// The external version of a document carrying an entry's content.
+pub const CONTENT_VERSION: u64 = 1;
+/// The external version of an erased entry's tombstone: above [`CONTENT_VERSION`], so no
+/// content write can replace it.
+pub const ERASED_VERSION: u64 = 2;
+
+/// The tombstone of an erased entry: its position only, marked `erased`.
+pub fn tombstone(tenant: Uuid, id: Uuid, seq: u64, received_at: &DateTime<Utc>) -> Value {
+    json!({
+        "tenant_id": tenant,
+        "seq": seq,
+        "event_id": id,
+        "received_at": format_timestamp(received_at),
+        "erased": true,
+    })
+}
+
+/// The document for `stored`, or `None` when its content is erased (the indexer writes its
+/// [`tombstone`]) or is not an event object.
 pub fn index_document(stored: &StoredEntry) -> Option<Value> {
     let content: Value = serde_json::from_str(stored.content.as_deref()?).ok()?;
     let event = content.as_object()?;
@@ -102,7 +129,14 @@ mod tests {
     }
 
     #[test]
-    fn an_erased_entry_has_no_document() {
-        assert_eq!(index_document(&stored(None)), None);
+    fn an_erased_entry_has_no_document_and_its_tombstone_holds_nothing_of_the_event() {
+        let erased = stored(None);
+        assert_eq!(index_document(&erased), None);
+        let t = tombstone(erased.entry.tenant_id, erased.entry.id, 7, &erased.entry.received_at);
+        let mut names: Vec<&str> = t.as_object().unwrap().keys().map(String::as_str).collect();
+        names.sort();
+        assert_eq!(names, ["erased", "event_id", "received_at", "seq", "tenant_id"]);
+        assert_eq!(t["erased"], true);
+        const { assert!(ERASED_VERSION > CONTENT_VERSION) };
     }
 }

@@ -3,10 +3,13 @@
 //! requires; a node without the security plugin (the local one) ignores the signature, so
 //! there is no code branch for it.
 //!
-//! `_bulk` answers 200 even when items failed, so [`OpenSearch::bulk`] reads every item's status
-//! and reports each one; the indexer retries only the messages whose items failed.
+//! `_bulk` answers 200 even when items failed, so [`OpenSearch::bulk`] matches every action to
+//! its item in the response (one item per action, in order, each naming the action's document
+//! id; anything else fails the whole request) and reports each item's outcome; the indexer
+//! retries only the messages whose items failed.
 
 use crate::chain::event::format_timestamp;
+use crate::search::document::{tombstone, ERASED_VERSION};
 use crate::service::query::{ActionMatch, EventFilter, Order};
 use aws_config::SdkConfig;
 use aws_credential_types::provider::ProvideCredentials;
@@ -16,8 +19,8 @@ use serde_json::{json, Value};
 use std::time::{Duration, SystemTime};
 use uuid::Uuid;
 
-/// `_bulk`, answering only each item's status and error type.
-const BULK_PATH: &str = "/_bulk?filter_path=items.*.status,items.*.error.type";
+/// `_bulk`, answering only the `errors` flag and each item's document id, status and error type.
+const BULK_PATH: &str = "/_bulk?filter_path=errors,items.*._id,items.*.status,items.*.error.type";
 
 /// How long one request may take before it counts as the cluster being unavailable.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(20);
@@ -36,13 +39,27 @@ pub enum SearchError {
     Signing(String),
 }
 
-/// One `_bulk` action.
+/// One `_bulk` action: index (create or replace) the document with this id unless the index
+/// holds a higher version of it (`version_type=external_gte`). Replaying a write is harmless, and
+/// a write of an older state (a lower version) is refused: see `search::document`.
 #[derive(Debug, Clone)]
-pub enum BulkAction {
-    /// Index (create or replace) the document with this id: replaying it is harmless.
-    Index { tenant: Uuid, id: Uuid, document: Value },
-    /// Delete the document with this id; a missing document counts as deleted.
-    Delete { tenant: Uuid, id: Uuid },
+pub struct BulkAction {
+    pub tenant: Uuid,
+    pub id: Uuid,
+    pub version: u64,
+    pub document: Value,
+}
+
+/// What `_bulk` did with one action.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ItemOutcome {
+    /// Written (2xx).
+    Written,
+    /// Refused because the index holds a higher version of the document (409 version conflict):
+    /// the write was stale.
+    Superseded,
+    /// Any other status (429 rejections included): the write did not happen.
+    Failed(String),
 }
 
 /// A cluster and the index the log's documents live in.
@@ -127,66 +144,94 @@ impl OpenSearch {
     }
 
     /// Applies the index template (mappings and settings from `infra/opensearch/`) and creates
-    /// the index if it does not exist yet. Safe to repeat.
+    /// the index if it does not exist yet, or adds the template's new fields to it if it does.
+    /// Safe to repeat.
     pub async fn ensure_index(&self, template: &Value) -> Result<(), SearchError> {
         let body = serde_json::to_vec(template).map_err(|e| SearchError::Rejected(e.to_string()))?;
         self.request("PUT", "/_index_template/audit-events", &body, "application/json").await?;
         match self.request("PUT", &format!("/{}", self.index), b"{}", "application/json").await {
             Ok(_) => Ok(()),
-            Err(SearchError::Rejected(m)) if m.contains("resource_already_exists_exception") => Ok(()),
+            Err(SearchError::Rejected(m)) if m.contains("resource_already_exists_exception") => {
+                // An index created from an older template gains the fields added since (adding a
+                // field to a mapping is allowed; changing one is not).
+                let mappings =
+                    serde_json::to_vec(&json!({ "properties": template["template"]["mappings"]["properties"] }))
+                        .map_err(|e| SearchError::Rejected(e.to_string()))?;
+                self.request("PUT", &format!("/{}/_mapping", self.index), &mappings, "application/json").await?;
+                Ok(())
+            }
             Err(e) => Err(e),
         }
     }
 
-    /// Runs `actions` as one `_bulk` request and returns each item's outcome in order: `Ok` or
-    /// the item's error. The whole call fails only when the cluster did not process it.
-    pub async fn bulk(&self, actions: &[BulkAction]) -> Result<Vec<Result<(), String>>, SearchError> {
+    /// Runs `actions` as one `_bulk` request and returns each action's outcome, in order. The
+    /// whole call fails when the cluster did not process it or when its answer does not account
+    /// for every action exactly once.
+    pub async fn bulk(&self, actions: &[BulkAction]) -> Result<Vec<ItemOutcome>, SearchError> {
+        self.bulk_at(BULK_PATH, actions).await
+    }
+
+    async fn bulk_at(&self, path: &str, actions: &[BulkAction]) -> Result<Vec<ItemOutcome>, SearchError> {
         if actions.is_empty() {
             return Ok(Vec::new());
         }
         let body = bulk_body(&self.index, actions);
         // Only what the outcomes need comes back: a thousand full item results are most of the
         // response's bytes and of the time spent reading it.
-        let response = self.request("POST", BULK_PATH, &body, "application/x-ndjson").await?;
-        let items = response["items"].as_array().ok_or_else(|| SearchError::Rejected("_bulk without items".into()))?;
-        if items.len() != actions.len() {
-            return Err(SearchError::Rejected(format!("_bulk answered {} items for {}", items.len(), actions.len())));
-        }
-        Ok(items.iter().map(item_outcome).collect())
+        let response = self.request("POST", path, &body, "application/x-ndjson").await?;
+        bulk_outcomes(&response, actions).map_err(SearchError::Rejected)
     }
 
-    /// Deletes the tenant's documents matching `clause` (an OpenSearch query clause): finds
-    /// their ids a page at a time and deletes them with `_bulk`, refreshing so the next page no
-    /// longer sees them. (`_delete_by_query` would do it in one call, but it lives in the reindex
-    /// module, which not every distribution carries; erasures are rare enough for this.)
-    pub async fn delete_matching(&self, tenant: Uuid, clause: Value) -> Result<u64, SearchError> {
+    /// Tombstones the tenant's documents matching `clause` (an OpenSearch query clause) that are
+    /// not tombstones yet, and returns how many. It refreshes first, so every write acknowledged
+    /// before the call is found; then finds ids a page at a time and writes their tombstones with
+    /// `_bulk`, refreshing so the next page no longer sees them. (`_delete_by_query` would do it in
+    /// one call, but it lives in the reindex module, which not every distribution carries, and
+    /// deletes rather than tombstones; erasures are rare enough for this.)
+    pub async fn erase_matching(&self, tenant: Uuid, clause: Value) -> Result<u64, SearchError> {
         const PAGE: u32 = 1000;
         let body = json!({
             "size": PAGE,
-            "_source": false,
-            "query": { "bool": { "filter": [ { "term": { "tenant_id": tenant } }, clause ] } },
+            "_source": ["seq", "received_at"],
+            "query": { "bool": {
+                "filter": [ { "term": { "tenant_id": tenant } }, clause ],
+                "must_not": [ { "term": { "erased": true } } ],
+            } },
         });
         let search = format!("/{}/_search?routing={tenant}", self.index);
-        let mut deleted = 0;
+        let bulk_path = format!("{BULK_PATH}&refresh=true");
+        self.refresh().await?;
+        let mut erased = 0;
         loop {
             let response = self.request("POST", &search, body.to_string().as_bytes(), "application/json").await?;
-            let ids: Vec<Uuid> = response["hits"]["hits"]
-                .as_array()
-                .map(|hits| hits.iter().filter_map(|h| h["_id"].as_str()?.parse().ok()).collect())
-                .unwrap_or_default();
-            if ids.is_empty() {
-                return Ok(deleted);
+            let hits = response["hits"]["hits"].as_array().cloned().unwrap_or_default();
+            let actions = hits
+                .iter()
+                .map(|h| {
+                    let id: Uuid = h["_id"].as_str().and_then(|i| i.parse().ok()).ok_or("a hit without its id")?;
+                    let seq = h["_source"]["seq"].as_u64().ok_or("a hit without its seq")?;
+                    let received_at = h["_source"]["received_at"]
+                        .as_str()
+                        .and_then(|t| crate::chain::event::parse_timestamp(t).ok())
+                        .ok_or("a hit without its receive time")?;
+                    let document = tombstone(tenant, id, seq, &received_at);
+                    Ok(BulkAction { tenant, id, version: ERASED_VERSION, document })
+                })
+                .collect::<Result<Vec<_>, &str>>()
+                .map_err(|e| SearchError::Rejected(e.to_owned()))?;
+            if actions.is_empty() {
+                return Ok(erased);
             }
-            let actions: Vec<BulkAction> = ids.iter().map(|&id| BulkAction::Delete { tenant, id }).collect();
-            let body = bulk_body(&self.index, &actions);
-            let response = self.request("POST", "/_bulk?refresh=true", &body, "application/x-ndjson").await?;
-            let items = response["items"].as_array().cloned().unwrap_or_default();
-            if let Some(error) = items.iter().map(item_outcome).find_map(Result::err) {
-                return Err(SearchError::Rejected(format!("deleting erased documents: {error}")));
+            // A tombstone is never superseded (nothing has a higher version), so anything but
+            // written fails the erasure.
+            if let Some(outcome) =
+                self.bulk_at(&bulk_path, &actions).await?.into_iter().find(|o| *o != ItemOutcome::Written)
+            {
+                return Err(SearchError::Rejected(format!("writing tombstones of erased documents: {outcome:?}")));
             }
-            deleted += ids.len() as u64;
-            if ids.len() < PAGE as usize {
-                return Ok(deleted);
+            erased += actions.len() as u64;
+            if actions.len() < PAGE as usize {
+                return Ok(erased);
             }
         }
     }
@@ -227,33 +272,57 @@ fn first_chars(text: &str) -> String {
 /// The NDJSON body of a `_bulk` request.
 pub fn bulk_body(index: &str, actions: &[BulkAction]) -> Vec<u8> {
     let mut body = Vec::with_capacity(actions.len() * 512);
-    for action in actions {
-        let (meta, document) = match action {
-            BulkAction::Index { tenant, id, document } => {
-                (json!({ "index": { "_index": index, "_id": id, "routing": tenant } }), Some(document))
-            }
-            BulkAction::Delete { tenant, id } => {
-                (json!({ "delete": { "_index": index, "_id": id, "routing": tenant } }), None)
-            }
-        };
+    for a in actions {
+        let meta = json!({ "index": {
+            "_index": index,
+            "_id": a.id,
+            "routing": a.tenant,
+            "version": a.version,
+            "version_type": "external_gte",
+        } });
         body.extend_from_slice(meta.to_string().as_bytes());
         body.push(b'\n');
-        if let Some(document) = document {
-            body.extend_from_slice(document.to_string().as_bytes());
-            body.push(b'\n');
-        }
+        body.extend_from_slice(a.document.to_string().as_bytes());
+        body.push(b'\n');
     }
     body
 }
 
-/// One `_bulk` item: success for 2xx, and for deleting a document that is not there.
-fn item_outcome(item: &Value) -> Result<(), String> {
-    let (kind, result) = item.as_object().and_then(|m| m.iter().next()).ok_or("an empty _bulk item")?;
-    let status = result["status"].as_u64().unwrap_or(0);
-    if (200..300).contains(&status) || (kind == "delete" && status == 404) {
-        return Ok(());
+/// Matches a `_bulk` response to its actions: exactly one item per action, in order, each naming
+/// the action's document id, and an `errors` flag that agrees with the items. Anything else is an
+/// error for the whole request (an item missing from the answer is a write not known to have
+/// happened).
+fn bulk_outcomes(response: &Value, actions: &[BulkAction]) -> Result<Vec<ItemOutcome>, String> {
+    let items = response["items"].as_array().ok_or("_bulk answered without items")?;
+    if items.len() != actions.len() {
+        return Err(format!("_bulk answered {} items for {} actions", items.len(), actions.len()));
     }
-    Err(format!("{status} {}", result["error"]["type"].as_str().unwrap_or("error")))
+    let mut outcomes = Vec::with_capacity(items.len());
+    for (i, (item, action)) in items.iter().zip(actions).enumerate() {
+        let result = item.get("index").ok_or_else(|| format!("_bulk item {i} is not an index result: {item}"))?;
+        let id = result["_id"].as_str().unwrap_or_default();
+        if id != action.id.to_string() {
+            return Err(format!("_bulk item {i} is for document {id:?}, not {}", action.id));
+        }
+        outcomes.push(item_outcome(result));
+    }
+    let errors = response["errors"].as_bool().ok_or("_bulk answered without its errors flag")?;
+    if errors != outcomes.iter().any(|o| *o != ItemOutcome::Written) {
+        return Err(format!("_bulk's errors flag ({errors}) disagrees with its items"));
+    }
+    Ok(outcomes)
+}
+
+/// One `_bulk` item's result: written for 2xx, superseded for a version conflict, otherwise
+/// failed with its status and error type.
+fn item_outcome(result: &Value) -> ItemOutcome {
+    let status = result["status"].as_u64().unwrap_or(0);
+    let kind = result["error"]["type"].as_str().unwrap_or("error");
+    match status {
+        200..=299 => ItemOutcome::Written,
+        409 if kind == "version_conflict_engine_exception" => ItemOutcome::Superseded,
+        _ => ItemOutcome::Failed(format!("{status} {kind}")),
+    }
 }
 
 /// PostgreSQL's `websearch_to_tsquery` syntax (words, "phrases", `-word`, `or`) in
@@ -323,7 +392,9 @@ pub fn search_body(tenant: Uuid, f: &EventFilter, order: Order, after: Option<u6
         "_source": false,
         "docvalue_fields": ["seq"],
         "sort": [ { "seq": direction } ],
-        "query": { "bool": { "filter": filters, "must": must } },
+        // Tombstones hold no text, but a query of exclusions alone (`-word`) matches documents
+        // without text too: an erased entry is never a hit.
+        "query": { "bool": { "filter": filters, "must": must, "must_not": [ { "term": { "erased": true } } ] } },
     })
 }
 
@@ -337,15 +408,77 @@ mod tests {
         assert_eq!(query_string("\"this or that\" -spam"), "\"this or that\" -spam");
     }
 
+    fn action(n: u128) -> BulkAction {
+        BulkAction { tenant: Uuid::from_u128(1), id: Uuid::from_u128(n), version: 1, document: json!({}) }
+    }
+
+    fn item(n: u128, status: u64, error: Option<&str>) -> Value {
+        let mut result = json!({ "_id": Uuid::from_u128(n).to_string(), "status": status });
+        if let Some(kind) = error {
+            result["error"] = json!({ "type": kind });
+        }
+        json!({ "index": result })
+    }
+
     #[test]
-    fn bulk_items_fail_on_errors_but_not_on_deleting_what_is_gone() {
-        assert_eq!(item_outcome(&json!({"index": {"status": 201}})), Ok(()));
-        assert_eq!(item_outcome(&json!({"delete": {"status": 404}})), Ok(()));
+    fn bulk_items_are_written_superseded_or_failed_by_status() {
+        let actions: Vec<BulkAction> = (1..=5).map(action).collect();
+        let response = json!({ "errors": true, "items": [
+            item(1, 201, None),
+            item(2, 200, None),
+            item(3, 409, Some("version_conflict_engine_exception")),
+            item(4, 429, Some("es_rejected_execution_exception")),
+            item(5, 400, Some("mapper_parsing_exception")),
+        ] });
         assert_eq!(
-            item_outcome(&json!({"index": {"status": 400, "error": {"type": "mapper_parsing_exception"}}})),
-            Err("400 mapper_parsing_exception".to_owned())
+            bulk_outcomes(&response, &actions).unwrap(),
+            vec![
+                ItemOutcome::Written,
+                ItemOutcome::Written,
+                ItemOutcome::Superseded,
+                ItemOutcome::Failed("429 es_rejected_execution_exception".into()),
+                ItemOutcome::Failed("400 mapper_parsing_exception".into()),
+            ]
         );
-        assert!(item_outcome(&json!({"index": {"status": 404}})).is_err());
+        // A 409 that is not a version conflict, and an item without a status, are failures.
+        let odd = json!({ "errors": true, "items": [ item(1, 409, Some("other")), json!({ "index": { "_id": Uuid::from_u128(2).to_string() } }) ] });
+        let outcomes = bulk_outcomes(&odd, &actions[..2]).unwrap();
+        assert!(outcomes.iter().all(|o| matches!(o, ItemOutcome::Failed(_))), "{outcomes:?}");
+    }
+
+    #[test]
+    fn a_bulk_answer_that_does_not_account_for_every_action_in_order_is_refused() {
+        let actions: Vec<BulkAction> = (1..=3).map(action).collect();
+        let ok = |ids: &[u128]| json!({ "errors": false, "items": ids.iter().map(|&n| item(n, 201, None)).collect::<Vec<_>>() });
+        assert!(bulk_outcomes(&ok(&[1, 2, 3]), &actions).is_ok());
+        for (response, why) in [
+            (ok(&[1, 2]), "an item missing"),
+            (ok(&[1, 2, 3, 3]), "an item too many"),
+            (ok(&[1, 3, 2]), "items out of order"),
+            (ok(&[1, 2, 4]), "an item for another document"),
+            (json!({ "items": ok(&[1, 2, 3])["items"] }), "no errors flag"),
+            (json!({ "errors": true, "items": ok(&[1, 2, 3])["items"] }), "errors flag without a failed item"),
+            (
+                json!({ "errors": false, "items": [item(1, 201, None), item(2, 429, Some("x")), item(3, 201, None)] }),
+                "a failed item under errors: false",
+            ),
+            (json!({ "errors": false }), "no items"),
+            (
+                json!({ "errors": false, "items": [ { "delete": { "_id": Uuid::from_u128(1).to_string(), "status": 200 } }, item(2, 201, None), item(3, 201, None) ] }),
+                "an item of another kind",
+            ),
+        ] {
+            assert!(bulk_outcomes(&response, &actions).is_err(), "{why}");
+        }
+    }
+
+    #[test]
+    fn bulk_actions_carry_their_external_version() {
+        let body = String::from_utf8(bulk_body("i", &[BulkAction { version: 2, ..action(7) }])).unwrap();
+        let meta: Value = serde_json::from_str(body.lines().next().unwrap()).unwrap();
+        assert_eq!(meta["index"]["version"], 2);
+        assert_eq!(meta["index"]["version_type"], "external_gte");
+        assert_eq!(meta["index"]["routing"], Uuid::from_u128(1).to_string());
     }
 
     #[test]
@@ -358,5 +491,6 @@ mod tests {
         assert!(filters.contains(&json!({ "term": { "actor_id": "ada" } })));
         assert!(filters.contains(&json!({ "range": { "seq": { "lt": 40 } } })));
         assert_eq!(body["sort"], json!([{ "seq": "desc" }]));
+        assert_eq!(body["query"]["bool"]["must_not"], json!([{ "term": { "erased": true } }]));
     }
 }

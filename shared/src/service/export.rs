@@ -19,8 +19,17 @@
 //! 5. The last run completes the uploads, writes the manifest and marks the job `done`. Any
 //!    failure after the queue's last retry marks it `failed` with a reason and aborts the uploads,
 //!    so a failed export is reported, never left running.
+//!
+//! A step's message can still be lost: a run that stops between moving the job on and sending
+//! the next message, a run killed at its time limit whose message then ran out of deliveries, an
+//! API instance that stopped between storing the job and queueing it. The sweep
+//! ([`sweep_stalled`], run by the relay every minute) sends the current step's message again
+//! for every unfinished job that has not moved since its `sweep_at` (a grace period after it was
+//! queued or handed on, or after its run's lease ended). The claim makes the duplicate harmless:
+//! a step runs under one lease at a time, and a message for a step the job has left is stale. A
+//! step resent [`MAX_RESENDS`] times that stalls again is marked `failed`.
 
-use crate::aws::export_jobs::{Claim, ExportJobStore, JobStoreError};
+use crate::aws::export_jobs::{After, Claim, ExportJobStore, JobStoreError};
 use crate::aws::export_objects::{Download, ExportBucket};
 use crate::aws::queues::{Queue, QueueError};
 use crate::aws::s3::S3Error;
@@ -49,6 +58,13 @@ pub const EXPORT_LIFETIME_DAYS: i64 = 7;
 const MAX_PARTS: usize = 9000;
 /// How many jobs `GET /v1/exports` lists.
 pub const LIST_LIMIT: i32 = 100;
+/// How long a queued or handed-on step may wait for its run, and how long after a claimed step's
+/// lease the queue's own redelivery has, before the sweep sends the step's message again.
+pub const SWEEP_GRACE: Duration = Duration::from_secs(5 * 60);
+/// How often the sweep sends one step's message again before a stall of that step fails the job.
+pub const MAX_RESENDS: u32 = 3;
+/// Stalled jobs looked at per sweep run (more wait for the next run).
+const SWEEP_LIMIT: i32 = 100;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ExportError {
@@ -71,6 +87,9 @@ pub enum ExportError {
     NoCheckpoint,
     #[error("no such export")]
     NotFound,
+    /// The step's runs kept stopping before they moved the job on, through every resend.
+    #[error("the export's runs stopped {0} times without progress")]
+    Stalled(u32),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -231,7 +250,8 @@ impl ExportJobs {
             progress: None,
         };
         let expires = now.timestamp() + EXPORT_LIFETIME_DAYS * 86_400;
-        self.jobs.create(tenant, job.id, &job.to_json()?, expires).await?;
+        let sweep_at = now.timestamp() + SWEEP_GRACE.as_secs() as i64;
+        self.jobs.create(tenant, job.id, &job.to_json()?, expires, sweep_at).await?;
         let message = ExportMessage { v: 1, tenant_id: tenant, export_id: job.id, step: 0 };
         if let Err(e) = self.queue.send(&message.body(), 0).await {
             // The job would never run: record why instead of leaving it queued.
@@ -240,7 +260,7 @@ impl ExportJobs {
             failed.error =
                 Some(JobFailure { code: "not_queued".into(), message: "the export could not be queued".into() });
             failed.touch();
-            if let Err(write) = self.jobs.advance(tenant, job.id, 0, 0, &failed.to_json()?, true).await {
+            if let Err(write) = self.jobs.advance(tenant, job.id, 0, 0, &failed.to_json()?, After::Finish).await {
                 tracing::error!(export_id = %job.id, error = %write, "marking an unqueued export failed also failed");
             }
             return Err(e.into());
@@ -468,7 +488,8 @@ impl ExportWorker {
         let (tenant, id) = (message.tenant_id, message.export_id);
         let now = unix_now();
         let lease_until = now + self.settings.lease.as_secs() as i64;
-        let stored = match self.jobs.claim(tenant, id, message.step, now, lease_until).await? {
+        let grace = SWEEP_GRACE.as_secs() as i64;
+        let stored = match self.jobs.claim(tenant, id, message.step, now, lease_until, lease_until + grace).await? {
             Claim::Claimed(stored) => stored,
             Claim::Busy => return Ok(RunOutcome::Busy),
             Claim::Stale => return Ok(RunOutcome::Stale),
@@ -476,6 +497,10 @@ impl ExportWorker {
         let mut job = ExportJob::parse(&stored.job)?;
         if matches!(job.status, ExportStatus::Done | ExportStatus::Failed) {
             return Ok(RunOutcome::Stale);
+        }
+        if stored.resends > MAX_RESENDS {
+            self.fail(&mut job, message.step, &ExportError::Stalled(stored.resends)).await;
+            return Ok(RunOutcome::Failed);
         }
         match self.run(&mut job, message.step, deadline).await {
             Ok(outcome) => Ok(outcome),
@@ -489,7 +514,8 @@ impl ExportWorker {
                 }
                 // Release the lease so the retry can claim this step at once; the job keeps the
                 // progress it had when this step began, which the retry starts from.
-                if let Err(e) = self.jobs.release(tenant, id, message.step).await {
+                let sweep_at = unix_now() + self.settings.lease.as_secs() as i64 + grace;
+                if let Err(e) = self.jobs.release(tenant, id, message.step, sweep_at).await {
                     tracing::warn!(export_id = %id, error = %e, "releasing the export lease failed");
                 }
                 Err(error)
@@ -523,7 +549,7 @@ impl ExportWorker {
         metrics::emit(&[("ExportFailures", 1.0, Unit::Count)], &[("Function", "export")]);
         match job.to_json() {
             Ok(text) => {
-                if let Err(e) = self.jobs.advance(job.tenant_id, job.id, step, step + 1, &text, true).await {
+                if let Err(e) = self.jobs.advance(job.tenant_id, job.id, step, step + 1, &text, After::Finish).await {
                     tracing::error!(export_id = %job.id, error = %e, "recording the export's failure failed");
                 }
             }
@@ -576,7 +602,7 @@ impl ExportWorker {
         job.tree_size = Some(progress.checkpoint.tree_size);
         job.progress = Some(progress.clone());
         job.touch();
-        self.jobs.advance(job.tenant_id, job.id, step, step, &job.to_json()?, false).await?;
+        self.jobs.advance(job.tenant_id, job.id, step, step, &job.to_json()?, After::Keep).await?;
 
         let size = self.settings.part_size;
         let mut data = PartWriter::resume(&self.bucket, progress.data.clone(), job.gzip, size).await?;
@@ -663,7 +689,7 @@ impl ExportWorker {
         job.files = Some(ExportFiles { data: data_key, proof: proof_key, manifest: manifest_key });
         job.progress = None;
         job.touch();
-        self.jobs.advance(job.tenant_id, job.id, step, step + 1, &job.to_json()?, true).await?;
+        self.jobs.advance(job.tenant_id, job.id, step, step + 1, &job.to_json()?, After::Finish).await?;
         metrics::emit(
             &[("ExportsCompleted", 1.0, Unit::Count), ("ExportRows", job.rows as f64, Unit::Count)],
             &[("Function", "export")],
@@ -672,29 +698,74 @@ impl ExportWorker {
         Ok(RunOutcome::Done)
     }
 
-    /// Saves the progress, moves the job to the next step and sends that step's message.
+    /// Saves the progress, moves the job to the next step and sends that step's message. If the
+    /// message cannot be sent, the sweep sends it once the step's grace period has passed.
     async fn hand_on(&self, job: &mut ExportJob, progress: Progress, step: u64) -> Result<RunOutcome, ExportError> {
         job.rows = progress.rows;
         job.progress = Some(progress);
         job.touch();
-        self.jobs.advance(job.tenant_id, job.id, step, step + 1, &job.to_json()?, true).await?;
+        let sweep_at = unix_now() + SWEEP_GRACE.as_secs() as i64;
+        self.jobs.advance(job.tenant_id, job.id, step, step + 1, &job.to_json()?, After::HandOn { sweep_at }).await?;
         let next = ExportMessage { v: 1, tenant_id: job.tenant_id, export_id: job.id, step: step + 1 };
-        let mut last_error = None;
         for attempt in 0..3u64 {
             match self.queue.send(&next.body(), 0).await {
                 Ok(()) => {
                     tracing::info!(export_id = %job.id, rows = job.rows, step = step + 1, "export handed on");
                     return Ok(RunOutcome::HandedOn);
                 }
-                Err(e) => last_error = Some(e),
+                Err(e) if attempt == 2 => {
+                    tracing::warn!(export_id = %job.id, step = step + 1, error = %e, "the next step's message was not sent; the sweep sends it");
+                }
+                Err(_) => tokio::time::sleep(Duration::from_millis(200 * (attempt + 1))).await,
             }
-            tokio::time::sleep(Duration::from_millis(200 * (attempt + 1))).await;
         }
-        // Nothing will continue the job: report it failed rather than leave it running.
-        let error = ExportError::Queue(last_error.unwrap_or_else(|| unreachable!("three failed sends")));
-        self.fail(job, step + 1, &error).await;
-        Ok(RunOutcome::Failed)
+        Ok(RunOutcome::HandedOn)
     }
+}
+
+/// What one sweep did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct SweepRun {
+    /// Unfinished jobs found past their `sweep_at`.
+    pub stalled: u32,
+    /// Of those, the ones whose step's message was sent again.
+    pub resent: u32,
+    /// Jobs whose resend failed (they are due again at the next run).
+    pub failed: u32,
+}
+
+/// Sends the current step's message again for every unfinished export that has not moved since
+/// its `sweep_at` (`now` is unix seconds), and moves its next look one [`SWEEP_GRACE`] ahead.
+/// Runs on the relay's schedule. Concurrent sweeps send a job's message once (the conditional
+/// write of [`ExportJobStore::mark_resent`]), and a job that moved on meanwhile is left alone.
+/// Emits `ExportsResent` (a steady non-zero value means runs keep stopping or losing messages).
+pub async fn sweep_stalled(jobs: &ExportJobStore, queue: &Queue, now: i64) -> Result<SweepRun, ExportError> {
+    let stalled = jobs.stalled(now, SWEEP_LIMIT).await?;
+    let mut run = SweepRun { stalled: stalled.len() as u32, ..Default::default() };
+    let next = now + SWEEP_GRACE.as_secs() as i64;
+    for job in &stalled {
+        let resend = async {
+            if !jobs.mark_resent(job, now, next).await? {
+                return Ok(false);
+            }
+            let message = ExportMessage { v: 1, tenant_id: job.tenant, export_id: job.id, step: job.step };
+            queue.send(&message.body(), 0).await?;
+            Ok::<_, ExportError>(true)
+        };
+        match resend.await {
+            Ok(true) => {
+                tracing::warn!(tenant = %job.tenant, export_id = %job.id, step = job.step, "stalled export: its step's message is sent again");
+                run.resent += 1;
+            }
+            Ok(false) => {}
+            Err(error) => {
+                tracing::warn!(export_id = %job.id, %error, "sending a stalled export's message again failed");
+                run.failed += 1;
+            }
+        }
+    }
+    metrics::emit(&[("ExportsResent", f64::from(run.resent), Unit::Count)], &[("Function", "relay")]);
+    Ok(run)
 }
 
 fn write_nodes(

@@ -8,18 +8,21 @@
 //! late or out of order indexes what is stored now, and nothing sensitive sits in a queue.
 //!
 //! The indexer ([`index_messages`]) writes documents with the event id as document id, so
-//! redelivery is harmless; it reads `_bulk`'s per-item results and reports only the messages
-//! whose items failed, which SQS redelivers and, after the queue's maxReceiveCount, moves to the
-//! dead-letter queue. Erased content leaves the index too: an entry read without content is
-//! deleted from it, and an erasure record (appended by `service::erasure`) deletes what it
-//! erased: the event, the subject's documents (by the hash of its actor id), or everything
-//! received before the retention cut-off.
+//! redelivery is harmless. It acknowledges a message only when every entry it names was read and
+//! written: it checks that the read returned every seq of the message, matches every `_bulk`
+//! action to its item in the answer, and reports the messages with a missing entry or a failed
+//! item, which SQS redelivers and, after the queue's maxReceiveCount, moves to the dead-letter
+//! queue. Erased content leaves the index too: an entry read without content is written as a
+//! tombstone, and an erasure record (appended by `service::erasure`) tombstones what it erased:
+//! the event, the subject's documents (by the hash of its actor id), or everything received before
+//! the retention cut-off. Versioned writes keep an erased entry erased whatever order writes land
+//! in (see `search::document` and [`write_entries`]).
 
 use crate::aws::queues::{Queue, QueueError};
 use crate::chain::event::{format_timestamp, parse_timestamp};
 use crate::metrics::{self, Unit};
-use crate::search::document::index_document;
-use crate::search::opensearch::{BulkAction, OpenSearch, SearchError};
+use crate::search::document::{index_document, tombstone, CONTENT_VERSION, ERASED_VERSION};
+use crate::search::opensearch::{BulkAction, ItemOutcome, OpenSearch, SearchError};
 use crate::service::erasure::ERASED_ACTION;
 use crate::store::append::AppendResult;
 use crate::store::outbox::OutboxRow;
@@ -28,7 +31,7 @@ use crate::store::read::StoredEntry;
 use crate::store::{Store, StoreError};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 use uuid::Uuid;
 
@@ -162,15 +165,23 @@ pub struct QueuedMessage {
 /// What one indexer invocation did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct IndexRun {
+    /// Content documents written.
     pub indexed: u64,
-    pub deleted: u64,
-    /// Ids of the messages to retry (their items failed, or they could not be read).
+    /// Tombstones of erased entries written.
+    pub erased: u64,
+    /// Content writes OpenSearch refused because it holds the entry's tombstone (the entry was
+    /// erased after it was read): nothing to retry.
+    pub superseded: u64,
+    /// Ids of the messages to retry (an entry of theirs was not read or not written, or they
+    /// could not be read).
     pub failed: Vec<String>,
 }
 
 /// Indexes the entries the messages name and returns the ids of the messages that failed.
-/// A message fails alone when it is malformed or one of its documents is refused; all of a
-/// tenant's messages fail when PostgreSQL or OpenSearch is unavailable.
+/// A message is acknowledged only when every entry it names (`first_seq..first_seq + count`)
+/// was read and its document written, or refused as superseded by a tombstone. It fails alone
+/// when it is malformed or one of its entries was not read or written; all of a tenant's
+/// messages fail when PostgreSQL or OpenSearch is unavailable.
 pub async fn index_messages(pool: &StorePool, search: &OpenSearch, messages: &[QueuedMessage]) -> IndexRun {
     let mut run = IndexRun::default();
     let mut by_tenant: BTreeMap<Uuid, Vec<(&QueuedMessage, IndexMessage)>> = BTreeMap::new();
@@ -187,7 +198,8 @@ pub async fn index_messages(pool: &StorePool, search: &OpenSearch, messages: &[Q
         match index_tenant(pool, search, tenant, &batch).await {
             Ok(outcome) => {
                 run.indexed += outcome.indexed;
-                run.deleted += outcome.deleted;
+                run.erased += outcome.erased;
+                run.superseded += outcome.superseded;
                 run.failed.extend(outcome.failed);
             }
             Err(error) => {
@@ -204,7 +216,7 @@ pub async fn index_messages(pool: &StorePool, search: &OpenSearch, messages: &[Q
 }
 
 #[derive(Debug, thiserror::Error)]
-enum TenantIndexError {
+pub enum IndexError {
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
@@ -216,55 +228,147 @@ async fn index_tenant(
     search: &OpenSearch,
     tenant: Uuid,
     batch: &[(&QueuedMessage, IndexMessage)],
-) -> Result<IndexRun, TenantIndexError> {
-    let ranges: Vec<(u64, u64)> = batch.iter().map(|(_, m)| (m.first_seq, m.first_seq + u64::from(m.count))).collect();
+) -> Result<IndexRun, IndexError> {
+    let range = |m: &IndexMessage| (m.first_seq, m.first_seq + u64::from(m.count));
+    let ranges: Vec<(u64, u64)> = batch.iter().map(|(_, m)| range(m)).collect();
     let entries = {
         let mut store = pool.get().await?;
         store.entries_in_ranges(tenant, &ranges).await?
     };
-    let mut actions = Vec::with_capacity(entries.len());
-    let mut erasures = Vec::new();
-    for stored in &entries {
-        match index_document(stored) {
-            Some(document) => {
-                if let Some(erasure) = erasure_clause(stored) {
-                    erasures.push(erasure);
-                }
-                actions.push(BulkAction::Index { tenant, id: stored.entry.id, document });
-            }
-            None => actions.push(BulkAction::Delete { tenant, id: stored.entry.id }),
+    let written = write_entries(pool, search, tenant, &entries).await?;
+    let mut run = IndexRun {
+        indexed: written.indexed,
+        erased: written.erased,
+        superseded: written.superseded,
+        failed: Vec::new(),
+    };
+    for (m, parsed) in batch {
+        let (first, end) = range(parsed);
+        // Entries come back in seq order, one per seq: the message's are a contiguous run, and
+        // every seq it names must be there. A seq that was not read was not written, whatever
+        // the reason (a message naming entries that do not exist, a read that came back short).
+        let read = entries.partition_point(|e| e.entry.seq < end) - entries.partition_point(|e| e.entry.seq < first);
+        if read as u64 != u64::from(parsed.count) {
+            tracing::warn!(%tenant, message_id = %m.id, first, end, read, "entries of the message were not read; it is retried");
+            run.failed.push(m.id.clone());
+        } else if written.failed.range(first..end).next().is_some() {
+            run.failed.push(m.id.clone());
         }
     }
-    let mut outcomes = Vec::with_capacity(actions.len());
-    for chunk in actions.chunks(BULK_ACTIONS) {
-        outcomes.extend(search.bulk(chunk).await?);
+    Ok(run)
+}
+
+/// What [`write_entries`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WriteRun {
+    pub indexed: u64,
+    pub erased: u64,
+    pub superseded: u64,
+    /// The seqs whose document (or, for an erasure record, whose erasure) was not written.
+    pub failed: BTreeSet<u64>,
+}
+
+/// Writes the documents of `entries` (as read from PostgreSQL) and applies the erasure records
+/// among them:
+/// 1. `_bulk`, 1,000 documents a request: each entry with content as its document at
+///    [`CONTENT_VERSION`], each erased one as its tombstone at [`ERASED_VERSION`]. A content write
+///    refused as superseded found the tombstone there: the entry was erased after it was read.
+/// 2. The entries whose content was written are read again (their erased state only): one that
+///    was erased since the read gets its tombstone now. This closes the race with an erasure that
+///    commits between the read and the write: either the erasure record's step 3 finds the
+///    content document (it refreshes first, so it sees every write acknowledged before it ran),
+///    or the write was acknowledged after that, hence after the erasure committed, and this
+///    second read sees the erasure.
+/// 3. Each erasure record tombstones the documents it erased ([`OpenSearch::erase_matching`]).
+pub async fn write_entries(
+    pool: &StorePool,
+    search: &OpenSearch,
+    tenant: Uuid,
+    entries: &[StoredEntry],
+) -> Result<WriteRun, IndexError> {
+    let mut run = WriteRun::default();
+    let mut actions = Vec::with_capacity(entries.len());
+    let mut seqs = Vec::with_capacity(entries.len());
+    let mut erasures = Vec::new();
+    for stored in entries {
+        let seq = stored.entry.seq;
+        if stored.content.is_none() {
+            actions.push(tombstone_action(tenant, stored));
+            seqs.push(seq);
+            continue;
+        }
+        match index_document(stored) {
+            Some(document) => {
+                erasures.extend(erasure_clause(stored));
+                actions.push(BulkAction { tenant, id: stored.entry.id, version: CONTENT_VERSION, document });
+                seqs.push(seq);
+            }
+            None => {
+                tracing::error!(%tenant, seq, "stored content is not an event object; not indexed");
+                run.failed.insert(seq);
+            }
+        }
     }
-    let mut run = IndexRun::default();
-    let mut failed_seqs = Vec::new();
-    for ((stored, action), outcome) in entries.iter().zip(&actions).zip(&outcomes) {
-        match (outcome, action) {
-            (Ok(()), BulkAction::Index { .. }) => run.indexed += 1,
-            (Ok(()), BulkAction::Delete { .. }) => run.deleted += 1,
-            (Err(error), _) => {
-                tracing::warn!(%tenant, seq = stored.entry.seq, %error, "a document was refused");
-                failed_seqs.push(stored.entry.seq);
+    let outcomes = bulk_in_chunks(search, &actions).await?;
+    let mut content_written = Vec::with_capacity(actions.len());
+    for ((seq, action), outcome) in seqs.iter().zip(&actions).zip(outcomes) {
+        let is_content = action.version == CONTENT_VERSION;
+        match outcome {
+            ItemOutcome::Written if is_content => {
+                run.indexed += 1;
+                content_written.push(*seq);
+            }
+            ItemOutcome::Written => run.erased += 1,
+            ItemOutcome::Superseded if is_content => run.superseded += 1,
+            other => {
+                // A tombstone superseded means the index holds a version this indexer never
+                // writes (a document from before versioned writes): not erased, so not done.
+                tracing::warn!(%tenant, seq, outcome = ?other, "a document was not written");
+                run.failed.insert(*seq);
+            }
+        }
+    }
+    if !content_written.is_empty() {
+        let erased_since = {
+            let mut store = pool.get().await?;
+            store.erased_among(tenant, &content_written).await?
+        };
+        let late: Vec<BulkAction> = erased_since.iter().map(|stored| tombstone_action(tenant, stored)).collect();
+        for (stored, outcome) in erased_since.iter().zip(bulk_in_chunks(search, &late).await?) {
+            if outcome == ItemOutcome::Written {
+                tracing::info!(%tenant, seq = stored.entry.seq, "erased after it was read; its tombstone is written");
+                run.erased += 1;
+            } else {
+                tracing::warn!(%tenant, seq = stored.entry.seq, ?outcome, "the tombstone of an entry erased meanwhile was not written");
+                run.failed.insert(stored.entry.seq);
             }
         }
     }
     // Erasures run after the records are indexed; a failure retries the record's message.
     for (seq, clause) in erasures {
-        if let Err(error) = search.delete_matching(tenant, clause).await {
-            tracing::warn!(%tenant, seq, %error, "applying an erasure to the index failed");
-            failed_seqs.push(seq);
-        }
-    }
-    for (m, parsed) in batch {
-        let end = parsed.first_seq + u64::from(parsed.count);
-        if failed_seqs.iter().any(|s| (parsed.first_seq..end).contains(s)) {
-            run.failed.push(m.id.clone());
+        match search.erase_matching(tenant, clause).await {
+            Ok(n) => run.erased += n,
+            Err(error) => {
+                tracing::warn!(%tenant, seq, %error, "applying an erasure to the index failed");
+                run.failed.insert(seq);
+            }
         }
     }
     Ok(run)
+}
+
+fn tombstone_action(tenant: Uuid, stored: &StoredEntry) -> BulkAction {
+    let e = &stored.entry;
+    BulkAction { tenant, id: e.id, version: ERASED_VERSION, document: tombstone(tenant, e.id, e.seq, &e.received_at) }
+}
+
+/// `actions` in `_bulk` requests of [`BULK_ACTIONS`], one after the other; one outcome per action.
+async fn bulk_in_chunks(search: &OpenSearch, actions: &[BulkAction]) -> Result<Vec<ItemOutcome>, SearchError> {
+    let mut outcomes = Vec::with_capacity(actions.len());
+    for chunk in actions.chunks(BULK_ACTIONS) {
+        outcomes.extend(search.bulk(chunk).await?);
+    }
+    Ok(outcomes)
 }
 
 /// For an erasure record, the query clause matching the documents it erased.

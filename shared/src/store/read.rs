@@ -143,6 +143,30 @@ impl Store {
         rows.iter().map(stored_from_row).collect()
     }
 
+    /// Of the tenant's entries with these seqs, those that hold no content now (erased, or their
+    /// partition pruned), in seq order. The indexer asks after writing content documents, to catch
+    /// an erasure that committed between its read and its write.
+    pub async fn erased_among(&mut self, tenant: Uuid, seqs: &[u64]) -> Result<Vec<StoredEntry>, StoreError> {
+        if seqs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let wanted: Vec<i64> = seqs.iter().map(|s| to_i64(*s)).collect::<Result<_, _>>()?;
+        self.recover().await?;
+        let tx = self.client.build_transaction().read_only(true).start().await?;
+        let sql = format!(
+            "SELECT {ENTRY_COLUMNS}
+               JOIN unnest($2::bigint[]) AS w(s) ON c.seq = w.s
+              WHERE c.tenant_id = $1 AND e.content IS NULL
+              ORDER BY c.seq"
+        );
+        let tenant_text = tenant_param(tenant);
+        let set_params: [&(dyn ToSql + Sync); 1] = [&tenant_text];
+        let params: [&(dyn ToSql + Sync); 2] = [&tenant, &wanted];
+        let (_, rows) = futures::try_join!(tx.execute(SET_TENANT, &set_params), tx.query(&sql, &params))?;
+        tx.commit().await?;
+        rows.iter().map(stored_from_row).collect()
+    }
+
     /// Streams entries with `from <= seq < to` in seq order into `visit`, without holding the
     /// range in memory. Stops at the first error `visit` returns.
     pub async fn scan_entries<E>(

@@ -35,8 +35,8 @@ use aws_credential_types::provider::SharedCredentialsProvider;
 use aws_credential_types::Credentials;
 use localstack::opensearch::OpenSearch as Node;
 use serde_json::Value;
-use shared::search::document::index_document;
-use shared::search::opensearch::{bulk_body, BulkAction};
+use shared::search::document::{index_document, CONTENT_VERSION};
+use shared::search::opensearch::{bulk_body, BulkAction, ItemOutcome};
 use shared::search::OpenSearch;
 use shared::service::indexing::{index_messages, IndexMessage, QueuedMessage};
 use shared::store::connect::DbConfig;
@@ -127,7 +127,7 @@ pub async fn run(db: &BenchDb, pool: &Pool, events: usize, heap_mib: u32) -> Res
         .iter()
         .map(|e| {
             let document = index_document(e).context("an entry without content")?;
-            Ok(BulkAction::Index { tenant, id: e.entry.id, document })
+            Ok(BulkAction { tenant, id: e.entry.id, version: CONTENT_VERSION, document })
         })
         .collect::<Result<_>>()?;
     let documents_time = started.elapsed();
@@ -161,7 +161,7 @@ pub async fn run(db: &BenchDb, pool: &Pool, events: usize, heap_mib: u32) -> Res
     let started = Instant::now();
     for chunk in actions.chunks(BULK_DOCUMENTS) {
         let outcomes = client_only.bulk(chunk).await.context("OpenSearch::bulk")?;
-        ensure!(outcomes.iter().all(Result::is_ok), "OpenSearch::bulk: items failed");
+        ensure!(outcomes.iter().all(|o| *o == ItemOutcome::Written), "OpenSearch::bulk: items failed");
     }
     let client = Load {
         label: "OpenSearch::bulk of prebuilt documents".into(),

@@ -22,7 +22,7 @@ use shared::runtime::{api_state, store_pool, ApiSettings};
 use shared::search::OpenSearch;
 use shared::service::authorizer::Authorizer;
 use shared::service::checkpoint::run_scheduled;
-use shared::service::export::ExportWorker;
+use shared::service::export::{sweep_stalled, ExportWorker};
 use shared::service::indexing::{run_relay, RelaySettings};
 use shared::service::verify::{run_scheduled_verifier, CheckpointKey};
 use shared::signer::CheckpointSigner;
@@ -244,19 +244,26 @@ pub async fn run_exporter(env: HashMap<String, String>, sdk: SdkConfig, run_limi
         .await
 }
 
-/// Runs the outbox relay every `period`, as its schedule does in AWS, until aborted.
+/// Runs the relay (the outbox relay and the export sweep) every `period`, as its schedule does
+/// in AWS, until aborted.
 pub async fn run_relay_schedule(env: HashMap<String, String>, sdk: SdkConfig, period: Duration) -> Result<()> {
     let mut e = Env::with_lookup(|name: &str| env.get(name).cloned());
     let database = shared::config::DatabaseSettings::from_env(&mut e);
     let queue = shared::config::IndexQueueSettings::from_env(&mut e);
+    let sweep = shared::config::ExportSweepSettings::from_env(&mut e);
     e.finish()?;
     let pool = store_pool(&database, &sdk).await?;
     let queue = Queue::new(&sdk, &queue.queue_url);
+    let jobs = ExportJobStore::new(&sdk, &sweep.table);
+    let export_queue = Queue::new(&sdk, &sweep.queue_url);
     let mut ticker = tokio::time::interval(period);
     loop {
         ticker.tick().await;
         if let Err(e) = run_relay(&pool, &queue, RelaySettings::default()).await {
             tracing::warn!(error = %e, "outbox relay run failed");
+        }
+        if let Err(e) = sweep_stalled(&jobs, &export_queue, chrono::Utc::now().timestamp()).await {
+            tracing::warn!(error = %e, "export sweep failed");
         }
     }
 }

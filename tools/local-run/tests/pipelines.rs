@@ -502,3 +502,391 @@ async fn a_duplicate_delivery_of_an_export_message_never_runs_twice() -> Result<
     assert_eq!(summary.rows, job["tree_size"].as_u64().context("size")?);
     Ok(())
 }
+
+/// The tenant's documents in `index` that are not tombstones: their seqs, in order.
+async fn indexed_seqs(node: &str, index: &str, tenant: &str) -> Result<Vec<u64>> {
+    let body = json!({
+        "size": 10000,
+        "_source": false,
+        "docvalue_fields": ["seq"],
+        "sort": [{ "seq": "asc" }],
+        "query": { "bool": {
+            "filter": [{ "term": { "tenant_id": tenant } }],
+            "must_not": [{ "term": { "erased": true } }],
+        } },
+    });
+    let url = format!("{node}/{index}/_search?routing={tenant}");
+    let reply: Value = reqwest::Client::new().post(url).json(&body).send().await?.error_for_status()?.json().await?;
+    let hits = reply["hits"]["hits"].as_array().context("hits")?;
+    hits.iter().map(|h| h["fields"]["seq"][0].as_u64().context("a hit without its seq")).collect()
+}
+
+/// A document of `index` as stored (its `_source`), or `None` when there is none.
+async fn stored_document(node: &str, index: &str, tenant: &str, id: &str) -> Result<Option<Value>> {
+    let reply = reqwest::Client::new().get(format!("{node}/{index}/_doc/{id}?routing={tenant}")).send().await?;
+    if reply.status() == StatusCode::NOT_FOUND {
+        return Ok(None);
+    }
+    let doc: Value = reply.error_for_status()?.json().await?;
+    Ok(Some(doc["_source"].clone()))
+}
+
+#[tokio::test]
+async fn a_message_whose_documents_partly_fail_is_retried_until_all_are_indexed() -> Result<()> {
+    let node = node()?;
+    let (stack, pipes) = Stack::start_pipelines(&node, 20).await?;
+    let (tenant, admin) = stack.tenant("partly").await?;
+    // An index whose mapping does not know `severity` yet (the mapping is strict): a document with
+    // a severity is refused by OpenSearch itself, one without is written, in the same `_bulk`.
+    let index = format!("partial-{}", uuid::Uuid::new_v4().simple());
+    let template = local_run::index_template()?;
+    let mut mappings = template["template"]["mappings"].clone();
+    mappings["properties"].as_object_mut().context("properties")?.remove("severity");
+    let http = reqwest::Client::new();
+    http.put(format!("{node}/{index}"))
+        .json(&json!({ "settings": template["template"]["settings"], "mappings": mappings }))
+        .send()
+        .await?
+        .error_for_status()?;
+    let search = shared::search::OpenSearch::new(&stack.sdk, &node, &index)?;
+
+    let events: Vec<Value> = (0..10)
+        .map(|i| {
+            let mut e = event("doc.read", &format!("reader-{i}"));
+            if i % 2 == 0 {
+                e["severity"] = json!("high");
+            }
+            e
+        })
+        .collect();
+    let appended = append_batch(&stack, &admin, events).await?;
+    let batch_seqs: Vec<u64> =
+        appended["events"].as_array().context("events")?.iter().filter_map(|e| e["seq"].as_u64()).collect();
+    assert_eq!(batch_seqs.len(), 10);
+
+    let pool = pipes.pool.clone();
+    let failures = std::sync::Arc::new(std::sync::Mutex::new(0usize));
+    let counted = failures.clone();
+    let indexer = move |event| {
+        let (pool, search, counted) = (pool.clone(), search.clone(), counted.clone());
+        async move {
+            let response = shared::sqs::handle_index_event(&pool, &search, &event).await;
+            *counted.lock().unwrap() += response.batch_item_failures.len();
+            response
+        }
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while *failures.lock().unwrap() == 0 {
+        anyhow::ensure!(std::time::Instant::now() < deadline, "no delivery failed");
+        pipes.index.poll_once(1, &indexer).await?;
+    }
+    let partial = shared::search::OpenSearch::new(&stack.sdk, &node, &index)?;
+    partial.refresh().await?;
+    let seen = indexed_seqs(&node, &index, &tenant).await?;
+    let (with_severity, without): (Vec<u64>, Vec<u64>) = batch_seqs.iter().partition(|s| (*s - batch_seqs[0]) % 2 == 0);
+    assert!(without.iter().all(|s| seen.contains(s)), "the accepted half was written: {seen:?}");
+    assert!(with_severity.iter().all(|s| !seen.contains(s)), "the refused half was not: {seen:?}");
+
+    // The mapping learns the field; the message, never acknowledged, is delivered again and
+    // every document of it is written.
+    http.put(format!("{node}/{index}/_mapping"))
+        .json(&json!({ "properties": { "severity": { "type": "keyword" } } }))
+        .send()
+        .await?
+        .error_for_status()?;
+    support::drain(&pipes.index, &indexer).await?;
+    partial.refresh().await?;
+    let size = stack.tree_size(&admin).await?;
+    assert_eq!(indexed_seqs(&node, &index, &tenant).await?, (0..size).collect::<Vec<_>>());
+    assert!(pipes.peek(&stack.sdk, &pipes.index_queue.dlq_url).await?.is_empty(), "nothing was dead-lettered");
+    Ok(())
+}
+
+#[tokio::test]
+async fn once_the_indexer_acknowledges_every_seq_of_the_tenant_is_in_the_index() -> Result<()> {
+    let node = node()?;
+    let (stack, pipes) = Stack::start_pipelines(&node, 3).await?;
+    let (tenant, admin) = stack.tenant("counted").await?;
+    // Two full batches and a part, so messages of 1,000 entries meet `_bulk` requests of 1,000.
+    for (batch, n) in [1000, 1000, 437].into_iter().enumerate() {
+        append_batch(&stack, &admin, (0..n).map(|i| event("doc.read", &format!("u{batch}-{i}"))).collect()).await?;
+    }
+    pipes.drain_index().await?;
+    let size = stack.tree_size(&admin).await?;
+    assert!(size > 2437);
+    assert_eq!(indexed_seqs(&node, pipes.search.index(), &tenant).await?, (0..size).collect::<Vec<_>>());
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_message_naming_entries_that_were_not_read_is_not_acknowledged() -> Result<()> {
+    let (stack, pipes) = Stack::start_pipelines(&node()?, 3).await?;
+    let (tenant, admin) = stack.tenant("short").await?;
+    pipes.drain_index().await?;
+    let size = stack.tree_size(&admin).await?;
+    let tenant_id: uuid::Uuid = tenant.parse()?;
+    let message = |id: &str, first_seq: u64, count: u32| {
+        let m = shared::service::indexing::IndexMessage { v: 1, outbox_id: 1, tenant_id, first_seq, count };
+        shared::service::indexing::QueuedMessage { id: id.to_owned(), body: m.body() }
+    };
+    // All there; partly beyond the head; wholly beyond it.
+    let messages = [message("whole", 0, size as u32), message("overlaps", size - 1, 2), message("beyond", size, 5)];
+    let run = shared::service::indexing::index_messages(&pipes.pool, &pipes.search, &messages).await;
+    let mut failed = run.failed.clone();
+    failed.sort();
+    assert_eq!(failed, ["beyond", "overlaps"], "{run:?}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_stale_content_write_never_brings_erased_text_back() -> Result<()> {
+    let node = node()?;
+    let (stack, pipes) = Stack::start_pipelines(&node, 3).await?;
+    let (tenant, admin) = stack.tenant("tombstones").await?;
+    append_batch(&stack, &admin, vec![words_event("ada", "ada secret diary"), words_event("bob", "bob open diary")])
+        .await?;
+    pipes.drain_index().await?;
+    let tenant_id: uuid::Uuid = tenant.parse()?;
+    let size = stack.tree_size(&admin).await?;
+    // What an indexer read before the erasure: the content of ada's event.
+    let mut store = stack.db.store().await?;
+    let before = store.entries_in_ranges(tenant_id, &[(0, size)]).await?;
+    drop(store);
+    let stale: Vec<_> =
+        before.into_iter().filter(|e| e.content.as_deref().is_some_and(|c| c.contains("ada secret"))).collect();
+    assert_eq!(stale.len(), 1);
+    let ada_id = stale[0].entry.id.to_string();
+
+    let erased = stack.call(Method::POST, "/v1/erasures", Some(&admin), Some(&json!({ "actor_id": "ada" }))).await?;
+    assert_eq!(erased.status, StatusCode::OK, "{erased:?}");
+    pipes.drain_index().await?;
+    let tombstone = stored_document(&node, pipes.search.index(), &tenant, &ada_id).await?.context("a tombstone")?;
+    assert_eq!(tombstone["erased"], true, "{tombstone}");
+    assert!(tombstone.get("text").is_none() && tombstone.get("actor_id").is_none(), "{tombstone}");
+
+    // The content write replayed after the erasure: OpenSearch refuses the lower version.
+    let document = shared::search::document::index_document(&stale[0]).context("a document")?;
+    let replay = shared::search::opensearch::BulkAction {
+        tenant: tenant_id,
+        id: stale[0].entry.id,
+        version: shared::search::document::CONTENT_VERSION,
+        document,
+    };
+    let outcomes = pipes.search.bulk(std::slice::from_ref(&replay)).await?;
+    assert_eq!(outcomes, [shared::search::opensearch::ItemOutcome::Superseded]);
+    // The same through the indexer's own write: superseded, which is not a failure.
+    let run = shared::service::indexing::write_entries(&pipes.pool, &pipes.search, tenant_id, &stale).await?;
+    assert_eq!((run.superseded, run.indexed, run.failed.len()), (1, 0, 0), "{run:?}");
+    pipes.search.refresh().await?;
+
+    let ada = stored_document(&node, pipes.search.index(), &tenant, &ada_id).await?.context("the document")?;
+    assert_eq!(ada["erased"], true, "still the tombstone: {ada}");
+    for (query, expected) in [("q=secret", 0), ("q=ada", 0), ("q=diary", 1)] {
+        let found = stack.call(Method::GET, &format!("/v1/events?{query}"), Some(&admin), None).await?;
+        assert_eq!(seqs(&found).len(), expected, "{query}: {found:?}");
+    }
+    // A query of exclusions alone matches documents without text; never a tombstone.
+    let all = stack.call(Method::GET, "/v1/events?q=-zzzz&limit=100", Some(&admin), None).await?;
+    assert!(all.body["events"].as_array().is_some_and(|e| !e.is_empty()), "{all:?}");
+    assert!(!seqs(&all).contains(&stale[0].entry.seq), "the erased entry is not a hit: {all:?}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn content_read_before_an_erasure_and_written_after_it_is_tombstoned_at_once() -> Result<()> {
+    let node = node()?;
+    let (stack, pipes) = Stack::start_pipelines(&node, 3).await?;
+    let (tenant, admin) = stack.tenant("race").await?;
+    pipes.drain_index().await?;
+    let tenant_id: uuid::Uuid = tenant.parse()?;
+    append_batch(&stack, &admin, vec![words_event("ada", "ada hidden plans")]).await?;
+    // An indexer reads ada's entry (content present) and is slow to write it...
+    let size = stack.tree_size(&admin).await?;
+    let mut store = stack.db.store().await?;
+    let read = store.entries_in_ranges(tenant_id, &[(size - 1, size)]).await?;
+    drop(store);
+    assert!(read[0].content.is_some());
+
+    // ... meanwhile ada is erased and the erasure record is applied to an index that has no
+    // document of ada's yet, so it finds nothing to tombstone.
+    let erased = stack.call(Method::POST, "/v1/erasures", Some(&admin), Some(&json!({ "actor_id": "ada" }))).await?;
+    assert_eq!(erased.status, StatusCode::OK, "{erased:?}");
+    let record = stack.tree_size(&admin).await? - 1;
+    let message =
+        shared::service::indexing::IndexMessage { v: 1, outbox_id: 0, tenant_id, first_seq: record, count: 1 };
+    let queued = shared::service::indexing::QueuedMessage { id: "record".into(), body: message.body() };
+    let run = shared::service::indexing::index_messages(&pipes.pool, &pipes.search, &[queued]).await;
+    assert!(run.failed.is_empty(), "{run:?}");
+    assert_eq!(run.erased, 0, "nothing of ada's was in the index yet: {run:?}");
+
+    // The slow write lands now: written, then read again, found erased and tombstoned.
+    let late = shared::service::indexing::write_entries(&pipes.pool, &pipes.search, tenant_id, &read).await?;
+    assert_eq!((late.indexed, late.erased, late.failed.len()), (1, 1, 0), "{late:?}");
+    pipes.drain_index().await?;
+    let doc = stored_document(&node, pipes.search.index(), &tenant, &read[0].entry.id.to_string()).await?;
+    assert_eq!(doc.context("the document")?["erased"], true);
+    for query in ["q=hidden", "q=ada", "q=plans"] {
+        let found = stack.call(Method::GET, &format!("/v1/events?{query}"), Some(&admin), None).await?;
+        assert!(seqs(&found).is_empty(), "{query}: {found:?}");
+    }
+    Ok(())
+}
+
+/// Receives one message of a queue and deletes it, as a run that took it and then stopped
+/// would leave it: gone. Returns its body.
+async fn take_message(sdk: &aws_config::SdkConfig, queue_url: &str) -> Result<String> {
+    let sqs = aws_sdk_sqs::Client::new(sdk);
+    let out = sqs.receive_message().queue_url(queue_url).max_number_of_messages(1).wait_time_seconds(2).send().await?;
+    let message = out.messages().first().context("no message in the queue")?;
+    sqs.delete_message()
+        .queue_url(queue_url)
+        .receipt_handle(message.receipt_handle().context("handle")?)
+        .send()
+        .await?;
+    message.body().map(str::to_owned).context("a message without a body")
+}
+
+/// Runs the export queue's messages through `worker` until the queue stays empty; returns each
+/// run's outcome.
+async fn run_exports(pipes: &Pipelines, worker: &shared::service::export::ExportWorker) -> Result<Vec<String>> {
+    let outcomes = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = outcomes.clone();
+    let worker = worker.clone();
+    let exporter = move |event: aws_lambda_events::sqs::SqsEvent| {
+        let (worker, seen) = (worker.clone(), seen.clone());
+        async move {
+            let body = event.records[0].body.clone().unwrap_or_default();
+            let far = std::time::Instant::now() + std::time::Duration::from_secs(300);
+            let outcome = worker.handle(&body, 1, far).await;
+            seen.lock().expect("outcomes").push(format!("{outcome:?}"));
+            let mut response = aws_lambda_events::sqs::SqsBatchResponse::default();
+            if !matches!(outcome, Ok(o) if o != shared::service::export::RunOutcome::Busy) {
+                let mut failure = aws_lambda_events::sqs::BatchItemFailure::default();
+                failure.item_identifier = event.records[0].message_id.clone().unwrap_or_default();
+                response.batch_item_failures.push(failure);
+            }
+            response
+        }
+    };
+    support::drain(&pipes.export, &exporter).await?;
+    let outcomes = outcomes.lock().expect("outcomes").clone();
+    Ok(outcomes)
+}
+
+async fn verified_rows(stack: &Stack, key: &str, id: &str) -> Result<u64> {
+    let job = stack.call(Method::GET, &format!("/v1/exports/{id}"), Some(key), None).await?.body;
+    anyhow::ensure!(job["status"] == "done", "{job}");
+    let (manifest, data, proof) = download(&job).await?;
+    let summary = verify_export(&manifest, data.as_slice(), proof.as_slice(), &trusted_keys(stack, key).await?)
+        .map_err(|f| anyhow::anyhow!("{f}"))?;
+    assert_eq!(summary.rows, job["tree_size"].as_u64().context("size")?);
+    Ok(summary.rows)
+}
+
+async fn queued_export(stack: &Stack, key: &str, events: usize) -> Result<String> {
+    append_batch(stack, key, (0..events).map(|i| event("doc.read", &format!("u{i}"))).collect()).await?;
+    local_run::checkpoint_once(&stack.env, &stack.sdk).await?;
+    let reply =
+        stack.call(Method::POST, "/v1/exports", Some(key), Some(&json!({ "format": "csv", "gzip": true }))).await?;
+    anyhow::ensure!(reply.status == StatusCode::ACCEPTED, "{reply:?}");
+    Ok(reply.body["id"].as_str().context("id")?.to_owned())
+}
+
+fn now() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+#[tokio::test]
+async fn an_export_whose_next_message_was_never_sent_is_swept_and_completes() -> Result<()> {
+    let (stack, pipes) = Stack::start_pipelines(&node()?, 3).await?;
+    let (_, admin) = stack.tenant("stranded").await?;
+    let id = queued_export(&stack, &admin, 200).await?;
+    let step0 = take_message(&stack.sdk, &pipes.export_queue.url).await?;
+    // A run that hands on after one chunk and whose next message is never sent (its queue is not
+    // there): the job is left `running` at step 1 with no message and no lease.
+    let mut stopping = pipes.worker.clone();
+    stopping.settings.chunk_rows = 64;
+    stopping.settings.margin = std::time::Duration::from_secs(3600);
+    stopping.queue = shared::aws::queues::Queue::new(&stack.sdk, format!("{}-gone", pipes.export_queue.url));
+    let far = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    assert_eq!(format!("{:?}", stopping.handle(&step0, 1, far).await?), "HandedOn");
+    let job = stack.call(Method::GET, &format!("/v1/exports/{id}"), Some(&admin), None).await?.body;
+    assert_eq!(job["status"], "running", "{job}");
+    assert!(pipes.peek(&stack.sdk, &pipes.export_queue.url).await?.is_empty(), "no message continues it");
+
+    let sweep = |at: i64| shared::service::export::sweep_stalled(&pipes.worker.jobs, &pipes.worker.queue, at);
+    let early = sweep(now()).await?;
+    assert_eq!(early.resent, 0, "within its grace period the job is left alone: {early:?}");
+    // Past the grace period, two sweeps at once (the schedule may overlap). DynamoDB lets one of
+    // their conditional writes through; the local endpoint does not serialise them, so both may
+    // send. Either way the step runs once: a duplicate finds the job past its step.
+    let due = now() + shared::service::export::SWEEP_GRACE.as_secs() as i64 + 1;
+    let (first, second) = tokio::join!(sweep(due), sweep(due));
+    let resent = first?.resent + second?.resent;
+    assert!((1..=2).contains(&resent), "{resent}");
+    assert_eq!(sweep(due).await?.resent, 0, "a swept job is not due again at once");
+
+    let mut outcomes = run_exports(&pipes, &pipes.worker).await?;
+    outcomes.sort();
+    let mut expected = vec!["Ok(Done)".to_owned()];
+    expected.extend((1..resent).map(|_| "Ok(Stale)".to_owned()));
+    assert_eq!(outcomes, expected, "the swept step ran once, to the end");
+    assert!(verified_rows(&stack, &admin, &id).await? > 200);
+    let later = sweep(due + 86_400).await?;
+    assert_eq!(later.stalled, 0, "a finished job leaves the sweep index: {later:?}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_export_whose_run_died_under_its_lease_is_swept_once_the_lease_ends() -> Result<()> {
+    let (stack, pipes) = Stack::start_pipelines(&node()?, 3).await?;
+    let (tenant, admin) = stack.tenant("died").await?;
+    let id = queued_export(&stack, &admin, 50).await?;
+    let (tenant, export): (uuid::Uuid, uuid::Uuid) = (tenant.parse()?, id.parse()?);
+    // A run claimed step 0 and died with the message (it ran out of deliveries, say).
+    take_message(&stack.sdk, &pipes.export_queue.url).await?;
+    let grace = shared::service::export::SWEEP_GRACE.as_secs() as i64;
+    let lease_until = now() + 3600;
+    let claim = pipes.worker.jobs.claim(tenant, export, 0, now(), lease_until, lease_until + grace).await?;
+    assert!(matches!(claim, shared::aws::export_jobs::Claim::Claimed(_)), "{claim:?}");
+    let sweep = |at: i64| shared::service::export::sweep_stalled(&pipes.worker.jobs, &pipes.worker.queue, at);
+
+    // While the lease lasts the job is not touched, even past the grace the job was queued with.
+    let during = sweep(now() + grace + 60).await?;
+    assert_eq!((during.stalled, during.resent), (0, 0), "{during:?}");
+    let untouched = pipes.worker.jobs.get(tenant, export, now()).await?.context("the job")?;
+    assert_eq!((untouched.step, untouched.lease_until, untouched.resends), (0, Some(lease_until), 0));
+
+    // Once the lease and the grace after it are over, the step's message is sent again.
+    let after = sweep(lease_until + grace + 1).await?;
+    assert_eq!((after.stalled, after.resent), (1, 1), "{after:?}");
+    assert_eq!(pipes.peek(&stack.sdk, &pipes.export_queue.url).await?.len(), 1);
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_export_whose_lease_expired_without_a_message_runs_to_done_exactly_once() -> Result<()> {
+    let (stack, pipes) = Stack::start_pipelines(&node()?, 3).await?;
+    let (tenant, admin) = stack.tenant("expired").await?;
+    let id = queued_export(&stack, &admin, 50).await?;
+    let (tenant, export): (uuid::Uuid, uuid::Uuid) = (tenant.parse()?, id.parse()?);
+    take_message(&stack.sdk, &pipes.export_queue.url).await?;
+    // A run that claimed step 0 long ago and died: its lease has expired, no message is left.
+    let grace = shared::service::export::SWEEP_GRACE.as_secs() as i64;
+    let lease_until = now() - 1;
+    pipes.worker.jobs.claim(tenant, export, 0, now() - 10, lease_until, lease_until + grace).await?;
+
+    let sweep = |at: i64| shared::service::export::sweep_stalled(&pipes.worker.jobs, &pipes.worker.queue, at);
+    let due = lease_until + grace + 1;
+    assert_eq!(sweep(due).await?.resent, 1);
+    // A second sweep (the next minute's run, or a late one) finds nothing to do, and a duplicate
+    // of the message on top runs nothing twice.
+    assert_eq!(sweep(due + 30).await?.resent, 0);
+    let duplicate = shared::service::export::ExportMessage { v: 1, tenant_id: tenant, export_id: export, step: 0 };
+    pipes.worker.queue.send(&duplicate.body(), 0).await?;
+    let mut outcomes = run_exports(&pipes, &pipes.worker).await?;
+    outcomes.sort();
+    assert_eq!(outcomes, ["Ok(Done)", "Ok(Stale)"], "one run did the export");
+    assert!(verified_rows(&stack, &admin, &id).await? > 50);
+    Ok(())
+}

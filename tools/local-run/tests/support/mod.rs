@@ -53,9 +53,9 @@ impl Stack {
     }
 
     /// A stack with the async pipelines of its own: index and export queues (with their DLQs,
-    /// 1 s visibility, `max_receives` deliveries before the DLQ), an OpenSearch index on `node`
-    /// (every test process shares one node unless a test brings its own), and the gateway
-    /// serving `q` through it.
+    /// 1 s visibility, `max_receives` deliveries before the DLQ), an export jobs table, an
+    /// OpenSearch index on `node` (every test process shares one node unless a test brings its
+    /// own), and the gateway serving `q` through it.
     pub async fn start_pipelines(node_url: &str, max_receives: u32) -> Result<(Stack, Pipelines)> {
         let mut stack = Self::start().await?;
         let name = uuid::Uuid::new_v4().simple().to_string();
@@ -68,6 +68,10 @@ impl Stack {
         search.ensure_index(&local_run::index_template()?).await?;
         stack.env.insert("INDEX_QUEUE_URL".into(), index_queue.url.clone());
         stack.env.insert("EXPORT_QUEUE_URL".into(), export_queue.url.clone());
+        // A jobs table of its own too, so this stack's export sweep sees only its own jobs.
+        let exports_table = format!("exports-{name}");
+        localstack::bootstrap::ensure_exports_table(&stack.sdk, &exports_table).await?;
+        stack.env.insert("EXPORTS_TABLE".into(), exports_table);
         stack.env.insert("OPENSEARCH_URL".into(), node_url.to_owned());
         stack.env.insert("OPENSEARCH_INDEX".into(), index);
         stack.env.insert("EXPORT_MAX_ATTEMPTS".into(), max_receives.to_string());
@@ -216,7 +220,7 @@ impl Pipelines {
     }
 }
 
-async fn drain<F, Fut>(mapping: &local_run::queues::EventSourceMapping, function: &F) -> Result<()>
+pub async fn drain<F, Fut>(mapping: &local_run::queues::EventSourceMapping, function: &F) -> Result<()>
 where
     F: Fn(aws_lambda_events::sqs::SqsEvent) -> Fut,
     Fut: std::future::Future<Output = aws_lambda_events::sqs::SqsBatchResponse>,
