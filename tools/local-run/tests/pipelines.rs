@@ -125,7 +125,8 @@ async fn an_opensearch_outage_is_retried_and_indexed_when_it_returns() -> Result
     // A node of this test's own, since it is stopped half-way.
     let mut own = Node::start()?;
     let (stack, pipes) = Stack::start_pipelines(&own.url(), 10).await?;
-    let (_, admin) = stack.tenant("outage").await?;
+    // The tenant's name is in its creation record, so it must not match the query.
+    let (_, admin) = stack.tenant("node-down").await?;
     own.stop()?;
     append_batch(&stack, &admin, vec![words_event("ada", "written during outage")]).await?;
 
