@@ -29,6 +29,9 @@ pub enum JobStoreError {
     Aws { operation: &'static str, message: String },
     #[error("the stored export job is malformed: {0}")]
     Corrupt(String),
+    /// The job moved past the step this run holds (another run claimed it): the run stops.
+    #[error("another run holds the export's step")]
+    LostClaim,
 }
 
 fn aws<E: ProvideErrorMetadata + fmt::Display>(operation: &'static str) -> impl Fn(E) -> JobStoreError {
@@ -279,8 +282,13 @@ impl ExportJobStore {
                 update.update_expression("SET job = :job, step = :next REMOVE lease_until, sweep, sweep_at, resends")
             }
         };
-        update.send().await.map_err(aws("DynamoDB UpdateItem (export job)"))?;
-        Ok(())
+        match update.send().await {
+            Ok(_) => Ok(()),
+            Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {
+                Err(JobStoreError::LostClaim)
+            }
+            Err(e) => Err(aws("DynamoDB UpdateItem (export job)")(e)),
+        }
     }
 
     /// Unfinished jobs whose `sweep_at` is at or before `now`, oldest first, at most `limit`:

@@ -504,6 +504,12 @@ impl ExportWorker {
         }
         match self.run(&mut job, message.step, deadline).await {
             Ok(outcome) => Ok(outcome),
+            // Another run holds the step (a duplicate delivery claimed it too): this one stops
+            // and leaves the job to it, releasing and failing nothing.
+            Err(ExportError::Jobs(JobStoreError::LostClaim)) => {
+                tracing::warn!(export_id = %id, step = message.step, "another run holds this export step; stopping");
+                Ok(RunOutcome::Stale)
+            }
             Err(error) => {
                 let last_try = receive_count >= self.settings.max_attempts;
                 let permanent =
