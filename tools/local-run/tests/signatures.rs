@@ -95,6 +95,7 @@ async fn required_signatures_admit_only_valid_signatures_from_active_keys() -> a
         actions,
         [
             "audit_log.tenant.created",
+            "audit_log.api_key.created",
             "audit_log.signing_key.registered",
             "audit_log.settings.updated",
             "audit_log.signing_key.revoked"
