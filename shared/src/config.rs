@@ -305,6 +305,47 @@ impl ExportSweepSettings {
     }
 }
 
+/// The web console's deployment settings (the `console` function), served to the browser as
+/// `/console/config.json` and used for the pages' Content-Security-Policy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsoleSettings {
+    /// `CONSOLE_API_BASE`: where the API is, as the browser sees it (default `/`: same origin).
+    pub api_base: String,
+    /// `CONSOLE_TAIL_URL`: the live tail's WebSocket URL (`wss://...`); none: no live tail.
+    pub tail_url: Option<String>,
+    /// `CONSOLE_CHECKPOINT_KEYS`: comma-separated signed-note verifier key strings (as
+    /// `GET /v1/checkpoints/public-key` gives them) that the browser verifies checkpoints with.
+    pub checkpoint_keys: Vec<String>,
+    /// `CONSOLE_GLOBAL_LOG_KEYS`: the same for the global log of tenant heads.
+    pub global_log_keys: Vec<String>,
+    /// `CONSOLE_FRAME_ANCESTORS`: space-separated CSP sources that may frame the console when no
+    /// tenant setting says otherwise (default `'none'`).
+    pub frame_ancestors: Vec<String>,
+}
+
+impl ConsoleSettings {
+    pub fn from_env<F: Fn(&str) -> Option<String>>(env: &mut Env<F>) -> Self {
+        let list = |value: Option<String>| -> Vec<String> {
+            value.unwrap_or_default().split(',').map(str::trim).filter(|k| !k.is_empty()).map(str::to_owned).collect()
+        };
+        let tail_url = env.optional("CONSOLE_TAIL_URL").filter(|u| !u.trim().is_empty());
+        if let Some(url) = &tail_url {
+            if !(url.starts_with("ws://") || url.starts_with("wss://")) {
+                env.reject("CONSOLE_TAIL_URL", "must be a ws:// or wss:// URL");
+            }
+        }
+        let frame_ancestors: Vec<String> =
+            env.optional("CONSOLE_FRAME_ANCESTORS").unwrap_or_default().split_whitespace().map(str::to_owned).collect();
+        ConsoleSettings {
+            api_base: env.optional("CONSOLE_API_BASE").filter(|b| !b.is_empty()).unwrap_or_else(|| "/".to_owned()),
+            tail_url,
+            checkpoint_keys: list(env.optional("CONSOLE_CHECKPOINT_KEYS")),
+            global_log_keys: list(env.optional("CONSOLE_GLOBAL_LOG_KEYS")),
+            frame_ancestors: if frame_ancestors.is_empty() { vec!["'none'".to_owned()] } else { frame_ancestors },
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -170,3 +170,25 @@ pub async fn serve_api(functions: &[Function]) -> Result<(), lambda_http::Error>
     let state = api_state(&settings, &sdk).await?;
     lambda_http::run(crate::api::router(state, functions)).await
 }
+
+/// The console function's state from its environment (`ConsoleSettings`), with the tenant page
+/// policy from the environment's default (`CONSOLE_FRAME_ANCESTORS`) until the tenant console
+/// settings are wired in as a [`crate::api::console::PagePolicySource`].
+pub fn console_state<F: Fn(&str) -> Option<String>>(
+    assets: &'static [crate::api::console::Asset],
+    mut env: Env<F>,
+) -> Result<crate::api::console::ConsoleState, ConfigError> {
+    use crate::api::console::{ConsoleState, DefaultPolicy};
+    let settings = crate::config::ConsoleSettings::from_env(&mut env);
+    env.finish()?;
+    let policy = DefaultPolicy::from_settings(&settings);
+    Ok(ConsoleState::new(assets, settings, std::sync::Arc::new(policy)))
+}
+
+/// The whole `main` of the console function: logging, settings, then the Lambda runtime loop
+/// serving the console's routes.
+pub async fn serve_console(assets: &'static [crate::api::console::Asset]) -> Result<(), lambda_http::Error> {
+    init_tracing();
+    let state = console_state(assets, Env::from_process())?;
+    lambda_http::run(crate::api::console::router(state)).await
+}

@@ -18,6 +18,7 @@ pub mod admin;
 pub mod erasure;
 pub mod exports;
 pub mod authorizer;
+pub mod console;
 
 use axum::routing::{delete, get, patch, post, MethodRouter};
 use axum::Router;
@@ -33,10 +34,13 @@ pub enum Function {
     Admin,
     Erasure,
     Exports,
+    /// The web console's pages and files (`console::router`, not the API's router).
+    Console,
 }
 
 impl Function {
-    pub const ALL: [Function; 6] = [Self::Ingest, Self::Query, Self::Verify, Self::Admin, Self::Erasure, Self::Exports];
+    pub const ALL: [Function; 7] =
+        [Self::Ingest, Self::Query, Self::Verify, Self::Admin, Self::Erasure, Self::Exports, Self::Console];
 
     /// The crate, binary and SAM resource directory under `functions/`.
     pub fn name(self) -> &'static str {
@@ -47,6 +51,7 @@ impl Function {
             Self::Admin => "admin",
             Self::Erasure => "erasure",
             Self::Exports => "exports",
+            Self::Console => "console",
         }
     }
 }
@@ -92,7 +97,17 @@ pub const ROUTES: &[Route] = &[
     route("POST", "/v1/exports", Function::Exports),
     route("GET", "/v1/exports", Function::Exports),
     route("GET", "/v1/exports/{id}", Function::Exports),
+    route("GET", "/console", Function::Console),
+    route("GET", "/console/{proxy+}", Function::Console),
 ];
+
+/// The routes API Gateway serves without the authorizer: they carry no tenant's data.
+pub const PUBLIC_ROUTES: &[&str] = &["GET /console", "GET /console/{proxy+}"];
+
+/// Whether `route` is served without the authorizer (see [`PUBLIC_ROUTES`]).
+pub fn is_public(route: &Route) -> bool {
+    PUBLIC_ROUTES.iter().any(|r| r.split_once(' ') == Some((route.method, route.path)))
+}
 
 /// The handler of a route.
 fn handler(route: &Route) -> MethodRouter<ApiState> {
@@ -154,7 +169,8 @@ pub fn method_not_allowed(allowed: &[&str]) -> axum::response::Response {
 /// 404 before any function runs; see docs/ARCHITECTURE.md).
 pub fn router(state: ApiState, functions: &[Function]) -> Router {
     let mut router = Router::new();
-    for route in ROUTES.iter().filter(|r| functions.contains(&r.function)) {
+    // The console's routes have a router of their own (`console::router`), state and all.
+    for route in ROUTES.iter().filter(|r| functions.contains(&r.function) && r.function != Function::Console) {
         router = router.route(route.path, handler(route));
     }
     router

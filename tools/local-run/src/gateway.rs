@@ -6,7 +6,8 @@
 //!    Found"}`; a known path with another method: 405 with `Allow`, see [`RouteMatch`]);
 //! 2. the body is read, at most API Gateway's 10 MB payload limit ([`MAX_GATEWAY_BODY`]);
 //! 3. the Lambda authorizer logic runs on the `Authorization` header (missing: 401
-//!    `{"message":"Unauthorized"}`; denied: 403 `{"message":"Forbidden"}`, API Gateway's own bodies);
+//!    `{"message":"Unauthorized"}`; denied: 403 `{"message":"Forbidden"}`, API Gateway's own bodies),
+//!    except on the routes declared without it (`shared::api::PUBLIC_ROUTES`, the console's);
 //! 4. the request becomes the API Gateway v2 event JSON a function receives in AWS, with the
 //!    authorizer's context, refused past Lambda's 6 MB invocation payload limit, and is parsed
 //!    back by `lambda_http` exactly as in a function;
@@ -119,12 +120,17 @@ impl Gateway {
             Ok(body) => body,
             Err(refusal) => return refusal,
         };
-        let authorization = parts.headers.get("authorization").and_then(|v| v.to_str().ok()).map(str::to_owned);
-        let Some(authorization) = authorization else {
-            return gateway_message(StatusCode::UNAUTHORIZED, "Unauthorized");
-        };
-        let Some(caller) = self.authorizer.authorize(Some(&authorization)).await else {
-            return gateway_message(StatusCode::FORBIDDEN, "Forbidden");
+        let context = if shared::api::is_public(route) {
+            Map::new()
+        } else {
+            let authorization = parts.headers.get("authorization").and_then(|v| v.to_str().ok()).map(str::to_owned);
+            let Some(authorization) = authorization else {
+                return gateway_message(StatusCode::UNAUTHORIZED, "Unauthorized");
+            };
+            let Some(caller) = self.authorizer.authorize(Some(&authorization)).await else {
+                return gateway_message(StatusCode::FORBIDDEN, "Forbidden");
+            };
+            caller.to_context().into_iter().collect()
         };
         let event = lambda_event(
             route,
@@ -133,7 +139,7 @@ impl Gateway {
             parts.uri.query().unwrap_or(""),
             path_parameters,
             &body,
-            caller.to_context().into_iter().collect(),
+            context,
         )
         .to_string();
         if event.len() > MAX_INVOKE_REQUEST {
@@ -258,9 +264,20 @@ pub fn match_route(method: &str, path: &str) -> RouteMatch {
     }
 }
 
-/// The path parameters and the count of literal segments when `pattern` matches `segments`.
+/// The path parameters and the count of literal segments when `pattern` matches `segments`. A
+/// last segment `{name+}` (a greedy path variable) takes one or more segments, as in API Gateway.
 fn match_path(pattern: &str, segments: &[&str]) -> Option<(Map<String, Value>, usize)> {
-    let pattern: Vec<&str> = pattern.split('/').collect();
+    let mut pattern: Vec<&str> = pattern.split('/').collect();
+    if let Some(name) = pattern.last().and_then(|p| p.strip_prefix('{')).and_then(|p| p.strip_suffix("+}")) {
+        let fixed = pattern.len() - 1;
+        if segments.len() <= fixed || segments[fixed..].iter().all(|s| s.is_empty()) {
+            return None;
+        }
+        pattern.truncate(fixed);
+        let (mut params, literals) = match_path(&pattern.join("/"), &segments[..fixed])?;
+        params.insert(name.to_owned(), Value::String(segments[fixed..].join("/")));
+        return Some((params, literals));
+    }
     if pattern.len() != segments.len() {
         return None;
     }
@@ -329,7 +346,7 @@ pub fn lambda_event(
         "requestContext": {
             "accountId": "000000000000",
             "apiId": "local",
-            "authorizer": { "lambda": authorizer_context },
+            "authorizer": { "lambda": authorizer_context.clone() },
             "domainName": "127.0.0.1",
             "domainPrefix": "127",
             "http": {
@@ -355,6 +372,12 @@ pub fn lambda_event(
     }
     if !body.is_empty() {
         event["body"] = Value::String(body);
+    }
+    if authorizer_context.is_empty() {
+        // A route without an authorizer: API Gateway sends no authorizer member at all.
+        if let Some(context) = event["requestContext"].as_object_mut() {
+            context.remove("authorizer");
+        }
     }
     event
 }
@@ -392,9 +415,23 @@ mod tests {
     }
 
     #[test]
+    fn a_greedy_variable_takes_every_remaining_segment() {
+        let (route, params) = found("GET", "/console/assets/app-X.js");
+        assert_eq!(route.path, "/console/{proxy+}");
+        assert_eq!(params["proxy"], "assets/app-X.js");
+        let (route, params) = found("GET", "/console/docs/");
+        assert_eq!((route.path, params["proxy"].as_str()), ("/console/{proxy+}", Some("docs")));
+        let (route, _) = found("GET", "/console/");
+        assert_eq!(route.path, "/console");
+        assert!(shared::api::is_public(route));
+        assert!(!shared::api::is_public(found("GET", "/v1/events").0));
+        assert_eq!(match_route("POST", "/console/x"), RouteMatch::MethodNotAllowed(vec!["GET"]));
+    }
+
+    #[test]
     fn every_route_matches_itself() {
         for route in ROUTES {
-            let path = route.path.replace("{id}", "x").replace("{tree_size}", "7");
+            let path = route.path.replace("{id}", "x").replace("{tree_size}", "7").replace("{proxy+}", "a/b");
             let (found, _) = found(route.method, &path);
             assert_eq!(found, route);
         }

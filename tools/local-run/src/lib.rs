@@ -63,6 +63,76 @@ pub fn function_env(database_url: &str, maintenance_url: &str, resources: &Resou
     .collect()
 }
 
+/// The console's settings for a local run on `port`: the live tail on the same port and the
+/// checkpoint keys the browser verifies against (the current one and every retired one, as
+/// verifier key strings; the global log is signed with the same keys).
+pub async fn console_env(env: &mut HashMap<String, String>, sdk: &SdkConfig, port: u16) -> Result<()> {
+    let key_id = env.get("CHECKPOINT_KEY_ID").context("CHECKPOINT_KEY_ID is not set")?;
+    let origin = env.get("CHECKPOINT_ORIGIN").context("CHECKPOINT_ORIGIN is not set")?;
+    let signer = KmsSigner::from_config(sdk, key_id, origin).await.context("loading the checkpoint key")?;
+    let mut keys = vec![shared::chain::checkpoint::verifier_key(signer.key_name(), signer.public_key_der())?];
+    let retired = env.get("CHECKPOINT_RETIRED_PUBLIC_KEYS").cloned().unwrap_or_default();
+    for der in retired.split(',').filter(|k| !k.is_empty()) {
+        let der = base64::engine::general_purpose::STANDARD.decode(der).context("a retired checkpoint key")?;
+        keys.push(shared::chain::checkpoint::verifier_key(signer.key_name(), &der)?);
+    }
+    env.insert("CONSOLE_API_BASE".into(), "/".into());
+    env.insert("CONSOLE_TAIL_URL".into(), format!("ws://127.0.0.1:{port}/v1/tail"));
+    env.insert("CONSOLE_CHECKPOINT_KEYS".into(), keys.join(","));
+    env.insert("CONSOLE_GLOBAL_LOG_KEYS".into(), keys.join(","));
+    Ok(())
+}
+
+/// A key a newcomer can sign in to the console with: of the local run's own tenant "local
+/// console" (created on the first run; its id is kept in `state_dir/console-tenant`, so later runs
+/// issue a key for the same tenant with their new platform key), with every tenant scope. Issued
+/// through `app`, the gateway, exactly as a client would over HTTP.
+pub async fn console_key(app: &axum::Router, platform_key: &str, state_dir: &std::path::Path) -> Result<String> {
+    use tower::ServiceExt;
+    let call = |path: String, body: serde_json::Value, idempotency: String| {
+        let request = axum::http::Request::post(path)
+            .header("authorization", format!("Bearer {platform_key}"))
+            .header("content-type", "application/json")
+            .header("idempotency-key", idempotency)
+            .body(axum::body::Body::from(body.to_string()));
+        let app = app.clone();
+        async move {
+            let response = app.oneshot(request?).await?;
+            let status = response.status();
+            let bytes = axum::body::to_bytes(response.into_body(), 1 << 20).await?;
+            let json: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
+            if !status.is_success() {
+                anyhow::bail!("{status}: {json}");
+            }
+            Ok::<_, anyhow::Error>(json)
+        }
+    };
+    let file = state_dir.join("console-tenant");
+    let tenant = match std::fs::read_to_string(&file) {
+        Ok(id) if !id.trim().is_empty() => id.trim().to_owned(),
+        _ => {
+            let created = call(
+                "/v1/tenants".into(),
+                serde_json::json!({ "name": "local console" }),
+                format!("local-console-{}", uuid::Uuid::new_v4()),
+            )
+            .await
+            .context("creating the console's tenant")?;
+            let id = created["tenant_id"].as_str().context("the tenant's id")?.to_owned();
+            std::fs::write(&file, &id).with_context(|| format!("writing {}", file.display()))?;
+            id
+        }
+    };
+    let key = call(
+        format!("/v1/tenants/{tenant}/keys"),
+        serde_json::json!({ "name": "local console", "scopes": ["events:write", "events:read", "exports", "admin"] }),
+        format!("local-console-key-{}", uuid::Uuid::new_v4()),
+    )
+    .await
+    .context("issuing the console's key")?;
+    Ok(key["secret"].as_str().context("the key's secret")?.to_owned())
+}
+
 /// Creates a platform key (scope `platform`: creating tenants) and returns its secret.
 pub async fn create_platform_key(sdk: &SdkConfig, resources: &Resources) -> Result<String> {
     let keys = ApiKeyStore::new(sdk, &resources.api_keys_table, &resources.api_key_mac_key_id);
@@ -75,6 +145,11 @@ pub async fn gateway(env: &HashMap<String, String>, sdk: &SdkConfig) -> Result<G
     let lookup = |name: &str| env.get(name).cloned();
     let mut functions = HashMap::new();
     for function in Function::ALL {
+        if function == Function::Console {
+            let state = shared::runtime::console_state(console::ASSETS, Env::with_lookup(lookup))?;
+            functions.insert(function, shared::api::console::router(state));
+            continue;
+        }
         let settings = ApiSettings::from_env(&[function], Env::with_lookup(lookup))?;
         let state = api_state(&settings, sdk).await?;
         functions.insert(function, router(state, &[function]));

@@ -10,8 +10,8 @@
 use anyhow::{bail, Context, Result};
 use local_run::create_platform_key;
 use local_run::{
-    function_env, gateway, index_template, retire_earlier_checkpoint_keys, run_checkpointer_schedule, run_exporter,
-    run_indexer, run_relay_schedule, run_verifier_schedule, EXPORT_RUN_LIMIT,
+    console_env, function_env, gateway, index_template, retire_earlier_checkpoint_keys, run_checkpointer_schedule,
+    run_exporter, run_indexer, run_relay_schedule, run_verifier_schedule, EXPORT_RUN_LIMIT,
 };
 use localstack::bootstrap::{bootstrap, CHECKPOINT_KEY_ALIAS};
 use localstack::moto::{Moto, ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY};
@@ -26,8 +26,9 @@ const MAINTENANCE_USER: &str = "audit_maint";
 const USAGE: &str = "usage: scripts/local [--reset] [--port N] [--state-dir DIR] [--ready-file FILE]
   --reset            delete the local database (.local/) and start afresh
   --state-dir DIR    keep the local state (database, checkpoint keys) in DIR instead of .local/
-  --ready-file FILE  once everything is up, write {\"url\",\"platform_key\"} as JSON to FILE
-                     (for scripts that drive a local run, like the SDK end-to-end tests)
+  --ready-file FILE  once everything is up, write {\"url\",\"platform_key\",\"console_url\",
+                     \"owner_database_url\"} as JSON to FILE (for scripts that drive a local run,
+                     like the SDK end-to-end and console tests)
   --port N  serve the API on 127.0.0.1:N (default 3000)";
 /// How often the local run signs checkpoints (the template's schedule is every minute).
 const CHECKPOINT_PERIOD: Duration = Duration::from_secs(5);
@@ -112,6 +113,7 @@ async fn main() -> Result<()> {
     let retired = retire_earlier_checkpoint_keys(&state.join("checkpoint-keys"), &mut env, &sdk)
         .await
         .context("recording the checkpoint key")?;
+    console_env(&mut env, &sdk, port).await.context("configuring the console")?;
     // OpenSearch, when installed (scripts/setup does): a fresh node each run, so every stored
     // entry is queued for indexing again; without it, PostgreSQL's full text serves `q`.
     let opensearch = if localstack::opensearch::is_installed() {
@@ -129,6 +131,7 @@ async fn main() -> Result<()> {
         .await
         .with_context(|| format!("binding 127.0.0.1:{port} (is another local run using it? try --port)"))?;
     let app = gateway(&env, &sdk).await?.into_router();
+    let console_key = local_run::console_key(&app, &platform_key, &state).await;
     let server = tokio::spawn(async move { axum::serve(listener, app).await });
     let checkpointer = tokio::spawn(run_checkpointer_schedule(env.clone(), sdk.clone(), CHECKPOINT_PERIOD));
     let verifier = tokio::spawn(run_verifier_schedule(env.clone(), sdk.clone(), VERIFY_PERIOD));
@@ -161,6 +164,16 @@ async fn main() -> Result<()> {
         None => println!("  search         PostgreSQL full text (OpenSearch is not installed: run scripts/setup)"),
     }
     println!("  queues         index and export queues consumed here, as their event source mappings do in AWS");
+    match &console_key {
+        Ok(key) => {
+            println!(
+                "  console        http://127.0.0.1:{port}/console/   (API docs: http://127.0.0.1:{port}/console/docs/)"
+            );
+            println!("                 open it and sign in with this key of tenant \"local console\" (all scopes):");
+            println!("  console key    {key}");
+        }
+        Err(e) => println!("  console        http://127.0.0.1:{port}/console/   (no sign-in key: {e:#})"),
+    }
     println!("  platform key   {platform_key}");
     println!("                 (new on every start: the local AWS endpoint keeps no state between runs;");
     println!("                 POST /v1/tenants/<id>/keys with it issues keys for tenants of earlier runs)");
@@ -172,7 +185,13 @@ async fn main() -> Result<()> {
     println!();
 
     if let Some(path) = &ready_file {
-        let ready = serde_json::json!({ "url": format!("http://127.0.0.1:{port}"), "platform_key": platform_key });
+        let ready = serde_json::json!({
+            "url": format!("http://127.0.0.1:{port}"),
+            "platform_key": platform_key,
+            "console_url": format!("http://127.0.0.1:{port}/console/"),
+            // The database owner (the cluster's superuser), for tests that tamper with stored rows.
+            "owner_database_url": format!("postgresql://postgres@127.0.0.1:{}/{DATABASE}", pg.port),
+        });
         std::fs::write(path, ready.to_string()).with_context(|| format!("writing {}", path.display()))?;
     }
     wait_for_stop().await?;

@@ -74,7 +74,13 @@ const CASES: &[(&str, Expect)] = &[
     ("indexer/index-batch.json", Expect::Failures(&[])),
     ("indexer/malformed-message.json", Expect::Failures(&["5b3f8a2e-0f5c-4c1e-9d61-1a2b3c4d5e04"])),
     ("relay/schedule.json", Expect::Field("sent")),
+    // The console's pages (public routes): 200 when console/dist was built, else 503.
+    ("console/console-root.json", Expect::Status(if CONSOLE_BUILT { 200 } else { 503 })),
+    ("console/console-page.json", Expect::Status(if CONSOLE_BUILT { 200 } else { 503 })),
 ];
+
+/// Whether the console function was built with the console (`console/dist`) embedded.
+const CONSOLE_BUILT: bool = !console::ASSETS.is_empty();
 
 #[derive(Debug, Clone, Copy)]
 enum Expect {
