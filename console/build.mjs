@@ -71,9 +71,11 @@ function copyHashed(source, base, ext) {
 }
 
 // The verifier's WebAssembly module, when its build (console/verifier/build.sh) has produced it.
-const wasmCandidates = [join(root, "verifier", "pkg", "verifier_bg.wasm"), join(root, "verifier", "pkg", "console_verifier_bg.wasm")];
+const targetDir = process.env.CARGO_TARGET_DIR || join(root, "..", "target");
+const wasmCandidates = [join(targetDir, "wasm32-unknown-unknown", "wasm", "console_verifier.wasm")];
 const wasm = wasmCandidates.find((p) => existsSync(p));
-const wasmUrl = wasm ? copyHashed(wasm, "verifier", "wasm") : "";
+const wasmUrl = wasm && hasVerifier ? copyHashed(wasm, "verifier", "wasm") : "";
+if (hasVerifier && !wasm) console.warn("console: the verifier's .wasm is not built (console/verifier/build.sh); verification is off");
 
 const page = (title, body, scripts, styles, extraMeta = "") => `<!doctype html>
 <html lang="en">
@@ -136,5 +138,5 @@ for (const file of walk(dist)) {
   if (gz.length < bytes.length * 0.9) writeFileSync(file + ".gz", gz);
   if (br.length < bytes.length * 0.9) writeFileSync(file + ".br", br);
 }
-writeFileSync(join(dist, "manifest.json"), JSON.stringify({ ...outputs, wasm: wasmUrl, verifier: hasVerifier, docs: { js: swaggerJs, css: swaggerCss } }, null, 2) + "\n");
+writeFileSync(join(dist, "manifest.json"), JSON.stringify({ ...outputs, wasm: wasmUrl, verifier: Boolean(wasmUrl), docs: { js: swaggerJs, css: swaggerCss } }, null, 2) + "\n");
 console.log(`console: built dist/ (${hasVerifier ? "with" : "without"} the verifier)`);

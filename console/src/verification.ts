@@ -13,31 +13,32 @@ export type Verdict = { state: "unverified" } | { state: "checking" } | { state:
 
 export const PAGE = 100;
 
-let loaded: Promise<unknown> | undefined;
+let loaded: Promise<verifier.Verifier> | undefined;
 
 function wasmUrl(): string | undefined {
   return document.querySelector<HTMLMetaElement>('meta[name="audit-verifier-wasm"]')?.content || undefined;
 }
 
 /** Loads the verifier once; rejects with a readable reason when it is not available. */
-export function ensureVerifier(): Promise<unknown> {
-  loaded ??= verifier.loadVerifier(wasmUrl());
-  return loaded as Promise<unknown>;
+export function ensureVerifier(): Promise<verifier.Verifier> {
+  const url = wasmUrl();
+  loaded ??= url ? verifier.loadVerifier(url) : Promise.reject(new Error("the browser verifier is not part of this build"));
+  return loaded;
 }
 
 /** The verdict of each entry, by seq. A request failure marks the whole page with its reason. */
 export async function verifyEntries(api: Api, config: ConsoleConfig, entries: Entry[]): Promise<Map<number, Verdict>> {
-  await ensureVerifier();
+  const v = await ensureVerifier();
   const verdicts = new Map<number, Verdict>();
   for (let i = 0; i < entries.length; i += PAGE) {
     const page = entries.slice(i, i + PAGE);
     try {
-      const batch = await api.post<unknown>("/v1/proofs/inclusion", { ids: page.map((e) => e.id) });
-      const result = await verifier.verifyPage({
-        entries: page,
+      const batch = await api.post<verifier.BatchProof>("/v1/proofs/inclusion", { ids: page.map((e) => e.id) });
+      const result = v.verifyPage({
+        entries: page as unknown as verifier.Entry[],
         batch,
         trusted: { checkpoint_keys: config.checkpoint_keys, global_log_keys: config.global_log_keys },
-      } as never);
+      });
       for (const [seq, verdict] of readVerdicts(result, page)) verdicts.set(seq, verdict);
     } catch (e) {
       for (const entry of page) verdicts.set(entry.seq, { state: "bad", reason: (e as Error).message });
@@ -65,6 +66,12 @@ function readVerdicts(result: unknown, page: Entry[]): Map<number, Verdict> {
     }
     const ok = item.ok ?? item.valid ?? item.verified;
     const reason = (item.reason ?? item.error ?? item.message) as string | undefined;
+    const steps = item.steps as { inclusion?: string } | undefined;
+    if (ok !== true && steps?.inclusion === "pending") {
+      // Newer than the latest signed checkpoint: nothing failed, it cannot be proved yet.
+      out.set(entry.seq, { state: "unverified" });
+      continue;
+    }
     out.set(entry.seq, ok === true && !pageReason ? { state: "ok" } : { state: "bad", reason: reason ?? pageReason ?? "did not verify" });
   }
   return out;
@@ -72,6 +79,6 @@ function readVerdicts(result: unknown, page: Entry[]): Map<number, Verdict> {
 
 /** Runs the shared test vectors through the verifier (for the console's own tests). */
 export async function runSharedVectors(vectors: unknown): Promise<unknown> {
-  await ensureVerifier();
-  return verifier.runVectors(vectors as never);
+  const v = await ensureVerifier();
+  return v.runVectors(vectors as Record<string, string>);
 }

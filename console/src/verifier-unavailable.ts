@@ -1,17 +1,14 @@
 //! Stands in for `verifier.ts` (the WebAssembly build of the chain code) in a console built
-//! without it: same exports, each failing with a message that says so. `build.mjs` resolves
+//! without it: the same `loadVerifier`, failing with a message that says so. `build.mjs` resolves
 //! `@console/verifier` here only when `src/verifier.ts` does not exist.
 
-const MESSAGE = "the browser verifier is not part of this build (console/verifier)";
-
-export async function loadVerifier(..._args: unknown[]): Promise<never> {
-  throw new Error(MESSAGE);
+export type Entry = Record<string, unknown>;
+export type BatchProof = Record<string, unknown>;
+export interface Verifier {
+  verifyPage(input: unknown): unknown;
+  runVectors(files: Record<string, string | unknown>): unknown;
 }
 
-export async function verifyPage(..._args: unknown[]): Promise<never> {
-  throw new Error(MESSAGE);
-}
-
-export async function runVectors(..._args: unknown[]): Promise<never> {
-  throw new Error(MESSAGE);
+export async function loadVerifier(..._args: unknown[]): Promise<Verifier> {
+  throw new Error("the browser verifier is not part of this build (console/verifier)");
 }
