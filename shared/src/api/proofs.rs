@@ -1,9 +1,10 @@
-//! Proof and checkpoint routes: RFC 9162 inclusion and consistency proofs, the tenant's signed
-//! checkpoints, and the public keys a client needs to check checkpoints and receipts offline.
+//! Proof and checkpoint routes: RFC 9162 inclusion proofs (one event, or a page of them against
+//! one checkpoint) and consistency proofs, the tenant's signed checkpoints, and the public keys a
+//! client needs to check checkpoints and receipts offline.
 
 use super::error::ApiError;
 use super::events::not_found_as;
-use super::extract::{path_uuid, Authenticated, QueryPairs};
+use super::extract::{path_uuid, Authenticated, JsonBody, QueryPairs};
 use super::state::ApiState;
 use super::views::{CheckpointView, EntryView};
 use crate::auth::Scope;
@@ -13,10 +14,12 @@ use crate::chain::event::ValidationError;
 use crate::chain::hash::Hash;
 use crate::service::checkpoint::tenant_origin;
 use crate::service::global_log::{logged_head, GLOBAL_LOG};
+use crate::store::checkpoints::StoredCheckpoint;
+use crate::store::Store;
 use axum::extract::{Path, State};
 use axum::Json;
 use base64::Engine;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 /// An inclusion proof of one event.
@@ -176,14 +179,26 @@ pub async fn global_proof(
     let tree_size: u64 = tree_size.parse().map_err(|_| ApiError::not_found("checkpoint"))?;
     let mut store = state.store.get().await?;
     let checkpoint = store.checkpoint_at(tenant, tree_size).await.map_err(|e| not_found_as(e, "checkpoint"))?;
-    let not_yet = || {
+    let proof = global_proof_of(&mut store, tenant, checkpoint).await?.ok_or_else(|| {
         ApiError::not_found("a global log checkpoint covering this checkpoint (try after the next checkpointer run)")
-    };
-    let (entry, _) = logged_head(&mut store, tenant, tree_size).await?.ok_or_else(not_yet)?;
+    })?;
+    Ok(Json(proof))
+}
+
+/// Where `checkpoint` sits in the global log, or `None` until the checkpointer has recorded it
+/// and signed a global checkpoint that covers it.
+async fn global_proof_of(
+    store: &mut Store,
+    tenant: uuid::Uuid,
+    checkpoint: StoredCheckpoint,
+) -> Result<Option<GlobalProofView>, ApiError> {
+    let Some((entry, _)) = logged_head(store, tenant, checkpoint.tree_size).await? else { return Ok(None) };
     let leaf_index = entry.entry.seq;
-    let global = store.latest_checkpoint(GLOBAL_LOG).await?.filter(|g| g.tree_size > leaf_index).ok_or_else(not_yet)?;
+    let Some(global) = store.latest_checkpoint(GLOBAL_LOG).await?.filter(|g| g.tree_size > leaf_index) else {
+        return Ok(None);
+    };
     let audit_path = store.inclusion_proof(GLOBAL_LOG, leaf_index, global.tree_size).await?;
-    Ok(Json(GlobalProofView {
+    Ok(Some(GlobalProofView {
         checkpoint: checkpoint.into(),
         entry: EntryView::new(entry),
         leaf_index,
@@ -191,6 +206,117 @@ pub async fn global_proof(
         anchor_key: anchor_key(global.tree_size),
         global_checkpoint: global.into(),
     }))
+}
+
+/// The most ids one batch proof request takes (a page of the console).
+pub const MAX_BATCH_IDS: usize = 100;
+
+/// `POST /v1/proofs/inclusion`'s body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BatchInclusionRequest {
+    pub ids: Vec<String>,
+    /// The signed checkpoint to prove against; the latest one when absent.
+    #[serde(default)]
+    pub tree_size: Option<u64>,
+}
+
+/// One entry's proof in a batch.
+#[derive(Debug, Serialize)]
+pub struct BatchProofItem {
+    pub id: uuid::Uuid,
+    pub seq: u64,
+    pub leaf_index: u64,
+    /// RFC 9162 audit path, leaf to the checkpoint's root.
+    pub audit_path: Vec<Hash>,
+}
+
+/// An id the batch could not prove, and why: `not_found` (no event of this tenant has it) or
+/// `not_signed_yet` (appended after the checkpoint).
+#[derive(Debug, Serialize)]
+pub struct BatchMissing {
+    pub id: String,
+    pub code: &'static str,
+    pub message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seq: Option<u64>,
+}
+
+/// `POST /v1/proofs/inclusion`'s answer.
+#[derive(Debug, Serialize)]
+pub struct BatchInclusionView {
+    pub tree_size: u64,
+    pub checkpoint: CheckpointView,
+    /// In request order, one per id that is proved.
+    pub proofs: Vec<BatchProofItem>,
+    pub missing: Vec<BatchMissing>,
+    /// As `GET /v1/checkpoints/{tree_size}/global-proof`; null until the checkpoint is anchored.
+    pub global_proof: Option<GlobalProofView>,
+}
+
+/// `POST /v1/proofs/inclusion`: inclusion proofs of up to [`MAX_BATCH_IDS`] events against one
+/// signed checkpoint (the latest, or the one at `tree_size`), with that checkpoint's proof in the
+/// global log when it is anchored: everything a page needs to verify its entries, in a constant
+/// number of queries whatever the number of ids.
+pub async fn batch_inclusion(
+    State(state): State<ApiState>,
+    caller: Authenticated,
+    JsonBody(request): JsonBody<BatchInclusionRequest>,
+) -> Result<Json<BatchInclusionView>, ApiError> {
+    let tenant = caller.tenant_with(Scope::EventsRead)?;
+    if request.ids.is_empty() || request.ids.len() > MAX_BATCH_IDS {
+        return Err(ValidationError::new("ids", format!("must hold 1 to {MAX_BATCH_IDS} event ids")).into());
+    }
+    let ids: Vec<uuid::Uuid> = request
+        .ids
+        .iter()
+        .enumerate()
+        .map(|(i, id)| id.parse().map_err(|_| ValidationError::new(format!("ids[{i}]"), "is not an event id (a UUID)")))
+        .collect::<Result<_, _>>()?;
+    if let Some(size) = request.tree_size {
+        if size > i64::MAX as u64 {
+            return Err(ValidationError::new("tree_size", "must be a non-negative integer").into());
+        }
+    }
+    let mut store = state.store.get().await?;
+    let checkpoint = match request.tree_size {
+        Some(size) => store.checkpoint_at(tenant, size).await.map_err(|e| not_found_as(e, "checkpoint"))?,
+        None => store
+            .latest_checkpoint(tenant)
+            .await?
+            .ok_or_else(|| ApiError::not_found("signed checkpoint (try after the next checkpointer run)"))?,
+    };
+    let tree_size = checkpoint.tree_size;
+    let seqs = store.seqs_of_events(tenant, &ids).await?;
+
+    let mut proved = Vec::new();
+    let mut missing = Vec::new();
+    for (text, id) in request.ids.iter().zip(&ids) {
+        match seqs.get(id) {
+            None => missing.push(BatchMissing {
+                id: text.clone(),
+                code: "not_found",
+                message: "no event of this tenant has this id".into(),
+                seq: None,
+            }),
+            Some(&seq) if seq >= tree_size => missing.push(BatchMissing {
+                id: text.clone(),
+                code: "not_signed_yet",
+                message: format!("seq {seq} was appended after the checkpoint of tree size {tree_size}"),
+                seq: Some(seq),
+            }),
+            Some(&seq) => proved.push((*id, seq)),
+        }
+    }
+    let proved_seqs: Vec<u64> = proved.iter().map(|(_, seq)| *seq).collect();
+    let paths = store.inclusion_proofs(tenant, &proved_seqs, tree_size).await?;
+    let proofs = proved
+        .into_iter()
+        .zip(paths)
+        .map(|((id, seq), audit_path)| BatchProofItem { id, seq, leaf_index: seq, audit_path })
+        .collect();
+    let global_proof = global_proof_of(&mut store, tenant, checkpoint.clone()).await?;
+    Ok(Json(BatchInclusionView { tree_size, checkpoint: checkpoint.into(), proofs, missing, global_proof }))
 }
 
 /// `GET /v1/checkpoints/public-key`: the key checkpoints are signed with, the retired keys older

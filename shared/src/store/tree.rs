@@ -99,6 +99,32 @@ impl Store {
         Ok(proof)
     }
 
+    /// RFC 9162 inclusion proofs of several leaves in the tree of size `tree_size`, in the order
+    /// of `seqs`: the nodes of every path are fetched in one query (paths to nearby leaves share
+    /// most of their nodes, so the query reads each once).
+    pub async fn inclusion_proofs(
+        &mut self,
+        tenant: Uuid,
+        seqs: &[u64],
+        tree_size: u64,
+    ) -> Result<Vec<Vec<Hash>>, StoreError> {
+        let (tx, fetch, current) = self.begin_tree(tenant).await?;
+        check_size(tree_size, current)?;
+        let mut ids = std::collections::BTreeSet::new();
+        for &seq in seqs {
+            if seq >= tree_size {
+                return Err(StoreError::InvalidRange(format!("seq {seq} is not in a tree of size {tree_size}")));
+            }
+            ids.extend(merkle::inclusion_proof_nodes(seq, tree_size)?);
+        }
+        let ids: Vec<NodeId> = ids.into_iter().collect();
+        let nodes = fetch_nodes(&tx, &fetch, tenant, &ids).await?;
+        let proofs =
+            seqs.iter().map(|&seq| merkle::inclusion_proof(seq, tree_size, &nodes)).collect::<Result<_, _>>()?;
+        tx.commit().await?;
+        Ok(proofs)
+    }
+
     /// RFC 9162 consistency proof between two tree sizes.
     pub async fn consistency_proof(&mut self, tenant: Uuid, from: u64, to: u64) -> Result<Vec<Hash>, StoreError> {
         let (tx, fetch, current) = self.begin_tree(tenant).await?;
