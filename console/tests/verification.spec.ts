@@ -5,20 +5,12 @@
 import { test, expect } from "@playwright/test";
 import { execFileSync } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
-import { ADMIN_RECORDS, BASE, SEEDED, newTenant, rows, signIn, waitForCheckpoint } from "./support";
+import { ADMIN_RECORDS, SEEDED, newTenant, rows, signIn, waitForCheckpoint } from "./support";
 
 const manifest = existsSync("dist/manifest.json") ? JSON.parse(readFileSync("dist/manifest.json", "utf8")) : {};
 test.skip(!manifest.verifier, "the console was built without the browser verifier (console/verifier)");
 
 const total = ADMIN_RECORDS + SEEDED.length;
-
-// The batch proof route (POST /v1/proofs/inclusion) must be served too; API Gateway's own 404
-// means it is not deployed in this build yet.
-test.beforeAll(async ({ request }) => {
-  const probe = await request.post(`${BASE}/v1/proofs/inclusion`, { headers: { Authorization: "Bearer none" }, data: { ids: [] } });
-  const body = await probe.text();
-  test.skip(probe.status() === 404 && body.includes('"Not Found"'), "POST /v1/proofs/inclusion is not served by this build");
-});
 
 test("Verify all shown turns every row green", async ({ page, request }) => {
   const tenant = await newTenant(request, "console-verify");
