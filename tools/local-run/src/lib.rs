@@ -253,7 +253,7 @@ pub async fn run_relay_schedule(env: HashMap<String, String>, sdk: SdkConfig, pe
     let sweep = shared::config::ExportSweepSettings::from_env(&mut e);
     e.finish()?;
     let pool = store_pool(&database, &sdk).await?;
-    let queue = Queue::new(&sdk, &queue.queue_url);
+    let queue = shared::runtime::outbox_queues(&queue, &sdk);
     let jobs = ExportJobStore::new(&sdk, &sweep.table);
     let export_queue = Queue::new(&sdk, &sweep.queue_url);
     let mut ticker = tokio::time::interval(period);
