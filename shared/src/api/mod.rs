@@ -18,6 +18,7 @@ pub mod admin;
 pub mod erasure;
 pub mod exports;
 pub mod authorizer;
+pub mod tail;
 
 use axum::routing::{delete, get, patch, post, MethodRouter};
 use axum::Router;
