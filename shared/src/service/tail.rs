@@ -78,7 +78,7 @@ pub fn visible_filter(caller: &Caller, requested: &EventFilter) -> Option<EventF
 pub fn parse_filter(filter: &BTreeMap<String, String>) -> Result<EventFilter, ValidationError> {
     if let Some(name) = filter.keys().find(|n| !TAIL_FILTER_PARAMS.contains(&n.as_str())) {
         return Err(ValidationError::new(
-            &format!("filter.{name}"),
+            format!("filter.{name}"),
             format!("unknown filter; known: {}", TAIL_FILTER_PARAMS.join(", ")),
         ));
     }
@@ -289,7 +289,7 @@ impl TailService {
             let query = EventQuery {
                 filter: filter.clone(),
                 limit: PAGE,
-                cursor: (cursor >= 0).then(|| Cursor { order: Order::Asc, last_seq: cursor as u64 }),
+                cursor: (cursor >= 0).then_some(Cursor { order: Order::Asc, last_seq: cursor as u64 }),
                 order: Order::Asc,
             };
             let page = {
@@ -320,8 +320,9 @@ impl TailService {
         Ok(PassOutcome::CaughtUp { cursor, posted })
     }
 
-    /// Runs a pass for every subscribed connection of each tenant, at most
-    /// [`CONCURRENT_PASSES`] at a time, and deletes expired connections on the way. Returns the
+    /// Runs a pass for every subscribed connection of each tenant (found through the tenant
+    /// index, each read again consistently), at most [`CONCURRENT_PASSES`] at a time, and
+    /// deletes expired connections on the way. Returns the
     /// tenants for which a pass failed (their messages are retried).
     pub async fn wake(&self, tenants: &BTreeSet<Uuid>) -> BTreeSet<Uuid> {
         let mut failed = BTreeSet::new();
@@ -338,15 +339,21 @@ impl TailService {
         let now = now();
         let connections = self.connections.by_tenant(tenant).await?;
         let results: Vec<Result<PassOutcome, TailError>> = futures::stream::iter(connections)
-            .map(|connection| async move {
-                // The index is keyed by tenant, but the pass reads with the item's own tenant;
-                // both are the authorizer's, written once at $connect.
+            .map(|listed| async move {
+                if listed.is_expired(now) {
+                    self.connections.delete(&listed.connection_id).await?;
+                    return Ok(PassOutcome::Gone);
+                }
+                // The index is eventually consistent: it may show an older cursor, or no
+                // subscription yet for one stored a moment ago. The item itself, read
+                // consistently, is what the pass starts from.
+                let Some(connection) = self.connections.get(&listed.connection_id, now).await? else {
+                    return Ok(PassOutcome::Gone);
+                };
+                // The pass reads with the item's own tenant, the authorizer's, written once at
+                // $connect; the index only found it.
                 if connection.tenant != tenant || connection.subscription.is_none() {
                     return Ok(PassOutcome::NotSubscribed);
-                }
-                if connection.is_expired(now) {
-                    self.connections.delete(&connection.connection_id).await?;
-                    return Ok(PassOutcome::Gone);
                 }
                 self.pass(&connection).await
             })
