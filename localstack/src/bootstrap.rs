@@ -37,6 +37,12 @@ pub const INDEX_QUEUE: &str = "audit-log-index";
 /// The export queue (export jobs and their continuations) and its dead-letter queue.
 pub const EXPORT_QUEUE: &str = "audit-log-exports";
 
+/// The live tail's connections table: partition key `connection_id`, GSI `by-tenant`
+/// (`tenant_id`, `connected_at` N), TTL on `expires_at`.
+pub const TAIL_CONNECTIONS_TABLE: &str = "audit-log-tail-connections";
+/// The tail queue (outbox rows waking the live tail's passes) and its dead-letter queue.
+pub const TAIL_QUEUE: &str = "audit-log-tail";
+
 /// A queue with its dead-letter queue, as the template declares them.
 #[derive(Debug, Clone)]
 pub struct QueuePair {
@@ -58,6 +64,8 @@ pub struct Resources {
     pub exports_table: String,
     pub index_queue: QueuePair,
     pub export_queue: QueuePair,
+    pub tail_connections_table: String,
+    pub tail_queue: QueuePair,
 }
 
 /// Creates (or finds) every resource.
@@ -100,6 +108,8 @@ pub async fn bootstrap(config: &SdkConfig) -> Result<Resources> {
     // that a local outage's retries are seen within seconds.
     let index_queue = ensure_queue_pair(config, INDEX_QUEUE, 10, 5).await?;
     let export_queue = ensure_queue_pair(config, EXPORT_QUEUE, 960, 3).await?;
+    ensure_tail_connections_table(config, TAIL_CONNECTIONS_TABLE).await?;
+    let tail_queue = ensure_queue_pair(config, TAIL_QUEUE, 10, 5).await?;
     Ok(Resources {
         checkpoint_key_id,
         api_key_mac_key_id,
@@ -112,7 +122,28 @@ pub async fn bootstrap(config: &SdkConfig) -> Result<Resources> {
         exports_table: EXPORTS_TABLE.to_owned(),
         index_queue,
         export_queue,
+        tail_connections_table: TAIL_CONNECTIONS_TABLE.to_owned(),
+        tail_queue,
     })
+}
+
+/// Creates a tail connections table (see [`TAIL_CONNECTIONS_TABLE`]) unless it exists, with TTL
+/// on `expires_at` as in the template (the local endpoint never expires items; the code checks
+/// `expires_at` itself). Tests give each run its own.
+pub async fn ensure_tail_connections_table(config: &SdkConfig, name: &str) -> Result<()> {
+    let dynamodb = aws_sdk_dynamodb::Client::new(config);
+    let by_tenant =
+        Index { name: "by-tenant", hash: "tenant_id", range: ("connected_at", ScalarAttributeType::N), include: &[] };
+    ensure_table(&dynamodb, name, "connection_id", None, Some(by_tenant)).await?;
+    let ttl = aws_sdk_dynamodb::types::TimeToLiveSpecification::builder()
+        .attribute_name("expires_at")
+        .enabled(true)
+        .build()?;
+    if let Err(e) = dynamodb.update_time_to_live().table_name(name).time_to_live_specification(ttl).send().await {
+        // A second call on a table with TTL already enabled is refused; that is the state wanted.
+        tracing::debug!(table = name, error = %e, "UpdateTimeToLive refused (TTL already enabled)");
+    }
+    Ok(())
 }
 
 /// Creates an export jobs table (see [`EXPORTS_TABLE`]) unless it exists. Tests whose sweeps

@@ -59,9 +59,21 @@ fn bootstrap_creates_every_resource_once_and_finds_it_again() -> anyhow::Result<
             [
                 localstack::bootstrap::API_KEYS_TABLE,
                 localstack::bootstrap::EXPORTS_TABLE,
-                localstack::bootstrap::RECEIPT_KEYS_TABLE
+                localstack::bootstrap::RECEIPT_KEYS_TABLE,
+                localstack::bootstrap::TAIL_CONNECTIONS_TABLE,
             ]
         );
+        // The tail connections table: a tenant's connections by GSI, and TTL on expires_at.
+        let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
+        let tail = dynamodb.describe_table().table_name(localstack::bootstrap::TAIL_CONNECTIONS_TABLE).send().await?;
+        let indexes = tail.table().map(|t| t.global_secondary_indexes().to_vec()).unwrap_or_default();
+        let by_tenant = indexes.iter().find(|i| i.index_name() == Some("by-tenant")).expect("the tenant index");
+        let keys: Vec<&str> = by_tenant.key_schema().iter().map(|k| k.attribute_name()).collect();
+        assert_eq!(keys, ["tenant_id", "connected_at"]);
+        let ttl =
+            dynamodb.describe_time_to_live().table_name(localstack::bootstrap::TAIL_CONNECTIONS_TABLE).send().await?;
+        let ttl = ttl.time_to_live_description().and_then(|d| d.attribute_name());
+        assert_eq!(ttl, Some("expires_at"));
         // The exports table's sparse sweep index: unfinished jobs by `sweep_at`, with their step.
         let exports = aws_sdk_dynamodb::Client::new(&sdk)
             .describe_table()
@@ -86,7 +98,18 @@ fn bootstrap_creates_every_resource_once_and_finds_it_again() -> anyhow::Result<
             .filter_map(|u| u.rsplit('/').next().map(str::to_owned))
             .collect();
         queues.sort();
-        assert_eq!(queues, ["audit-log-exports", "audit-log-exports-dlq", "audit-log-index", "audit-log-index-dlq"]);
+        assert_eq!(
+            queues,
+            [
+                "audit-log-exports",
+                "audit-log-exports-dlq",
+                "audit-log-index",
+                "audit-log-index-dlq",
+                "audit-log-tail",
+                "audit-log-tail-dlq"
+            ]
+        );
+        assert_eq!(first.tail_queue.url, second.tail_queue.url);
         let attributes = sqs
             .get_queue_attributes()
             .queue_url(&first.index_queue.url)

@@ -14,6 +14,8 @@ pub mod export_jobs;
 pub mod export_objects;
 pub mod receipt_keys;
 pub mod secrets;
+pub mod tail_connections;
+pub mod connections;
 
 use aws_config::{BehaviorVersion, SdkConfig};
 

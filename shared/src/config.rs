@@ -231,15 +231,39 @@ impl ReceiptSettings {
     }
 }
 
-/// The index queue: every append's outbox row goes there after commit (`INDEX_QUEUE_URL`).
+/// The queues every append's outbox row goes to after commit: the index queue
+/// (`INDEX_QUEUE_URL`) and, where the live tail is deployed, the tail queue (`TAIL_QUEUE_URL`;
+/// unset: no tail).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IndexQueueSettings {
     pub queue_url: String,
+    pub tail_queue_url: Option<String>,
 }
 
 impl IndexQueueSettings {
     pub fn from_env<F: Fn(&str) -> Option<String>>(env: &mut Env<F>) -> Self {
-        IndexQueueSettings { queue_url: env.required("INDEX_QUEUE_URL") }
+        IndexQueueSettings {
+            queue_url: env.required("INDEX_QUEUE_URL"),
+            tail_queue_url: env.optional("TAIL_QUEUE_URL"),
+        }
+    }
+}
+
+/// The live tail: the connections table (`TAIL_CONNECTIONS_TABLE`) and the endpoint of the
+/// WebSocket API's Management API (`TAIL_MANAGEMENT_URL`: `https://<api id>.execute-api.<region>
+/// .amazonaws.com/<stage>` in AWS, the local gateway's URL locally).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TailSettings {
+    pub connections_table: String,
+    pub management_url: String,
+}
+
+impl TailSettings {
+    pub fn from_env<F: Fn(&str) -> Option<String>>(env: &mut Env<F>) -> Self {
+        TailSettings {
+            connections_table: env.required("TAIL_CONNECTIONS_TABLE"),
+            management_url: env.required("TAIL_MANAGEMENT_URL"),
+        }
     }
 }
 

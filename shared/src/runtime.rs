@@ -96,7 +96,7 @@ pub async fn api_state(settings: &ApiSettings, sdk: &SdkConfig) -> Result<ApiSta
         receipts: settings.receipts.as_ref().map(|r| ReceiptKeys::new(sdk.clone(), &r.table, &r.kek_key_id)),
         checkpoint_key: settings.checkpoint.as_ref().map(|c| CheckpointPublicKey::new(sdk, c)),
         api_keys: settings.api_keys.as_ref().map(|k| ApiKeyStore::new(sdk, &k.table, &k.mac_key_id)),
-        index_queue: settings.index_queue.as_ref().map(|q| Queue::new(sdk, &q.queue_url)),
+        index_queue: settings.index_queue.as_ref().map(|q| outbox_queues(q, sdk)),
         search: match settings.search.as_ref().and_then(|s| s.url.as_deref().map(|url| (url, &s.index))) {
             Some((url, index)) => {
                 Some(OpenSearch::new(sdk, url, index).map_err(|e| StartupError::Database(e.to_string()))?)
@@ -105,6 +105,14 @@ pub async fn api_state(settings: &ApiSettings, sdk: &SdkConfig) -> Result<ApiSta
         },
         exports: settings.exports.as_ref().map(|e| export_jobs(e, sdk)),
     }))
+}
+
+/// The queues outbox rows go to, from their settings.
+pub fn outbox_queues(settings: &IndexQueueSettings, sdk: &SdkConfig) -> crate::service::indexing::OutboxQueues {
+    crate::service::indexing::OutboxQueues {
+        index: Queue::new(sdk, &settings.queue_url),
+        tail: settings.tail_queue_url.as_ref().map(|url| Queue::new(sdk, url)),
+    }
 }
 
 /// The API side of exports, from its settings.

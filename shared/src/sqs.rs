@@ -4,7 +4,8 @@
 
 use crate::search::OpenSearch;
 use crate::service::export::{ExportWorker, RunOutcome};
-use crate::service::indexing::{index_messages, QueuedMessage};
+use crate::service::indexing::{index_messages, IndexMessage, QueuedMessage};
+use crate::service::tail::TailService;
 use crate::store::pool::StorePool;
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 use std::time::Instant;
@@ -49,6 +50,28 @@ pub async fn handle_export_event(worker: &ExportWorker, event: &SqsEvent, deadli
                 failed.push(id);
             }
         }
+    }
+    failures(failed)
+}
+
+/// The tail fan-out: the tenants the messages name each get a pass for every connection; the
+/// messages of a tenant whose passes failed are retried, and a malformed message fails alone.
+pub async fn handle_tail_event(tail: &TailService, event: &SqsEvent) -> SqsBatchResponse {
+    let mut failed = Vec::new();
+    let mut by_tenant: std::collections::BTreeMap<uuid::Uuid, Vec<String>> = Default::default();
+    for record in &event.records {
+        let id = record.message_id.clone().unwrap_or_default();
+        match IndexMessage::parse(record.body.as_deref().unwrap_or_default()) {
+            Ok(message) => by_tenant.entry(message.tenant_id).or_default().push(id),
+            Err(error) => {
+                tracing::error!(message_id = %id, %error, "malformed tail message; it goes to the DLQ after its retries");
+                failed.push(id);
+            }
+        }
+    }
+    let tenants = by_tenant.keys().copied().collect();
+    for tenant in tail.wake(&tenants).await {
+        failed.extend(by_tenant.remove(&tenant).unwrap_or_default());
     }
     failures(failed)
 }

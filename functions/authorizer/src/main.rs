@@ -1,9 +1,9 @@
-//! The `authorizer` function: API Gateway's Lambda authorizer for every route. Wiring only; the
-//! decision lives in `shared::service::authorizer` and its event mapping in `shared::api::authorizer`.
+//! The `authorizer` function: API Gateway's Lambda authorizer for every route of the HTTP API
+//! and for the live tail's WebSocket `$connect`. Wiring only; the decision lives in
+//! `shared::service::authorizer` and its event mappings in `shared::api::authorizer`.
 
-use aws_lambda_events::apigw::{ApiGatewayV2CustomAuthorizerSimpleResponse, ApiGatewayV2CustomAuthorizerV2Request};
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
-use shared::api::authorizer::authorize_request;
+use shared::api::authorizer::authorize_event;
 use shared::aws::api_keys::ApiKeyStore;
 use shared::config::{ApiKeySettings, Env};
 use shared::runtime::init_tracing;
@@ -24,8 +24,8 @@ async fn main() -> Result<(), Error> {
         Duration::from_secs(cache_seconds),
     );
     let authorizer = &authorizer;
-    run(service_fn(move |event: LambdaEvent<ApiGatewayV2CustomAuthorizerV2Request>| async move {
-        Ok::<ApiGatewayV2CustomAuthorizerSimpleResponse, Error>(authorize_request(authorizer, &event.payload).await)
+    run(service_fn(move |event: LambdaEvent<serde_json::Value>| async move {
+        Ok::<serde_json::Value, Error>(authorize_event(authorizer, event.payload).await)
     }))
     .await
 }

@@ -1,6 +1,6 @@
 //! The `relay` function: every minute, sends what should have been sent and was not. The outbox
 //! rows that were committed but never sent to the index queue (an ingest instance stopped between
-//! commit and send), deleting rows sent a day ago; and the current step's message of every export
+//! commit and send) to the index and tail queues, deleting rows sent a day ago; and the current step's message of every export
 //! that stalled (its message lost, see `shared::service::export`). Wiring only; the work is
 //! `shared::service::indexing::run_relay` and `shared::service::export::sweep_stalled`.
 
@@ -24,7 +24,7 @@ async fn main() -> Result<(), Error> {
     env.finish()?;
     let sdk = shared::aws::load_config().await;
     let pool = store_pool(&database, &sdk).await?;
-    let queue = Queue::new(&sdk, &queue.queue_url);
+    let queue = shared::runtime::outbox_queues(&queue, &sdk);
     let jobs = ExportJobStore::new(&sdk, &sweep.table);
     let export_queue = Queue::new(&sdk, &sweep.queue_url);
     let (pool, queue, jobs, export_queue) = (&pool, &queue, &jobs, &export_queue);

@@ -19,6 +19,7 @@ pub mod erasure;
 pub mod exports;
 pub mod authorizer;
 pub mod console;
+pub mod tail;
 
 use axum::routing::{delete, get, patch, post, MethodRouter};
 use axum::Router;

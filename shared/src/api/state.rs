@@ -7,9 +7,9 @@
 use super::error::ApiError;
 use crate::aws::api_keys::ApiKeyStore;
 use crate::aws::kms::KmsSigner;
-use crate::aws::queues::Queue;
 use crate::aws::receipt_keys::{list_receipt_keys, PublicReceiptKey, ReceiptSigner};
 use crate::search::OpenSearch;
+use crate::service::indexing::OutboxQueues;
 use crate::signer::CheckpointSigner;
 use crate::store::append::AppendResult;
 use crate::store::pool::StorePool;
@@ -40,9 +40,9 @@ pub struct ApiStateInner {
     pub receipts: Option<ReceiptKeys>,
     pub checkpoint_key: Option<CheckpointPublicKey>,
     pub api_keys: Option<ApiKeyStore>,
-    /// The index queue, in the functions that append (the outbox row of every append is sent
-    /// there after commit).
-    pub index_queue: Option<Queue>,
+    /// The index queue (and the live tail's queue), in the functions that append: the outbox
+    /// row of every append is sent there after commit.
+    pub index_queue: Option<OutboxQueues>,
     /// OpenSearch, when configured, serves `q` in `GET /v1/events`; PostgreSQL's full text
     /// otherwise.
     pub search: Option<OpenSearch>,
@@ -79,7 +79,7 @@ impl ApiState {
     /// the request: the append is committed, and the relay sends what this could not.
     pub async fn notify_appended(&self, store: &mut Store, tenant: uuid::Uuid, result: &AppendResult) {
         match &self.index_queue {
-            Some(queue) => crate::service::indexing::notify_appended(queue, store, tenant, result).await,
+            Some(queues) => crate::service::indexing::notify_appended(queues, store, tenant, result).await,
             None => tracing::error!("no index queue configured; the relay will send this append's outbox row"),
         }
     }

@@ -73,14 +73,42 @@ impl IndexMessage {
     }
 }
 
-/// Sends the outbox row of a committed append to the index queue and marks it sent. A failure
-/// is logged and left to the relay: the append is committed and acknowledged either way.
-pub async fn notify_appended(queue: &Queue, store: &mut Store, tenant: Uuid, result: &AppendResult) {
+/// Where outbox rows go: the index queue, and the live tail's queue where it is deployed. Both
+/// get the same position-only message; a row counts as sent only when every queue accepted it,
+/// and a message sent twice (once now, again by the relay) is harmless to both consumers.
+#[derive(Debug, Clone)]
+pub struct OutboxQueues {
+    pub index: Queue,
+    pub tail: Option<Queue>,
+}
+
+impl OutboxQueues {
+    /// The index queue alone (no live tail).
+    pub fn index_only(index: Queue) -> Self {
+        OutboxQueues { index, tail: None }
+    }
+}
+
+/// Sends the outbox row of a committed append to the queues, concurrently, and marks it sent
+/// when both accepted it. A failure of either is logged and left to the relay, which sends the
+/// row to both again: the append is committed and acknowledged either way.
+pub async fn notify_appended(queues: &OutboxQueues, store: &mut Store, tenant: Uuid, result: &AppendResult) {
     let (Some(id), Some(first)) = (result.outbox_id, result.entries.first()) else {
         return;
     };
     let row = OutboxRow { id, tenant, first_seq: first.seq, count: result.entries.len() as u32 };
-    let sent = match tokio::time::timeout(SEND_TIMEOUT, queue.send(&IndexMessage::new(&row).body(), 0)).await {
+    let body = IndexMessage::new(&row).body();
+    let sends = async {
+        let tail = async {
+            match &queues.tail {
+                Some(tail) => tail.send(&body, 0).await,
+                None => Ok(()),
+            }
+        };
+        let (index, tail) = futures::join!(queues.index.send(&body, 0), tail);
+        index.and(tail)
+    };
+    let sent = match tokio::time::timeout(SEND_TIMEOUT, sends).await {
         Ok(Ok(())) => store.outbox_mark_sent(&[id]).await.map(|_| ()).map_err(|e| e.to_string()),
         Ok(Err(e)) => Err(e.to_string()),
         Err(_) => Err(format!("no answer within {SEND_TIMEOUT:?}")),
@@ -129,13 +157,32 @@ pub enum RelayError {
 /// Sends every outbox row committed at least `min_age` ago and never sent, marks them sent,
 /// and deletes rows sent long ago. Emits `OutboxRelayed` (a steady non-zero value means the
 /// send after commit keeps failing).
-pub async fn run_relay(pool: &StorePool, queue: &Queue, settings: RelaySettings) -> Result<RelayRun, RelayError> {
+///
+/// With a tail queue, each chunk goes to both queues concurrently and a row is marked sent only
+/// when both accepted it; a tail queue that fails a whole call fails its rows (sent again to
+/// both next run), while the index queue failing a call fails the run, as without a tail.
+pub async fn run_relay(
+    pool: &StorePool,
+    queues: &OutboxQueues,
+    settings: RelaySettings,
+) -> Result<RelayRun, RelayError> {
     let mut store = pool.get().await?;
     let rows = store.outbox_unsent(settings.min_age, settings.max_rows).await?;
     let mut run = RelayRun::default();
     for chunk in rows.chunks(crate::aws::queues::MAX_BATCH * 10) {
         let bodies: Vec<String> = chunk.iter().map(|r| IndexMessage::new(r).body()).collect();
-        let failed = queue.send_batch(&bodies).await?;
+        let tail = async {
+            match &queues.tail {
+                Some(tail) => tail.send_batch(&bodies).await.map_err(|e| {
+                    tracing::warn!(error = %e, "the tail queue refused a relay batch; its rows stay unsent");
+                    (0..bodies.len()).collect::<Vec<usize>>()
+                }),
+                None => Ok(Vec::new()),
+            }
+        };
+        let (index, tail) = futures::join!(queues.index.send_batch(&bodies), tail);
+        let mut failed = index?;
+        failed.extend(tail.unwrap_or_else(|all| all));
         let sent: Vec<i64> = chunk.iter().enumerate().filter(|(i, _)| !failed.contains(i)).map(|(_, r)| r.id).collect();
         store.outbox_mark_sent(&sent).await?;
         run.sent += sent.len() as u32;

@@ -12,3 +12,4 @@ pub mod export;
 pub mod pruning;
 pub mod authorizer;
 pub mod partitions;
+pub mod tail;

@@ -8,6 +8,14 @@
 //! lock is held for one. Concurrent writers of one tenant queue on the head lock; writers of
 //! different tenants never touch the same row. Should the lock ever be bypassed,
 //! `PRIMARY KEY (tenant_id, seq)` on `chain_entries` still refuses a second entry for a seq.
+//!
+//! Appends to a tenant therefore commit in seq order: an append picks its seqs from the head it
+//! read under the lock, and the lock is released only once its COMMIT is visible, while a
+//! waiting `FOR UPDATE` (READ COMMITTED) re-reads the newest head. So the committed seqs are a
+//! prefix of the chain at every moment, which readers rely on: a cursor "after seq N" neither
+//! skips nor repeats (`service::query`), and the live tail's "seq > cursor" yields no entry
+//! without its predecessors (`service::tail`). `store::admin::commit_change` takes the same lock,
+//! and nothing else inserts into `chain_entries`.
 
 use super::{hash_col, seq_col, tenant_param, to_i64, Store, StoreError, SET_TENANT};
 use crate::chain::entry::{link_entries, Entry, SealedEvent};

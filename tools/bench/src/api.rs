@@ -95,9 +95,10 @@ pub async fn run(db: &BenchDb, pool: &Pool, events: usize, requests: usize) -> R
     let resources = localstack::bootstrap::bootstrap(&sdk).await?;
     let mut env = local_run::function_env(db.app_url(), db.maintenance_url(), &resources);
     env.insert("AUTHORIZER_CACHE_SECONDS".into(), "300".into());
-    let app = local_run::gateway(&env, &sdk).await?.into_router();
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
     let base = format!("http://{}", listener.local_addr()?);
+    let env = local_run::with_gateway_url(env, &base);
+    let app = local_run::gateway(&env, &sdk).await?.into_router();
     tokio::spawn(async move { axum::serve(listener, app).await });
     let platform = local_run::create_platform_key(&sdk, &resources).await?;
 

@@ -15,12 +15,18 @@
 //!    response becomes the Lambda response event as `lambda_http` writes it, refused past Lambda's
 //!    6 MB response limit, before it is turned back into the client's HTTP response.
 //!
+//! The live tail's WebSocket API (`GET /v1/tail`) and its Management API (`/@connections/{id}`)
+//! are served here too, by [`crate::websocket`].
+//!
 //! Only what the service relies on is emulated: no stages, throttling or custom domains.
 
+use crate::websocket::{SocketLimits, TailSockets};
 use axum::body::{Body, Bytes};
-use axum::extract::Request;
+use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::{Path, Query, Request};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
+use axum::routing::get;
 use axum::Router;
 use base64::Engine;
 use futures::StreamExt;
@@ -71,12 +77,13 @@ impl Default for Limits {
     }
 }
 
-/// The gateway: the authorizer and one router per function.
+/// The gateway: the authorizer, one router per function, and the live tail's sockets.
 #[derive(Clone)]
 pub struct Gateway {
     authorizer: Arc<Authorizer>,
     functions: Arc<HashMap<Function, Router>>,
     limits: Limits,
+    tail: Option<TailSockets>,
 }
 
 impl std::fmt::Debug for Gateway {
@@ -87,7 +94,26 @@ impl std::fmt::Debug for Gateway {
 
 impl Gateway {
     pub fn new(authorizer: Authorizer, functions: HashMap<Function, Router>) -> Self {
-        Gateway { authorizer: Arc::new(authorizer), functions: Arc::new(functions), limits: Limits::default() }
+        Gateway {
+            authorizer: Arc::new(authorizer),
+            functions: Arc::new(functions),
+            limits: Limits::default(),
+            tail: None,
+        }
+    }
+
+    /// The same gateway serving the live tail through `tail` (the `tail` function's handler).
+    pub fn with_tail(mut self, tail: shared::service::tail::TailService) -> Self {
+        self.tail = Some(TailSockets::new(tail));
+        self
+    }
+
+    /// The same gateway with other WebSocket limits (tests: an idle timeout a test can wait for).
+    pub fn with_socket_limits(mut self, limits: SocketLimits) -> Self {
+        if let Some(tail) = &mut self.tail {
+            tail.limits = limits;
+        }
+        self
     }
 
     /// The same gateway with other limits (tests: a function timeout a test can wait for).
@@ -98,7 +124,39 @@ impl Gateway {
 
     /// The gateway as an axum router to serve.
     pub fn into_router(self) -> Router {
-        Router::new().fallback(move |request: Request| {
+        let mut router = Router::new();
+        if let Some(tail) = self.tail.clone() {
+            let authorizer = self.authorizer.clone();
+            let (post, delete, describe) = (tail.clone(), tail.clone(), tail.clone());
+            router = router
+                .route(
+                    "/v1/tail",
+                    get(
+                        move |ws: WebSocketUpgrade,
+                              Query(query): Query<HashMap<String, String>>,
+                              headers: HeaderMap| {
+                            let (tail, authorizer) = (tail.clone(), authorizer.clone());
+                            async move { tail.upgrade(&authorizer, ws, query, headers).await }
+                        },
+                    ),
+                )
+                .route(
+                    "/@connections/{id}",
+                    axum::routing::post(move |Path(id): Path<String>, body: Bytes| {
+                        let tail = post.clone();
+                        async move { tail.post(&id, body) }
+                    })
+                    .delete(move |Path(id): Path<String>| {
+                        let tail = delete.clone();
+                        async move { tail.delete(&id) }
+                    })
+                    .get(move |Path(id): Path<String>| {
+                        let tail = describe.clone();
+                        async move { tail.describe(&id) }
+                    }),
+                );
+        }
+        router.fallback(move |request: Request| {
             let gateway = self.clone();
             async move { gateway.handle(request).await }
         })

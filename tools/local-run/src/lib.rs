@@ -4,6 +4,7 @@
 
 pub mod gateway;
 pub mod queues;
+pub mod websocket;
 
 use anyhow::{Context, Result};
 use aws_config::SdkConfig;
@@ -35,7 +36,8 @@ pub const LOCAL_ORIGIN: &str = "audit.localhost/log";
 
 /// The environment the functions get, as `template.yaml` sets it in AWS, pointing at local
 /// resources. `database_url` is the service login's connection string, `maintenance_url` the
-/// maintenance login's (erasure).
+/// maintenance login's (erasure). The live tail's `TAIL_MANAGEMENT_URL` is the local gateway's
+/// own URL, known once it listens: [`with_gateway_url`] adds it.
 pub fn function_env(database_url: &str, maintenance_url: &str, resources: &Resources) -> HashMap<String, String> {
     [
         ("DATABASE_URL", database_url.to_owned()),
@@ -50,6 +52,8 @@ pub fn function_env(database_url: &str, maintenance_url: &str, resources: &Resou
         ("ANCHOR_BUCKET", resources.anchor_bucket.clone()),
         ("ARCHIVE_BUCKET", resources.archive_bucket.clone()),
         ("INDEX_QUEUE_URL", resources.index_queue.url.clone()),
+        ("TAIL_QUEUE_URL", resources.tail_queue.url.clone()),
+        ("TAIL_CONNECTIONS_TABLE", resources.tail_connections_table.clone()),
         ("EXPORTS_TABLE", resources.exports_table.clone()),
         ("EXPORT_QUEUE_URL", resources.export_queue.url.clone()),
         ("EXPORT_BUCKET", resources.export_bucket.clone()),
@@ -131,6 +135,42 @@ pub async fn console_key(app: &axum::Router, platform_key: &str, state_dir: &std
     .await
     .context("issuing the console's key")?;
     Ok(key["secret"].as_str().context("the key's secret")?.to_owned())
+/// `env` with the Management API endpoint of the live tail pointing at the gateway serving on
+/// `base` (`http://127.0.0.1:<port>`), where AWS has the WebSocket API's stage URL.
+pub fn with_gateway_url(mut env: HashMap<String, String>, base: &str) -> HashMap<String, String> {
+    env.insert("TAIL_MANAGEMENT_URL".into(), base.to_owned());
+    env
+}
+
+/// The live tail's service (the `tail` and `tail-fanout` functions' clients), configured from
+/// `env` as the functions are.
+pub async fn tail_service(
+    env: &HashMap<String, String>,
+    sdk: &SdkConfig,
+) -> Result<shared::service::tail::TailService> {
+    let mut e = Env::with_lookup(|name: &str| env.get(name).cloned());
+    let database = shared::config::DatabaseSettings::from_env(&mut e);
+    let tail = shared::config::TailSettings::from_env(&mut e);
+    e.finish()?;
+    Ok(shared::api::tail::tail_service(
+        store_pool(&database, sdk).await?,
+        shared::aws::tail_connections::ConnectionStore::new(sdk, &tail.connections_table),
+        shared::aws::connections::ConnectionPoster::new(sdk, &tail.management_url),
+    ))
+}
+
+/// The tail queue's consumer: the `tail-fanout` function behind an event source mapping (batch
+/// size 10), until the task is aborted.
+pub async fn run_tail_fanout(env: HashMap<String, String>, sdk: SdkConfig) -> Result<()> {
+    let service = tail_service(&env, &sdk).await?;
+    let queue = env.get("TAIL_QUEUE_URL").context("TAIL_QUEUE_URL is not set")?;
+    let mapping = queues::EventSourceMapping::new(&sdk, queue, 10).await?;
+    mapping
+        .run(move |event| {
+            let service = service.clone();
+            async move { shared::sqs::handle_tail_event(&service, &event).await }
+        })
+        .await
 }
 
 /// Creates a platform key (scope `platform`: creating tenants) and returns its secret.
@@ -140,7 +180,8 @@ pub async fn create_platform_key(sdk: &SdkConfig, resources: &Resources) -> Resu
     Ok(key.secret)
 }
 
-/// Builds the gateway with every function, configured from `env` exactly as the functions are.
+/// Builds the gateway with every function, configured from `env` exactly as the functions are
+/// (`env` needs `TAIL_MANAGEMENT_URL`, see [`with_gateway_url`]).
 pub async fn gateway(env: &HashMap<String, String>, sdk: &SdkConfig) -> Result<Gateway> {
     let lookup = |name: &str| env.get(name).cloned();
     let mut functions = HashMap::new();
@@ -160,7 +201,8 @@ pub async fn gateway(env: &HashMap<String, String>, sdk: &SdkConfig) -> Result<G
     authorizer_env.finish()?;
     let authorizer =
         Authorizer::new(ApiKeyStore::new(sdk, &keys.table, &keys.mac_key_id), Duration::from_secs(cache_seconds));
-    Ok(Gateway::new(authorizer, functions))
+    let tail = tail_service(env, sdk).await?;
+    Ok(Gateway::new(authorizer, functions).with_tail(tail))
 }
 
 /// What the scheduled functions share: the database pool, the checkpoint key and the anchor
@@ -328,7 +370,7 @@ pub async fn run_relay_schedule(env: HashMap<String, String>, sdk: SdkConfig, pe
     let sweep = shared::config::ExportSweepSettings::from_env(&mut e);
     e.finish()?;
     let pool = store_pool(&database, &sdk).await?;
-    let queue = Queue::new(&sdk, &queue.queue_url);
+    let queue = shared::runtime::outbox_queues(&queue, &sdk);
     let jobs = ExportJobStore::new(&sdk, &sweep.table);
     let export_queue = Queue::new(&sdk, &sweep.queue_url);
     let mut ticker = tokio::time::interval(period);

@@ -3,7 +3,8 @@
 //! `audit` database, starts the local AWS endpoint and creates the resources the service uses,
 //! serves the whole API on 127.0.0.1:3000 through the local gateway (same authorizer, same
 //! handlers), starts a local OpenSearch node when it is installed and consumes the index and
-//! export queues as the functions' event source mappings do, runs the schedules (checkpoints,
+//! export queues as the functions' event source mappings do (and the tail queue, for the live
+//! tail's WebSocket on `/v1/tail`), runs the schedules (checkpoints,
 //! verification, the outbox relay) on short periods, prints a platform key and how to reach
 //! everything, and stops it all on Ctrl-C.
 
@@ -11,7 +12,8 @@ use anyhow::{bail, Context, Result};
 use local_run::create_platform_key;
 use local_run::{
     console_env, function_env, gateway, index_template, retire_earlier_checkpoint_keys, run_checkpointer_schedule,
-    run_exporter, run_indexer, run_relay_schedule, run_verifier_schedule, EXPORT_RUN_LIMIT,
+    run_exporter, run_indexer, run_relay_schedule, run_tail_fanout, run_verifier_schedule, with_gateway_url,
+    EXPORT_RUN_LIMIT,
 };
 use localstack::bootstrap::{bootstrap, CHECKPOINT_KEY_ALIAS};
 use localstack::moto::{Moto, ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY};
@@ -130,6 +132,8 @@ async fn main() -> Result<()> {
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
         .await
         .with_context(|| format!("binding 127.0.0.1:{port} (is another local run using it? try --port)"))?;
+    // The live tail's fan-out posts to connections through this gateway's Management API.
+    let env = with_gateway_url(env, &format!("http://127.0.0.1:{port}"));
     let app = gateway(&env, &sdk).await?.into_router();
     let console_key = local_run::console_key(&app, &platform_key, &state).await;
     let server = tokio::spawn(async move { axum::serve(listener, app).await });
@@ -137,6 +141,7 @@ async fn main() -> Result<()> {
     let verifier = tokio::spawn(run_verifier_schedule(env.clone(), sdk.clone(), VERIFY_PERIOD));
     let relay = tokio::spawn(run_relay_schedule(env.clone(), sdk.clone(), RELAY_PERIOD));
     let exporter = tokio::spawn(run_exporter(env.clone(), sdk.clone(), EXPORT_RUN_LIMIT));
+    let tail_fanout = tokio::spawn(run_tail_fanout(env.clone(), sdk.clone()));
     let indexer = opensearch.as_ref().map(|_| tokio::spawn(run_indexer(env.clone(), sdk.clone())));
 
     println!();
@@ -163,7 +168,6 @@ async fn main() -> Result<()> {
         ),
         None => println!("  search         PostgreSQL full text (OpenSearch is not installed: run scripts/setup)"),
     }
-    println!("  queues         index and export queues consumed here, as their event source mappings do in AWS");
     match &console_key {
         Ok(key) => {
             println!(
@@ -174,6 +178,8 @@ async fn main() -> Result<()> {
         }
         Err(e) => println!("  console        http://127.0.0.1:{port}/console/   (no sign-in key: {e:#})"),
     }
+    println!("  queues         index, export and tail queues consumed here, as their event source mappings do in AWS");
+    println!("  live tail      ws://127.0.0.1:{port}/v1/tail?token=<key>   (docs/TAIL.md)");
     println!("  platform key   {platform_key}");
     println!("                 (new on every start: the local AWS endpoint keeps no state between runs;");
     println!("                 POST /v1/tenants/<id>/keys with it issues keys for tenants of earlier runs)");
@@ -201,6 +207,7 @@ async fn main() -> Result<()> {
     verifier.abort();
     relay.abort();
     exporter.abort();
+    tail_fanout.abort();
     if let Some(indexer) = indexer {
         indexer.abort();
     }

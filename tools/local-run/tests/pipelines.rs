@@ -192,7 +192,10 @@ async fn the_relay_sends_an_append_whose_send_never_happened() -> Result<()> {
     let before = stack.call(Method::GET, "/v1/events?q=never", Some(&admin), None).await?;
     assert!(seqs(&before).is_empty(), "not indexed before the relay ran: {before:?}");
 
-    let queue = shared::aws::queues::Queue::new(&stack.sdk, &pipes.index_queue.url);
+    let queue = shared::service::indexing::OutboxQueues::index_only(shared::aws::queues::Queue::new(
+        &stack.sdk,
+        &pipes.index_queue.url,
+    ));
     let settings =
         shared::service::indexing::RelaySettings { min_age: std::time::Duration::ZERO, ..Default::default() };
     let run = shared::service::indexing::run_relay(&pipes.pool, &queue, settings).await?;

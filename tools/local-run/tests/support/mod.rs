@@ -40,9 +40,10 @@ impl Stack {
         let bucket = format!("anchors-{}", uuid::Uuid::new_v4().simple());
         localstack::bootstrap::ensure_locked_bucket(&sdk, &bucket).await?;
         env.insert("ANCHOR_BUCKET".into(), bucket);
-        let app = local_run::gateway(&env, &wrap(sdk.clone())).await?.into_router();
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
         let base = format!("http://{}", listener.local_addr()?);
+        let env = local_run::with_gateway_url(env, &base);
+        let app = local_run::gateway(&env, &wrap(sdk.clone())).await?.into_router();
         tokio::spawn(async move { axum::serve(listener, app).await });
         let platform_key = create_platform_key(&sdk, resources).await.context("platform key")?;
         Ok(Stack { base, platform_key, sdk, env, db, http: reqwest::Client::new() })
@@ -75,9 +76,10 @@ impl Stack {
         stack.env.insert("OPENSEARCH_URL".into(), node_url.to_owned());
         stack.env.insert("OPENSEARCH_INDEX".into(), index);
         stack.env.insert("EXPORT_MAX_ATTEMPTS".into(), max_receives.to_string());
-        let app = local_run::gateway(&stack.env, &stack.sdk).await?.into_router();
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
         stack.base = format!("http://{}", listener.local_addr()?);
+        stack.env = local_run::with_gateway_url(std::mem::take(&mut stack.env), &stack.base);
+        let app = local_run::gateway(&stack.env, &stack.sdk).await?.into_router();
         tokio::spawn(async move { axum::serve(listener, app).await });
         let (pool, _) = local_run::indexer_clients(&stack.env, &stack.sdk).await?;
         let pipelines = Pipelines {
@@ -92,12 +94,35 @@ impl Stack {
         Ok((stack, pipelines))
     }
 
+    /// A stack with a live tail of its own: a tail queue (with its DLQ) and a connections table
+    /// no other test uses, the gateway serving `/v1/tail` and the Management API, and the tail
+    /// queue consumed in the background as its event source mapping does. Returns the
+    /// WebSocket URL of the tail.
+    pub async fn start_tail(limits: local_run::websocket::SocketLimits) -> Result<(Stack, String)> {
+        let mut stack = Self::start().await?;
+        let name = uuid::Uuid::new_v4().simple().to_string();
+        let tail_queue = localstack::bootstrap::ensure_queue_pair(&stack.sdk, &format!("tail-{name}"), 1, 5).await?;
+        let table = format!("tail-connections-{name}");
+        localstack::bootstrap::ensure_tail_connections_table(&stack.sdk, &table).await?;
+        stack.env.insert("TAIL_QUEUE_URL".into(), tail_queue.url);
+        stack.env.insert("TAIL_CONNECTIONS_TABLE".into(), table);
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
+        stack.base = format!("http://{}", listener.local_addr()?);
+        stack.env = local_run::with_gateway_url(std::mem::take(&mut stack.env), &stack.base);
+        let app = local_run::gateway(&stack.env, &stack.sdk).await?.with_socket_limits(limits).into_router();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        tokio::spawn(local_run::run_tail_fanout(stack.env.clone(), stack.sdk.clone()));
+        let ws = format!("{}/v1/tail", stack.base.replacen("http://", "ws://", 1));
+        Ok((stack, ws))
+    }
+
     /// Serves another gateway over the same services with other limits (a short function
     /// timeout); returns its base URL, for `call_at`.
     pub async fn serve_with_limits(&self, limits: local_run::gateway::Limits) -> Result<String> {
-        let app = local_run::gateway(&self.env, &self.sdk).await?.with_limits(limits).into_router();
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
         let base = format!("http://{}", listener.local_addr()?);
+        let env = local_run::with_gateway_url(self.env.clone(), &base);
+        let app = local_run::gateway(&env, &self.sdk).await?.with_limits(limits).into_router();
         tokio::spawn(async move { axum::serve(listener, app).await });
         Ok(base)
     }
