@@ -135,6 +135,8 @@ pub async fn console_key(app: &axum::Router, platform_key: &str, state_dir: &std
     .await
     .context("issuing the console's key")?;
     Ok(key["secret"].as_str().context("the key's secret")?.to_owned())
+}
+
 /// `env` with the Management API endpoint of the live tail pointing at the gateway serving on
 /// `base` (`http://127.0.0.1:<port>`), where AWS has the WebSocket API's stage URL.
 pub fn with_gateway_url(mut env: HashMap<String, String>, base: &str) -> HashMap<String, String> {
