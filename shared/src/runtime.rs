@@ -57,6 +57,8 @@ pub struct ApiSettings {
     /// OpenSearch, for the function that lists events (optional even there).
     pub search: Option<SearchSettings>,
     pub exports: Option<ExportSettings>,
+    /// The console settings table, for the function serving the console settings routes.
+    pub console_settings: Option<crate::config::ConsoleSettingsTable>,
 }
 
 impl ApiSettings {
@@ -76,8 +78,20 @@ impl ApiSettings {
             .then(|| IndexQueueSettings::from_env(&mut env));
         let search = needs(&[Function::Query]).then(|| SearchSettings::from_env(&mut env));
         let exports = needs(&[Function::Exports]).then(|| ExportSettings::from_env(&mut env));
+        let console_settings =
+            needs(&[Function::Admin]).then(|| crate::config::ConsoleSettingsTable::from_env(&mut env));
         env.finish()?;
-        Ok(ApiSettings { database, checkpoint, receipts, api_keys, maintenance, index_queue, search, exports })
+        Ok(ApiSettings {
+            database,
+            checkpoint,
+            receipts,
+            api_keys,
+            maintenance,
+            index_queue,
+            search,
+            exports,
+            console_settings,
+        })
     }
 }
 
@@ -96,6 +110,10 @@ pub async fn api_state(settings: &ApiSettings, sdk: &SdkConfig) -> Result<ApiSta
         receipts: settings.receipts.as_ref().map(|r| ReceiptKeys::new(sdk.clone(), &r.table, &r.kek_key_id)),
         checkpoint_key: settings.checkpoint.as_ref().map(|c| CheckpointPublicKey::new(sdk, c)),
         api_keys: settings.api_keys.as_ref().map(|k| ApiKeyStore::new(sdk, &k.table, &k.mac_key_id)),
+        viewer_tokens: settings
+            .api_keys
+            .as_ref()
+            .map(|k| crate::aws::viewer_tokens::ViewerTokenMac::new(sdk, &k.mac_key_id)),
         index_queue: settings.index_queue.as_ref().map(|q| Queue::new(sdk, &q.queue_url)),
         search: match settings.search.as_ref().and_then(|s| s.url.as_deref().map(|url| (url, &s.index))) {
             Some((url, index)) => {
@@ -104,6 +122,10 @@ pub async fn api_state(settings: &ApiSettings, sdk: &SdkConfig) -> Result<ApiSta
             None => None,
         },
         exports: settings.exports.as_ref().map(|e| export_jobs(e, sdk)),
+        console_settings: settings
+            .console_settings
+            .as_ref()
+            .map(|c| crate::aws::console_settings::ConsoleSettingsStore::new(sdk, &c.table)),
     }))
 }
 

@@ -5,6 +5,7 @@ use aws_lambda_events::apigw::{ApiGatewayV2CustomAuthorizerSimpleResponse, ApiGa
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 use shared::api::authorizer::authorize_request;
 use shared::aws::api_keys::ApiKeyStore;
+use shared::aws::viewer_tokens::ViewerTokenMac;
 use shared::config::{ApiKeySettings, Env};
 use shared::runtime::init_tracing;
 use shared::service::authorizer::Authorizer;
@@ -22,7 +23,8 @@ async fn main() -> Result<(), Error> {
     let authorizer = Authorizer::new(
         ApiKeyStore::new(&sdk, &settings.table, &settings.mac_key_id),
         Duration::from_secs(cache_seconds),
-    );
+    )
+    .with_viewer_tokens(ViewerTokenMac::new(&sdk, &settings.mac_key_id));
     let authorizer = &authorizer;
     run(service_fn(move |event: LambdaEvent<ApiGatewayV2CustomAuthorizerV2Request>| async move {
         Ok::<ApiGatewayV2CustomAuthorizerSimpleResponse, Error>(authorize_request(authorizer, &event.payload).await)

@@ -18,6 +18,7 @@ pub mod admin;
 pub mod erasure;
 pub mod exports;
 pub mod authorizer;
+pub mod console;
 
 use axum::routing::{delete, get, patch, post, MethodRouter};
 use axum::Router;
@@ -92,6 +93,8 @@ pub const ROUTES: &[Route] = &[
     route("POST", "/v1/exports", Function::Exports),
     route("GET", "/v1/exports", Function::Exports),
     route("GET", "/v1/exports/{id}", Function::Exports),
+    route("POST", "/v1/viewer-tokens", Function::Admin),
+    route("GET", "/v1/whoami", Function::Query),
 ];
 
 /// The handler of a route.
@@ -124,6 +127,8 @@ fn handler(route: &Route) -> MethodRouter<ApiState> {
         ("POST", "/v1/exports") => post(exports::create),
         ("GET", "/v1/exports") => get(exports::list),
         ("GET", "/v1/exports/{id}") => get(exports::get_one),
+        ("POST", "/v1/viewer-tokens") => post(console::create_viewer_token),
+        ("GET", "/v1/whoami") => get(console::whoami),
         (method, path) => unreachable!("ROUTES names {method} {path} without a handler"),
     }
 }

@@ -12,3 +12,5 @@ pub mod export;
 pub mod pruning;
 pub mod authorizer;
 pub mod partitions;
+pub mod viewer_tokens;
+pub mod console_settings;

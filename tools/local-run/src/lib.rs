@@ -53,6 +53,9 @@ pub fn function_env(database_url: &str, maintenance_url: &str, resources: &Resou
         ("EXPORTS_TABLE", resources.exports_table.clone()),
         ("EXPORT_QUEUE_URL", resources.export_queue.url.clone()),
         ("EXPORT_BUCKET", resources.export_bucket.clone()),
+        ("CONSOLE_SETTINGS_TABLE", resources.console_settings_table.clone()),
+        // The local run's OIDC issuer (tools/oidc-issuer) serves plain HTTP on loopback.
+        ("OIDC_ALLOW_LOOPBACK_ISSUERS", "true".to_owned()),
         ("EXPORT_URL_SECONDS", "900".to_owned()),
         ("RETENTION_MONTHS", "24".to_owned()),
         ("AUTHORIZER_CACHE_SECONDS", "5".to_owned()),
@@ -84,7 +87,8 @@ pub async fn gateway(env: &HashMap<String, String>, sdk: &SdkConfig) -> Result<G
     let cache_seconds: u64 = authorizer_env.parsed("AUTHORIZER_CACHE_SECONDS", 60);
     authorizer_env.finish()?;
     let authorizer =
-        Authorizer::new(ApiKeyStore::new(sdk, &keys.table, &keys.mac_key_id), Duration::from_secs(cache_seconds));
+        Authorizer::new(ApiKeyStore::new(sdk, &keys.table, &keys.mac_key_id), Duration::from_secs(cache_seconds))
+            .with_viewer_tokens(shared::aws::viewer_tokens::ViewerTokenMac::new(sdk, &keys.mac_key_id));
     Ok(Gateway::new(authorizer, functions))
 }
 
