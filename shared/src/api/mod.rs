@@ -20,7 +20,7 @@ pub mod exports;
 pub mod authorizer;
 pub mod console;
 
-use axum::routing::{delete, get, patch, post, MethodRouter};
+use axum::routing::{delete, get, patch, post, put, MethodRouter};
 use axum::Router;
 use error::ApiError;
 use state::ApiState;
@@ -52,16 +52,25 @@ impl Function {
     }
 }
 
-/// One route: method, path as API Gateway writes it (`{id}` for a parameter), the serving function.
+/// One route: method, path as API Gateway writes it (`{id}` for a parameter), the serving
+/// function, and whether the authorizer guards it (every route but the few public ones, which
+/// `template.yaml` declares with `Auth: { Authorizer: NONE }`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Route {
     pub method: &'static str,
     pub path: &'static str,
     pub function: Function,
+    /// Served without a credential and without the authorizer: the handler reads no caller.
+    pub public: bool,
 }
 
 const fn route(method: &'static str, path: &'static str, function: Function) -> Route {
-    Route { method, path, function }
+    Route { method, path, function, public: false }
+}
+
+/// A route anyone may call: what a browser needs before it has a credential.
+const fn public_route(method: &'static str, path: &'static str, function: Function) -> Route {
+    Route { method, path, function, public: true }
 }
 
 /// Every route of the API.
@@ -95,6 +104,9 @@ pub const ROUTES: &[Route] = &[
     route("GET", "/v1/exports/{id}", Function::Exports),
     route("POST", "/v1/viewer-tokens", Function::Admin),
     route("GET", "/v1/whoami", Function::Query),
+    route("GET", "/v1/console/settings", Function::Admin),
+    route("PUT", "/v1/console/settings", Function::Admin),
+    public_route("GET", "/v1/console/sign-in", Function::Admin),
 ];
 
 /// The handler of a route.
@@ -129,6 +141,9 @@ fn handler(route: &Route) -> MethodRouter<ApiState> {
         ("GET", "/v1/exports/{id}") => get(exports::get_one),
         ("POST", "/v1/viewer-tokens") => post(console::create_viewer_token),
         ("GET", "/v1/whoami") => get(console::whoami),
+        ("GET", "/v1/console/settings") => get(console::get_settings),
+        ("PUT", "/v1/console/settings") => put(console::put_settings),
+        ("GET", "/v1/console/sign-in") => get(console::sign_in),
         (method, path) => unreachable!("ROUTES names {method} {path} without a handler"),
     }
 }

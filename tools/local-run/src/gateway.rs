@@ -6,7 +6,8 @@
 //!    Found"}`; a known path with another method: 405 with `Allow`, see [`RouteMatch`]);
 //! 2. the body is read, at most API Gateway's 10 MB payload limit ([`MAX_GATEWAY_BODY`]);
 //! 3. the Lambda authorizer logic runs on the `Authorization` header (missing: 401
-//!    `{"message":"Unauthorized"}`; denied: 403 `{"message":"Forbidden"}`, API Gateway's own bodies);
+//!    `{"message":"Unauthorized"}`; denied: 403 `{"message":"Forbidden"}`, API Gateway's own bodies),
+//!    except on a public route (`Route::public`), whose event has no authorizer context;
 //! 4. the request becomes the API Gateway v2 event JSON a function receives in AWS, with the
 //!    authorizer's context, refused past Lambda's 6 MB invocation payload limit, and is parsed
 //!    back by `lambda_http` exactly as in a function;
@@ -119,12 +120,18 @@ impl Gateway {
             Ok(body) => body,
             Err(refusal) => return refusal,
         };
-        let authorization = parts.headers.get("authorization").and_then(|v| v.to_str().ok()).map(str::to_owned);
-        let Some(authorization) = authorization else {
-            return gateway_message(StatusCode::UNAUTHORIZED, "Unauthorized");
-        };
-        let Some(caller) = self.authorizer.authorize(Some(&authorization)).await else {
-            return gateway_message(StatusCode::FORBIDDEN, "Forbidden");
+        // A public route has no authorizer: its event carries no authorizer context at all.
+        let context = if route.public {
+            None
+        } else {
+            let authorization = parts.headers.get("authorization").and_then(|v| v.to_str().ok()).map(str::to_owned);
+            let Some(authorization) = authorization else {
+                return gateway_message(StatusCode::UNAUTHORIZED, "Unauthorized");
+            };
+            let Some(caller) = self.authorizer.authorize(Some(&authorization)).await else {
+                return gateway_message(StatusCode::FORBIDDEN, "Forbidden");
+            };
+            Some(caller.to_context().into_iter().collect())
         };
         let event = lambda_event(
             route,
@@ -133,7 +140,7 @@ impl Gateway {
             parts.uri.query().unwrap_or(""),
             path_parameters,
             &body,
-            caller.to_context().into_iter().collect(),
+            context,
         )
         .to_string();
         if event.len() > MAX_INVOKE_REQUEST {
@@ -286,7 +293,7 @@ pub fn lambda_event(
     raw_query: &str,
     path_parameters: Map<String, Value>,
     body: &[u8],
-    authorizer_context: Map<String, Value>,
+    authorizer_context: Option<Map<String, Value>>,
 ) -> Value {
     let mut header_map = Map::new();
     for (name, value) in headers {
@@ -329,7 +336,6 @@ pub fn lambda_event(
         "requestContext": {
             "accountId": "000000000000",
             "apiId": "local",
-            "authorizer": { "lambda": authorizer_context },
             "domainName": "127.0.0.1",
             "domainPrefix": "127",
             "http": {
@@ -347,6 +353,9 @@ pub fn lambda_event(
         },
         "isBase64Encoded": is_base64,
     });
+    if let Some(context) = authorizer_context {
+        event["requestContext"]["authorizer"] = json!({ "lambda": context });
+    }
     if !query.is_empty() {
         event["queryStringParameters"] = Value::Object(query);
     }

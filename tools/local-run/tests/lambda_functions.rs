@@ -67,6 +67,10 @@ const CASES: &[(&str, Expect)] = &[
     ("admin/get-settings.json", Expect::Status(200)),
     ("admin/update-settings.json", Expect::Status(200)),
     ("admin/create-viewer-token.json", Expect::Status(201)),
+    ("admin/get-console-settings.json", Expect::Status(200)),
+    ("admin/put-console-settings.json", Expect::Status(200)),
+    // Public: no authorizer context; the tenant just registered its issuer above.
+    ("admin/console-sign-in.json", Expect::Status(200)),
     ("erasure/erase-subject.json", Expect::Status(200)),
     ("erasure/erase-two-criteria.json", Expect::Status(400)),
     ("exports/create-export.json", Expect::Status(202)),
