@@ -1,6 +1,7 @@
 //! The authorizer's decision: a bearer token in, a caller or nothing out. The token's form picks
 //! the check: `alk_...` API keys (DynamoDB + KMS `VerifyMac`), `alv_...` viewer tokens (KMS
-//! `VerifyMac` alone; stateless), and JWTs (OIDC ID tokens of an issuer a tenant registered). Decisions are cached in-process for a short TTL, keyed by the token's
+//! `VerifyMac` alone; stateless), and JWTs (OIDC ID tokens of an issuer a tenant registered,
+//! `service::oidc`). Decisions are cached in-process for a short TTL, keyed by the token's
 //! SHA-256 (the token itself is never kept), so a warm authorizer answers repeated requests
 //! without DynamoDB or KMS calls. A revoked key is therefore refused within the TTL, the same
 //! bound API Gateway's own authorizer cache sets; a cached token is refused once it expires.
@@ -24,18 +25,25 @@ type Decision = Option<Caller>;
 pub struct Authorizer {
     keys: ApiKeyStore,
     viewer_tokens: Option<ViewerTokenMac>,
+    oidc: Option<crate::service::oidc::OidcVerifier>,
     ttl: Duration,
     cache: Mutex<HashMap<[u8; 32], (Instant, Decision)>>,
 }
 
 impl Authorizer {
     pub fn new(keys: ApiKeyStore, cache_ttl: Duration) -> Self {
-        Authorizer { keys, viewer_tokens: None, ttl: cache_ttl, cache: Mutex::new(HashMap::new()) }
+        Authorizer { keys, viewer_tokens: None, oidc: None, ttl: cache_ttl, cache: Mutex::new(HashMap::new()) }
     }
 
     /// Also accepts viewer tokens MAC'd with `mac`.
     pub fn with_viewer_tokens(mut self, mac: ViewerTokenMac) -> Self {
         self.viewer_tokens = Some(mac);
+        self
+    }
+
+    /// Also accepts OIDC ID tokens of the issuers tenants registered.
+    pub fn with_oidc(mut self, oidc: crate::service::oidc::OidcVerifier) -> Self {
+        self.oidc = Some(oidc);
         self
     }
 
@@ -50,6 +58,19 @@ impl Authorizer {
             match self.check_viewer_token(token).await {
                 Some(decision) => decision,
                 None => return None,
+            }
+        } else if let (Some(oidc), true) = (&self.oidc, crate::service::oidc::looks_like_jwt(token)) {
+            match oidc.verify(token).await {
+                Ok(caller) => Some(caller),
+                Err(e) if e.is_transient() => {
+                    // Not cached: an issuer that is down for a moment must not lock its users out.
+                    tracing::warn!(error = %e, "OIDC token check failed");
+                    return None;
+                }
+                Err(e) => {
+                    tracing::info!(reason = %e, "OIDC token refused");
+                    None
+                }
             }
         } else {
             match self.keys.authenticate(token).await {

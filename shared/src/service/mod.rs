@@ -14,3 +14,4 @@ pub mod authorizer;
 pub mod partitions;
 pub mod viewer_tokens;
 pub mod console_settings;
+pub mod oidc;

@@ -85,10 +85,14 @@ pub async fn gateway(env: &HashMap<String, String>, sdk: &SdkConfig) -> Result<G
     let mut authorizer_env = Env::with_lookup(lookup);
     let keys = shared::config::ApiKeySettings::from_env(&mut authorizer_env);
     let cache_seconds: u64 = authorizer_env.parsed("AUTHORIZER_CACHE_SECONDS", 60);
+    let console = shared::config::ConsoleSettingsTable::from_env(&mut authorizer_env);
+    let oidc = shared::config::OidcSettings::from_env(&mut authorizer_env);
     authorizer_env.finish()?;
+    let registrations = shared::aws::console_settings::ConsoleSettingsStore::new(sdk, &console.table);
     let authorizer =
         Authorizer::new(ApiKeyStore::new(sdk, &keys.table, &keys.mac_key_id), Duration::from_secs(cache_seconds))
-            .with_viewer_tokens(shared::aws::viewer_tokens::ViewerTokenMac::new(sdk, &keys.mac_key_id));
+            .with_viewer_tokens(shared::aws::viewer_tokens::ViewerTokenMac::new(sdk, &keys.mac_key_id))
+            .with_oidc(shared::service::oidc::OidcVerifier::new(registrations, oidc)?);
     Ok(Gateway::new(authorizer, functions))
 }
 

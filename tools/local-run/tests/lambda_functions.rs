@@ -35,6 +35,7 @@ const CASES: &[(&str, Expect)] = &[
     ("authorizer/unknown-key.json", Expect::Authorized(false)),
     ("authorizer/not-bearer.json", Expect::Authorized(false)),
     ("authorizer/viewer-token-bad-mac.json", Expect::Authorized(false)),
+    ("authorizer/oidc-unregistered-issuer.json", Expect::Authorized(false)),
     ("ingest/append-one.json", Expect::Status(201)),
     ("ingest/append-batch.json", Expect::Status(201)),
     ("ingest/append-invalid.json", Expect::Status(400)),
