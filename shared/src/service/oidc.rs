@@ -289,11 +289,10 @@ impl OidcVerifier {
 fn find_key(keys: &JwkSet, kid: Option<&str>, alg: Algorithm) -> Option<Result<DecodingKey, OidcError>> {
     use jsonwebtoken::jwk::{AlgorithmParameters, KeyAlgorithm};
     let fits = |jwk: &&jsonwebtoken::jwk::Jwk| {
-        let family = match (&jwk.algorithm, alg) {
-            (AlgorithmParameters::RSA(_), Algorithm::RS256) => true,
-            (AlgorithmParameters::EllipticCurve(_), Algorithm::ES256) => true,
-            _ => false,
-        };
+        let family = matches!(
+            (&jwk.algorithm, alg),
+            (AlgorithmParameters::RSA(_), Algorithm::RS256) | (AlgorithmParameters::EllipticCurve(_), Algorithm::ES256)
+        );
         let declared = match jwk.common.key_algorithm {
             None => true,
             Some(KeyAlgorithm::RS256) => alg == Algorithm::RS256,
