@@ -32,6 +32,9 @@ pub const EXPORT_BUCKET: &str = "audit-log-exports";
 /// The export jobs table: partition key `tenant_id`, sort key `export_id`, and the sparse GSI
 /// `by-sweep-at` (`sweep` S, `sweep_at` N; `step` projected) of unfinished jobs.
 pub const EXPORTS_TABLE: &str = "audit-log-exports";
+/// The tenant console settings table: partition key `pk` (`tenant#<id>` settings and
+/// `oidc#<hash>` registrations).
+pub const CONSOLE_SETTINGS_TABLE: &str = "audit-log-console-settings";
 /// The index queue (outbox rows for the indexer) and its dead-letter queue.
 pub const INDEX_QUEUE: &str = "audit-log-index";
 /// The export queue (export jobs and their continuations) and its dead-letter queue.
@@ -62,6 +65,7 @@ pub struct Resources {
     pub archive_bucket: String,
     pub export_bucket: String,
     pub exports_table: String,
+    pub console_settings_table: String,
     pub index_queue: QueuePair,
     pub export_queue: QueuePair,
     pub tail_connections_table: String,
@@ -104,6 +108,7 @@ pub async fn bootstrap(config: &SdkConfig) -> Result<Resources> {
     ensure_bucket(config, ARCHIVE_BUCKET).await?;
     ensure_bucket(config, EXPORT_BUCKET).await?;
     ensure_exports_table(config, EXPORTS_TABLE).await?;
+    ensure_console_settings_table(config, CONSOLE_SETTINGS_TABLE).await?;
     // Visibility timeouts and receive counts as in template.yaml, shorter for the index queue so
     // that a local outage's retries are seen within seconds.
     let index_queue = ensure_queue_pair(config, INDEX_QUEUE, 10, 5).await?;
@@ -120,6 +125,7 @@ pub async fn bootstrap(config: &SdkConfig) -> Result<Resources> {
         archive_bucket: ARCHIVE_BUCKET.to_owned(),
         export_bucket: EXPORT_BUCKET.to_owned(),
         exports_table: EXPORTS_TABLE.to_owned(),
+        console_settings_table: CONSOLE_SETTINGS_TABLE.to_owned(),
         index_queue,
         export_queue,
         tail_connections_table: TAIL_CONNECTIONS_TABLE.to_owned(),
@@ -152,6 +158,12 @@ pub async fn ensure_exports_table(config: &SdkConfig, name: &str) -> Result<()> 
     let by_sweep_at =
         Index { name: "by-sweep-at", hash: "sweep", range: ("sweep_at", ScalarAttributeType::N), include: &["step"] };
     ensure_table(&aws_sdk_dynamodb::Client::new(config), name, "tenant_id", Some("export_id"), Some(by_sweep_at)).await
+}
+
+/// Creates a console settings table (see [`CONSOLE_SETTINGS_TABLE`]) unless it exists. Tests
+/// whose tenants register issuers give each run its own.
+pub async fn ensure_console_settings_table(config: &SdkConfig, name: &str) -> Result<()> {
+    ensure_table(&aws_sdk_dynamodb::Client::new(config), name, "pk", None, None).await
 }
 
 /// Creates a plain bucket unless it exists. Tests give each run its own.

@@ -6,6 +6,8 @@
 
 pub mod kms;
 pub mod api_keys;
+pub mod viewer_tokens;
+pub mod console_settings;
 pub mod anchors;
 pub mod archives;
 pub mod s3;

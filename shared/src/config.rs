@@ -213,6 +213,45 @@ impl ApiKeySettings {
     }
 }
 
+/// The tenant console settings table (`aws::console_settings`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsoleSettingsTable {
+    /// `CONSOLE_SETTINGS_TABLE`.
+    pub table: String,
+}
+
+impl ConsoleSettingsTable {
+    pub fn from_env<F: Fn(&str) -> Option<String>>(env: &mut Env<F>) -> Self {
+        ConsoleSettingsTable { table: env.required("CONSOLE_SETTINGS_TABLE") }
+    }
+}
+
+/// How the authorizer checks OIDC ID tokens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OidcSettings {
+    /// `OIDC_ALLOW_LOOPBACK_ISSUERS` (default false): accept `http://` issuers on loopback hosts
+    /// (the local run's issuer). Every other issuer must be `https://`.
+    pub allow_loopback_issuers: bool,
+    /// `OIDC_JWKS_CACHE_SECONDS` (default 600): how long an issuer's keys are kept.
+    pub jwks_cache_seconds: u64,
+    /// `OIDC_JWKS_MIN_REFETCH_SECONDS` (default 60): an unknown `kid` fetches the issuer's keys
+    /// again, at most this often per issuer.
+    pub jwks_min_refetch_seconds: u64,
+    /// `OIDC_HTTP_TIMEOUT_MS` (default 3000): each discovery or JWKS request's limit.
+    pub http_timeout_ms: u64,
+}
+
+impl OidcSettings {
+    pub fn from_env<F: Fn(&str) -> Option<String>>(env: &mut Env<F>) -> Self {
+        OidcSettings {
+            allow_loopback_issuers: env.parsed("OIDC_ALLOW_LOOPBACK_ISSUERS", false),
+            jwks_cache_seconds: env.parsed("OIDC_JWKS_CACHE_SECONDS", 600),
+            jwks_min_refetch_seconds: env.parsed("OIDC_JWKS_MIN_REFETCH_SECONDS", 60),
+            http_timeout_ms: env.parsed("OIDC_HTTP_TIMEOUT_MS", 3000),
+        }
+    }
+}
+
 /// Receipt keys: the DynamoDB table and the KMS key their private halves are encrypted under.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReceiptSettings {

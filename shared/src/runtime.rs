@@ -57,6 +57,8 @@ pub struct ApiSettings {
     /// OpenSearch, for the function that lists events (optional even there).
     pub search: Option<SearchSettings>,
     pub exports: Option<ExportSettings>,
+    /// The console settings table, for the function serving the console settings routes.
+    pub console_settings: Option<crate::config::ConsoleSettingsTable>,
 }
 
 impl ApiSettings {
@@ -76,8 +78,20 @@ impl ApiSettings {
             .then(|| IndexQueueSettings::from_env(&mut env));
         let search = needs(&[Function::Query]).then(|| SearchSettings::from_env(&mut env));
         let exports = needs(&[Function::Exports]).then(|| ExportSettings::from_env(&mut env));
+        let console_settings =
+            needs(&[Function::Admin]).then(|| crate::config::ConsoleSettingsTable::from_env(&mut env));
         env.finish()?;
-        Ok(ApiSettings { database, checkpoint, receipts, api_keys, maintenance, index_queue, search, exports })
+        Ok(ApiSettings {
+            database,
+            checkpoint,
+            receipts,
+            api_keys,
+            maintenance,
+            index_queue,
+            search,
+            exports,
+            console_settings,
+        })
     }
 }
 
@@ -96,6 +110,10 @@ pub async fn api_state(settings: &ApiSettings, sdk: &SdkConfig) -> Result<ApiSta
         receipts: settings.receipts.as_ref().map(|r| ReceiptKeys::new(sdk.clone(), &r.table, &r.kek_key_id)),
         checkpoint_key: settings.checkpoint.as_ref().map(|c| CheckpointPublicKey::new(sdk, c)),
         api_keys: settings.api_keys.as_ref().map(|k| ApiKeyStore::new(sdk, &k.table, &k.mac_key_id)),
+        viewer_tokens: settings
+            .api_keys
+            .as_ref()
+            .map(|k| crate::aws::viewer_tokens::ViewerTokenMac::new(sdk, &k.mac_key_id)),
         index_queue: settings.index_queue.as_ref().map(|q| outbox_queues(q, sdk)),
         search: match settings.search.as_ref().and_then(|s| s.url.as_deref().map(|url| (url, &s.index))) {
             Some((url, index)) => {
@@ -104,6 +122,10 @@ pub async fn api_state(settings: &ApiSettings, sdk: &SdkConfig) -> Result<ApiSta
             None => None,
         },
         exports: settings.exports.as_ref().map(|e| export_jobs(e, sdk)),
+        console_settings: settings
+            .console_settings
+            .as_ref()
+            .map(|c| crate::aws::console_settings::ConsoleSettingsStore::new(sdk, &c.table)),
     }))
 }
 
@@ -179,24 +201,34 @@ pub async fn serve_api(functions: &[Function]) -> Result<(), lambda_http::Error>
     lambda_http::run(crate::api::router(state, functions)).await
 }
 
-/// The console function's state from its environment (`ConsoleSettings`), with the tenant page
-/// policy from the environment's default (`CONSOLE_FRAME_ANCESTORS`) until the tenant console
-/// settings are wired in as a [`crate::api::console::PagePolicySource`].
+/// The console function's state from its environment (`ConsoleSettings`), with each tenant's
+/// page policy read from the tenant console settings (`CONSOLE_SETTINGS_TABLE`), the
+/// environment's default (`CONSOLE_FRAME_ANCESTORS`) for pages without a tenant.
 pub fn console_state<F: Fn(&str) -> Option<String>>(
     assets: &'static [crate::api::console::Asset],
     mut env: Env<F>,
+    sdk: &aws_config::SdkConfig,
 ) -> Result<crate::api::console::ConsoleState, ConfigError> {
-    use crate::api::console::{ConsoleState, DefaultPolicy};
+    use crate::api::console::{ConsoleState, DefaultPolicy, PagePolicySource, SettingsPagePolicy};
     let settings = crate::config::ConsoleSettings::from_env(&mut env);
+    let table = env.optional("CONSOLE_SETTINGS_TABLE");
     env.finish()?;
-    let policy = DefaultPolicy::from_settings(&settings);
-    Ok(ConsoleState::new(assets, settings, std::sync::Arc::new(policy)))
+    let fallback = DefaultPolicy::from_settings(&settings);
+    let policy: std::sync::Arc<dyn PagePolicySource> = match table {
+        Some(table) => std::sync::Arc::new(SettingsPagePolicy {
+            store: crate::aws::console_settings::ConsoleSettingsStore::new(sdk, table),
+            fallback: fallback.0,
+        }),
+        None => std::sync::Arc::new(fallback),
+    };
+    Ok(ConsoleState::new(assets, settings, policy))
 }
 
 /// The whole `main` of the console function: logging, settings, then the Lambda runtime loop
 /// serving the console's routes.
 pub async fn serve_console(assets: &'static [crate::api::console::Asset]) -> Result<(), lambda_http::Error> {
     init_tracing();
-    let state = console_state(assets, Env::from_process())?;
+    let sdk = crate::aws::load_config().await;
+    let state = console_state(assets, Env::from_process(), &sdk)?;
     lambda_http::run(crate::api::console::router(state)).await
 }

@@ -18,6 +18,33 @@ fn code_routes() -> BTreeSet<(String, String, String)> {
     ROUTES.iter().map(|r| (r.method.to_owned(), r.path.to_owned(), r.function.name().to_owned())).collect()
 }
 
+/// (method, path) of every route the template serves without the authorizer.
+fn template_public_routes(template: &Value) -> BTreeSet<(String, String)> {
+    let mut routes = BTreeSet::new();
+    for (_, resource) in template["Resources"].as_mapping().expect("Resources") {
+        let Some(events) = resource["Properties"]["Events"].as_mapping() else { continue };
+        for (_, event) in events {
+            let p = &event["Properties"];
+            if event["Type"].as_str() == Some("HttpApi") && p["Auth"]["Authorizer"].as_str() == Some("NONE") {
+                routes.insert((
+                    p["Method"].as_str().expect("Method").to_uppercase(),
+                    p["Path"].as_str().expect("Path").to_owned(),
+                ));
+            }
+        }
+    }
+    routes
+}
+
+#[test]
+fn exactly_the_public_routes_go_without_the_authorizer() {
+    let template = workspace_file("template.yaml");
+    let public: BTreeSet<_> =
+        ROUTES.iter().filter(|r| r.public).map(|r| (r.method.to_owned(), r.path.to_owned())).collect();
+    assert_eq!(template_public_routes(&template), public);
+    assert!(!public.is_empty(), "the console's sign-in route is public");
+}
+
 /// (method, path, function directory) for every HttpApi event of every function in the template.
 fn template_routes(template: &Value) -> BTreeSet<(String, String, String)> {
     let mut routes = BTreeSet::new();

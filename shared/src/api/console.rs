@@ -241,6 +241,42 @@ fn content_type(path: &str) -> &'static str {
     }
 }
 
+/// The console pages' per-tenant policy from the tenant console settings: who may frame the
+/// console (`frame_ancestors`) and the origin of the tenant's identity provider, which the page
+/// must be allowed to connect to for the token exchange. A tenant without settings, or a lookup
+/// that fails, gets the function's default policy (`frame-ancestors 'none'` unless configured):
+/// a failure never widens what a page allows.
+#[derive(Debug)]
+pub struct SettingsPagePolicy {
+    pub store: crate::aws::console_settings::ConsoleSettingsStore,
+    pub fallback: PagePolicy,
+}
+
+impl PagePolicySource for SettingsPagePolicy {
+    fn policy<'a>(&'a self, tenant: Option<&'a str>) -> BoxFuture<'a, PagePolicy> {
+        Box::pin(async move {
+            let Some(tenant) = tenant.and_then(|t| uuid::Uuid::parse_str(t).ok()) else {
+                return self.fallback.clone();
+            };
+            match crate::service::console_settings::get_settings(&self.store, tenant).await {
+                Ok(settings) => PagePolicy {
+                    frame_ancestors: if settings.frame_ancestors.is_empty() {
+                        self.fallback.frame_ancestors.clone()
+                    } else {
+                        settings.frame_ancestors
+                    },
+                    issuer_origin: settings.oidc.as_ref().and_then(|o| origin_of(&o.issuer)),
+                },
+                Err(e) => {
+                    tracing::warn!(error = %e, %tenant, "console settings unavailable; the page gets the default policy");
+                    self.fallback.clone()
+                }
+            }
+        })
+    }
+}
+
+
 #[cfg(test)]
 mod tests {
     use super::*;

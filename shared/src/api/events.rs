@@ -11,7 +11,7 @@ use crate::aws::receipt_keys::ReceiptSigner;
 use crate::chain::receipt::ReceiptPayload;
 use crate::metrics::{self, Unit};
 use crate::service::ingest::{ingest, Request};
-use crate::service::query::{event_stats, list_events, search_events, EventQuery, EventStats, StatsQuery};
+use crate::service::query::{event_stats, list_events, search_events, EventPage, EventQuery, EventStats, StatsQuery};
 use crate::store::append::AppendResult;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
@@ -128,13 +128,23 @@ pub async fn list(
     caller: Authenticated,
     query: QueryPairs,
 ) -> Result<Response, ApiError> {
-    let tenant = caller.tenant_with(Scope::EventsRead)?;
-    let query = EventQuery::from_params(query.iter())?;
-    let mut page = {
-        let mut store = state.store.get().await?;
-        match (&state.search, &query.filter.q) {
-            (Some(search), Some(_)) => search_events(search, &mut store, tenant, &query).await?,
-            _ => list_events(&mut store, tenant, &query).await?,
+    let (tenant, pin) = caller.reader_with(Scope::EventsRead)?;
+    let mut query = EventQuery::from_params(query.iter())?;
+    // A viewer token reads its pin ANDed with what it asks for; a query outside the pin
+    // matches nothing.
+    let pinned = match &pin {
+        Some(pin) => query.filter.and(pin),
+        None => Some(query.filter.clone()),
+    };
+    let mut page = match pinned {
+        None => EventPage { entries: Vec::new(), next_cursor: None },
+        Some(filter) => {
+            query.filter = filter;
+            let mut store = state.store.get().await?;
+            match (&state.search, &query.filter.q) {
+                (Some(search), Some(_)) => search_events(search, &mut store, tenant, &query).await?,
+                _ => list_events(&mut store, tenant, &query).await?,
+            }
         }
     };
     let fitted = page::fit(page.entries.iter().cloned().map(EntryView::new), page::PAGE_BYTES)
@@ -153,10 +163,10 @@ pub async fn get_one(
     caller: Authenticated,
     Path(id): Path<String>,
 ) -> Result<Json<EntryView>, ApiError> {
-    let tenant = caller.tenant_with(Scope::EventsRead)?;
+    let (tenant, pin) = caller.reader_with(Scope::EventsRead)?;
     let id = path_uuid(&id, "event")?;
     let mut store = state.store.get().await?;
-    let stored = store.get_entry(tenant, id).await.map_err(|e| not_found_as(e, "event"))?;
+    let stored = readable_entry(&mut store, tenant, pin.as_ref(), id).await?;
     Ok(Json(EntryView::new(stored)))
 }
 
@@ -166,10 +176,27 @@ pub async fn stats(
     caller: Authenticated,
     query: QueryPairs,
 ) -> Result<Json<EventStats>, ApiError> {
-    let tenant = caller.tenant_with(Scope::EventsRead)?;
+    let tenant = caller.unpinned_tenant_with(Scope::EventsRead)?;
     let query = StatsQuery::from_params(query.iter())?;
     let mut store = state.store.get().await?;
     Ok(Json(event_stats(&mut store, tenant, &query).await?))
+}
+
+/// The entry `id` of `tenant`, if the caller may read it: a viewer token only reads entries its
+/// pin selects, and any other is 404, exactly like an id that does not exist.
+pub(super) async fn readable_entry(
+    store: &mut crate::store::Store,
+    tenant: Uuid,
+    pin: Option<&crate::service::query::EventFilter>,
+    id: Uuid,
+) -> Result<crate::store::read::StoredEntry, ApiError> {
+    let stored = store.get_entry(tenant, id).await.map_err(|e| not_found_as(e, "event"))?;
+    if let Some(pin) = pin {
+        if !store.entry_matches(tenant, stored.entry.seq, pin).await? {
+            return Err(ApiError::not_found("event"));
+        }
+    }
+    Ok(stored)
 }
 
 /// Names the missing thing in a store's not-found.

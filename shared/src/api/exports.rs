@@ -36,7 +36,7 @@ pub async fn create(
     JsonBody(body): JsonBody<ExportRequest>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let tenant = caller.tenant_with(Scope::Exports)?;
-    let job = state.exports()?.create(tenant, body).await?;
+    let job = state.exports()?.create(tenant, body, caller.0.pin.as_ref()).await?;
     Ok((StatusCode::ACCEPTED, Json(job_view(&job, None))))
 }
 
@@ -50,6 +50,10 @@ pub async fn get_one(
     let id = path_uuid(&id, "export")?;
     let exports = state.exports()?;
     let job = exports.get(tenant, id).await?;
+    // A viewer token sees only the exports made under its own pin; any other is 404.
+    if job.pin.as_ref() != caller.0.pin.as_ref() && caller.0.pin.is_some() {
+        return Err(ApiError::not_found("export"));
+    }
     let download = exports.downloads(&job).await?;
     Ok(Json(job_view(&job, download)))
 }
@@ -60,7 +64,8 @@ pub async fn get_one(
 pub async fn list(State(state): State<ApiState>, caller: Authenticated) -> Result<Response, ApiError> {
     let tenant = caller.tenant_with(Scope::Exports)?;
     let jobs = state.exports()?.list(tenant).await?;
-    let fitted = page::fit(jobs.iter().map(|j| job_view(j, None)), page::PAGE_BYTES)
+    let visible = jobs.iter().filter(|j| caller.0.pin.is_none() || j.pin == caller.0.pin);
+    let fitted = page::fit(visible.map(|j| job_view(j, None)), page::PAGE_BYTES)
         .map_err(|e| ApiError::internal("serialising the export list", &e))?;
     Ok(page::json_response(page::object_with_list("exports", &fitted.items, Default::default())))
 }

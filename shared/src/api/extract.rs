@@ -5,6 +5,7 @@
 use super::error::ApiError;
 use crate::auth::{Caller, Scope};
 use crate::chain::strict_json::{self, StrictJsonKind};
+use crate::service::query::EventFilter;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
@@ -31,11 +32,36 @@ impl Authenticated {
         self.0.tenant_id.ok_or_else(|| ApiError::forbidden("a platform key cannot act on a tenant's data"))
     }
 
+    /// The caller's tenant for reading events with `scope`, and the pinned filter a viewer
+    /// token's reads are ANDed with (`None` for every other credential).
+    pub fn reader_with(&self, scope: Scope) -> Result<(Uuid, Option<EventFilter>), ApiError> {
+        let tenant = self.tenant_with(scope)?;
+        let pin = match &self.0.pin {
+            None => None,
+            Some(pin) => Some(EventFilter::from_pin(pin).map_err(|e| {
+                tracing::warn!(error = %e, "a viewer token's pin does not parse");
+                ApiError::forbidden("this token's filter is not valid")
+            })?),
+        };
+        Ok((tenant, pin))
+    }
+
+    /// The caller's tenant for a tenant-wide read (counts over every event, the chain's
+    /// verification), which a viewer token, pinned to part of the log, may not make.
+    pub fn unpinned_tenant_with(&self, scope: Scope) -> Result<Uuid, ApiError> {
+        if self.0.pin.is_some() {
+            return Err(ApiError::forbidden(
+                "a viewer token reads only the events its filter selects, not tenant-wide figures",
+            ));
+        }
+        self.tenant_with(scope)
+    }
+
     pub fn require(&self, scope: Scope) -> Result<(), ApiError> {
         if self.0.has(scope) {
             Ok(())
         } else {
-            Err(ApiError::forbidden(format!("this API key lacks the scope {}", scope.as_str())))
+            Err(ApiError::forbidden(format!("this credential lacks the scope {}", scope.as_str())))
         }
     }
 }

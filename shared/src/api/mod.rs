@@ -19,9 +19,10 @@ pub mod erasure;
 pub mod exports;
 pub mod authorizer;
 pub mod console;
+pub mod credentials;
 pub mod tail;
 
-use axum::routing::{delete, get, patch, post, MethodRouter};
+use axum::routing::{delete, get, patch, post, put, MethodRouter};
 use axum::Router;
 use error::ApiError;
 use state::ApiState;
@@ -57,16 +58,25 @@ impl Function {
     }
 }
 
-/// One route: method, path as API Gateway writes it (`{id}` for a parameter), the serving function.
+/// One route: method, path as API Gateway writes it (`{id}` for a parameter), the serving
+/// function, and whether the authorizer guards it (every route but the few public ones, which
+/// `template.yaml` declares with `Auth: { Authorizer: NONE }`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Route {
     pub method: &'static str,
     pub path: &'static str,
     pub function: Function,
+    /// Served without a credential and without the authorizer: the handler reads no caller.
+    pub public: bool,
 }
 
 const fn route(method: &'static str, path: &'static str, function: Function) -> Route {
-    Route { method, path, function }
+    Route { method, path, function, public: false }
+}
+
+/// A route anyone may call: what a browser needs before it has a credential.
+const fn public_route(method: &'static str, path: &'static str, function: Function) -> Route {
+    Route { method, path, function, public: true }
 }
 
 /// Every route of the API.
@@ -99,17 +109,14 @@ pub const ROUTES: &[Route] = &[
     route("POST", "/v1/exports", Function::Exports),
     route("GET", "/v1/exports", Function::Exports),
     route("GET", "/v1/exports/{id}", Function::Exports),
-    route("GET", "/console", Function::Console),
-    route("GET", "/console/{proxy+}", Function::Console),
+    route("POST", "/v1/viewer-tokens", Function::Admin),
+    route("GET", "/v1/whoami", Function::Query),
+    route("GET", "/v1/console/settings", Function::Admin),
+    route("PUT", "/v1/console/settings", Function::Admin),
+    public_route("GET", "/v1/console/sign-in", Function::Admin),
+    public_route("GET", "/console", Function::Console),
+    public_route("GET", "/console/{proxy+}", Function::Console),
 ];
-
-/// The routes API Gateway serves without the authorizer: they carry no tenant's data.
-pub const PUBLIC_ROUTES: &[&str] = &["GET /console", "GET /console/{proxy+}"];
-
-/// Whether `route` is served without the authorizer (see [`PUBLIC_ROUTES`]).
-pub fn is_public(route: &Route) -> bool {
-    PUBLIC_ROUTES.iter().any(|r| r.split_once(' ') == Some((route.method, route.path)))
-}
 
 /// The handler of a route.
 fn handler(route: &Route) -> MethodRouter<ApiState> {
@@ -142,6 +149,11 @@ fn handler(route: &Route) -> MethodRouter<ApiState> {
         ("POST", "/v1/exports") => post(exports::create),
         ("GET", "/v1/exports") => get(exports::list),
         ("GET", "/v1/exports/{id}") => get(exports::get_one),
+        ("POST", "/v1/viewer-tokens") => post(credentials::create_viewer_token),
+        ("GET", "/v1/whoami") => get(credentials::whoami),
+        ("GET", "/v1/console/settings") => get(credentials::get_settings),
+        ("PUT", "/v1/console/settings") => put(credentials::put_settings),
+        ("GET", "/v1/console/sign-in") => get(credentials::sign_in),
         (method, path) => unreachable!("ROUTES names {method} {path} without a handler"),
     }
 }

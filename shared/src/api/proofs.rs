@@ -64,11 +64,11 @@ pub async fn inclusion(
     Path(id): Path<String>,
     query: QueryPairs,
 ) -> Result<Json<InclusionView>, ApiError> {
-    let tenant = caller.tenant_with(Scope::EventsRead)?;
+    let (tenant, pin) = caller.reader_with(Scope::EventsRead)?;
     let [requested] = u64_params(&query, ["tree_size"])?;
     let id = path_uuid(&id, "event")?;
     let mut store = state.store.get().await?;
-    let entry = store.get_entry(tenant, id).await.map_err(|e| not_found_as(e, "event"))?;
+    let entry = super::events::readable_entry(&mut store, tenant, pin.as_ref(), id).await?;
     let seq = entry.entry.seq;
     let (tree_size, checkpoint) = match requested {
         Some(size) => {

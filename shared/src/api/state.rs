@@ -40,6 +40,8 @@ pub struct ApiStateInner {
     pub receipts: Option<ReceiptKeys>,
     pub checkpoint_key: Option<CheckpointPublicKey>,
     pub api_keys: Option<ApiKeyStore>,
+    /// The MAC key viewer tokens are issued with, in the function serving `POST /v1/viewer-tokens`.
+    pub viewer_tokens: Option<crate::aws::viewer_tokens::ViewerTokenMac>,
     /// The index queue (and the live tail's queue), in the functions that append: the outbox
     /// row of every append is sent there after commit.
     pub index_queue: Option<OutboxQueues>,
@@ -48,6 +50,8 @@ pub struct ApiStateInner {
     pub search: Option<OpenSearch>,
     /// Export jobs, in the function serving the export routes.
     pub exports: Option<crate::service::export::ExportJobs>,
+    /// Tenant console settings, in the function serving the console settings routes.
+    pub console_settings: Option<crate::aws::console_settings::ConsoleSettingsStore>,
 }
 
 impl ApiState {
@@ -69,6 +73,14 @@ impl ApiState {
 
     pub fn api_keys(&self) -> Result<&ApiKeyStore, ApiError> {
         self.api_keys.as_ref().ok_or_else(|| missing("the API key store"))
+    }
+
+    pub fn viewer_tokens(&self) -> Result<&crate::aws::viewer_tokens::ViewerTokenMac, ApiError> {
+        self.viewer_tokens.as_ref().ok_or_else(|| missing("the viewer token MAC key"))
+    }
+
+    pub fn console_settings(&self) -> Result<&crate::aws::console_settings::ConsoleSettingsStore, ApiError> {
+        self.console_settings.as_ref().ok_or_else(|| missing("the console settings table"))
     }
 
     pub fn exports(&self) -> Result<&crate::service::export::ExportJobs, ApiError> {

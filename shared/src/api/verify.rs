@@ -29,7 +29,7 @@ pub async fn verify(
     caller: Authenticated,
     OptionalJsonBody(body): OptionalJsonBody<VerifyBody>,
 ) -> Result<Json<VerifyReport>, ApiError> {
-    let tenant = caller.tenant_with(Scope::EventsRead)?;
+    let tenant = caller.unpinned_tenant_with(Scope::EventsRead)?;
     let body = body.unwrap_or_default();
     let checkpoint_key = state.checkpoint_key()?;
     let (key_name, spki_der) = checkpoint_key.get().await?;

@@ -389,7 +389,7 @@ impl ApiKeyStore {
         if record.expires_at.is_some_and(|t| t <= Utc::now()) {
             return Err(ApiKeyError::Expired);
         }
-        Ok(Caller { key_id: record.key_id, tenant_id: record.tenant_id, scopes: record.scopes })
+        Ok(Caller::api_key(record.key_id, record.tenant_id, record.scopes))
     }
 }
 

@@ -153,6 +153,10 @@ pub struct ExportJob {
     pub format: DataFormat,
     pub gzip: bool,
     pub filter: Map<String, Value>,
+    /// The pin of the viewer token that asked for the export: its rows are `filter` ANDed with
+    /// it, and only tokens with the same pin see the job.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pin: Option<crate::auth::Pin>,
     pub created_at: String,
     pub updated_at: String,
     pub rows: u64,
@@ -230,8 +234,14 @@ pub struct ExportJobs {
 }
 
 impl ExportJobs {
-    /// Stores a queued job for `request` and sends it to the export queue.
-    pub async fn create(&self, tenant: Uuid, request: ExportRequest) -> Result<ExportJob, ExportError> {
+    /// Stores a queued job for `request` and sends it to the export queue. A viewer token's
+    /// `pin` goes with the job: the export holds only rows the pin selects.
+    pub async fn create(
+        &self,
+        tenant: Uuid,
+        request: ExportRequest,
+        pin: Option<&crate::auth::Pin>,
+    ) -> Result<ExportJob, ExportError> {
         parse_filter(&request.filter)?;
         let now = Utc::now();
         let job = ExportJob {
@@ -241,6 +251,7 @@ impl ExportJobs {
             format: request.format,
             gzip: request.gzip,
             filter: request.filter,
+            pin: pin.cloned(),
             created_at: format_timestamp(&now),
             updated_at: format_timestamp(&now),
             rows: 0,
@@ -599,7 +610,13 @@ impl ExportWorker {
     }
 
     async fn run(&self, job: &mut ExportJob, step: u64, deadline: Instant) -> Result<RunOutcome, ExportError> {
-        let filter = parse_filter(&job.filter)?;
+        let requested = parse_filter(&job.filter)?;
+        // A pinned export holds the rows of its filter ANDed with the pin; when the two
+        // contradict each other it holds none (and its proof still completes the tree).
+        let filter = match &job.pin {
+            Some(pin) => requested.and(&EventFilter::from_pin(pin)?),
+            None => Some(requested.clone()),
+        };
         let mut progress = match job.progress.take() {
             Some(p) => p,
             None => self.start(job).await?,
@@ -623,8 +640,12 @@ impl ExportWorker {
         }
         let tree_size = progress.checkpoint.tree_size;
         let mut store = self.pool.get().await?;
-        let mut scan =
-            store.export_scan(job.tenant_id, &filter, progress.after, tree_size, self.settings.chunk_rows).await?;
+        // Matching nothing, the scan starts after the tree's last seq, so it reads no rows.
+        let (filter, after) = match &filter {
+            Some(f) => (f, progress.after),
+            None => (&requested, Some(tree_size.saturating_sub(1))),
+        };
+        let mut scan = store.export_scan(job.tenant_id, filter, after, tree_size, self.settings.chunk_rows).await?;
         let mut handed_on = false;
         loop {
             let rows = scan.next_chunk().await?;

@@ -13,3 +13,6 @@ pub mod pruning;
 pub mod authorizer;
 pub mod partitions;
 pub mod tail;
+pub mod viewer_tokens;
+pub mod console_settings;
+pub mod oidc;

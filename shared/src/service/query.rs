@@ -163,6 +163,113 @@ impl EventFilter {
     }
 }
 
+impl EventFilter {
+    /// A viewer token's pinned filter as an event filter: the same names and meanings as
+    /// `GET /v1/events`'s parameters, `action_prefix=x` meaning `action=x*`. Errors name the
+    /// field as `filter.<name>`.
+    pub fn from_pin(pin: &crate::auth::Pin) -> Result<Self, ValidationError> {
+        let prefixed = pin.get("action_prefix").map(|v| format!("{v}*"));
+        let mut pairs = Vec::with_capacity(pin.len());
+        for (name, value) in pin {
+            if !crate::auth::PIN_FIELDS.contains(&name.as_str()) {
+                return Err(invalid(
+                    &format!("filter.{name}"),
+                    format!("unknown filter; known: {}", crate::auth::PIN_FIELDS.join(", ")),
+                ));
+            }
+            if name == "action_prefix" {
+                if pin.contains_key("action") {
+                    return Err(invalid("filter.action_prefix", "give action or action_prefix, not both"));
+                }
+                if value.ends_with('*') {
+                    return Err(invalid("filter.action_prefix", "is a prefix already; leave out the '*'"));
+                }
+                pairs.push(("action", prefixed.as_deref().unwrap_or_default()));
+            } else {
+                pairs.push((name.as_str(), value.as_str()));
+            }
+        }
+        EventFilter::from_params(pairs).map_err(|e| {
+            let field =
+                if e.field == "action" && pin.contains_key("action_prefix") { "action_prefix" } else { &e.field };
+            ValidationError::new(format!("filter.{field}"), e.message.clone())
+        })
+    }
+
+    /// The filter matching exactly the events both `self` and `other` match, or `None` when no
+    /// event can match both (`actor_id=a` and `actor_id=b`, disjoint action prefixes, an empty
+    /// time window): the caller then answers an empty result, not an error. A viewer token's
+    /// reads are their filter ANDed with the token's pin, through this one function.
+    pub fn and(&self, other: &EventFilter) -> Option<EventFilter> {
+        fn same<T: PartialEq + Clone>(a: &Option<T>, b: &Option<T>) -> Option<Option<T>> {
+            match (a, b) {
+                (Some(x), Some(y)) if x != y => None,
+                (Some(x), _) | (None, Some(x)) => Some(Some(x.clone())),
+                (None, None) => Some(None),
+            }
+        }
+        let action = match (&self.action, &other.action) {
+            (None, a) | (a, None) => a.clone(),
+            (Some(ActionMatch::Exact(a)), Some(ActionMatch::Exact(b))) => {
+                (a == b).then(|| ActionMatch::Exact(a.clone()))?.into()
+            }
+            (Some(ActionMatch::Exact(a)), Some(ActionMatch::Prefix(p)))
+            | (Some(ActionMatch::Prefix(p)), Some(ActionMatch::Exact(a))) => {
+                Some(a.starts_with(p.as_str()).then(|| ActionMatch::Exact(a.clone()))?)
+            }
+            (Some(ActionMatch::Prefix(p)), Some(ActionMatch::Prefix(q))) => {
+                let longer = if p.len() >= q.len() { (p, q) } else { (q, p) };
+                Some(longer.0.starts_with(longer.1.as_str()).then(|| ActionMatch::Prefix(longer.0.clone()))?)
+            }
+        };
+        let from = self.from.max(other.from);
+        let to = match (self.to, other.to) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        if let (Some(from), Some(to)) = (from, to) {
+            if from >= to {
+                return None;
+            }
+        }
+        let q = match (&self.q, &other.q) {
+            (Some(a), Some(b)) if a != b => Some(search_conjunction(a, b)),
+            (a, b) => a.clone().or_else(|| b.clone()),
+        };
+        Some(EventFilter {
+            action,
+            actor_id: same(&self.actor_id, &other.actor_id)?,
+            resource_type: same(&self.resource_type, &other.resource_type)?,
+            resource_id: same(&self.resource_id, &other.resource_id)?,
+            outcome: same(&self.outcome, &other.outcome)?,
+            severity: same(&self.severity, &other.severity)?,
+            source: same(&self.source, &other.source)?,
+            from,
+            to,
+            q,
+        })
+    }
+}
+
+/// Two full-text queries as one that matches what both match. In the search syntax (PostgreSQL's
+/// `websearch_to_tsquery`, translated for OpenSearch with `default_operator: and`) adjacent
+/// terms are ANDed and `or` binds only its two neighbours, so the queries are joined with a
+/// space, after closing an unterminated phrase of the first and dropping an `or` that would join
+/// the last term of one to the first of the other.
+fn search_conjunction(a: &str, b: &str) -> String {
+    let mut left = a.trim().to_owned();
+    if left.matches('"').count() % 2 == 1 {
+        left.push('"');
+    }
+    let is_or = |w: &str| w.eq_ignore_ascii_case("or");
+    let mut left_words: Vec<&str> = left.split_whitespace().collect();
+    while left_words.last().is_some_and(|w| is_or(w)) {
+        left_words.pop();
+    }
+    let right_words: Vec<&str> = b.split_whitespace().skip_while(|w| is_or(w)).collect();
+    left_words.into_iter().chain(right_words).collect::<Vec<_>>().join(" ")
+}
+
 impl EventQuery {
     pub fn from_params<'a>(params: impl IntoIterator<Item = (&'a str, &'a str)>) -> Result<Self, ValidationError> {
         const KNOWN: &[&str] = &[
@@ -381,6 +488,79 @@ mod tests {
             (vec![("actor_id", "")], "actor_id"),
         ] {
             assert_eq!(parse(&params).unwrap_err().field, field, "{params:?}");
+        }
+    }
+
+    fn filter(q: &[(&str, &str)]) -> EventFilter {
+        EventFilter::from_params(q.iter().copied()).unwrap()
+    }
+
+    #[test]
+    fn and_of_filters_keeps_both_conditions() {
+        let a = filter(&[("actor_id", "bob"), ("from", "2026-01-01T00:00:00Z")]);
+        let b = filter(&[("action", "user.*"), ("from", "2026-02-01T00:00:00Z"), ("to", "2026-03-01T00:00:00Z")]);
+        let both = a.and(&b).unwrap();
+        assert_eq!(
+            both,
+            filter(&[
+                ("actor_id", "bob"),
+                ("action", "user.*"),
+                ("from", "2026-02-01T00:00:00Z"),
+                ("to", "2026-03-01T00:00:00Z")
+            ])
+        );
+        assert_eq!(b.and(&a), Some(both));
+        assert_eq!(a.and(&EventFilter::default()), Some(a.clone()));
+    }
+
+    #[test]
+    fn and_of_actions_narrows_to_the_more_specific_one() {
+        let and = |x: &str, y: &str| filter(&[("action", x)]).and(&filter(&[("action", y)])).map(|f| f.action);
+        assert_eq!(and("user.login", "user.*"), Some(Some(ActionMatch::Exact("user.login".into()))));
+        assert_eq!(and("user.*", "user.log*"), Some(Some(ActionMatch::Prefix("user.log".into()))));
+        assert_eq!(and("user.login", "user.login"), Some(Some(ActionMatch::Exact("user.login".into()))));
+    }
+
+    #[test]
+    fn a_contradictory_and_matches_nothing() {
+        for (x, y) in [
+            (vec![("actor_id", "bob")], vec![("actor_id", "alice")]),
+            (vec![("action", "user.login")], vec![("action", "doc.*")]),
+            (vec![("action", "user.*")], vec![("action", "doc.*")]),
+            (vec![("action", "a.b")], vec![("action", "a.c")]),
+            (vec![("outcome", "success")], vec![("outcome", "denied")]),
+            (vec![("from", "2026-02-01T00:00:00Z")], vec![("to", "2026-01-01T00:00:00Z")]),
+        ] {
+            assert_eq!(filter(&x).and(&filter(&y)), None, "{x:?} AND {y:?}");
+        }
+    }
+
+    #[test]
+    fn and_of_two_searches_requires_both() {
+        let and = |x: &str, y: &str| filter(&[("q", x)]).and(&filter(&[("q", y)])).unwrap().q.unwrap();
+        assert_eq!(and("login", "failed"), "login failed");
+        assert_eq!(and("a or b", "c or d"), "a or b c or d");
+        assert_eq!(and("\"half phrase", "x"), "\"half phrase\" x");
+        assert_eq!(and("a or", "or b"), "a b");
+    }
+
+    #[test]
+    fn pins_use_the_listing_names_and_action_prefix() {
+        let pin = |pairs: &[(&str, &str)]| {
+            EventFilter::from_pin(&pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect())
+        };
+        assert_eq!(pin(&[("action_prefix", "user.")]).unwrap().action, Some(ActionMatch::Prefix("user.".into())));
+        assert_eq!(pin(&[("actor_id", "bob")]).unwrap().actor_id.as_deref(), Some("bob"));
+        for (pairs, field) in [
+            (vec![("q", "x")], "filter.q"),
+            (vec![("from", "2026-01-01T00:00:00Z")], "filter.from"),
+            (vec![("tenant_id", "x")], "filter.tenant_id"),
+            (vec![("outcome", "meh")], "filter.outcome"),
+            (vec![("action_prefix", "")], "filter.action_prefix"),
+            (vec![("action", "a"), ("action_prefix", "b")], "filter.action_prefix"),
+            (vec![("actor_id", "")], "filter.actor_id"),
+        ] {
+            assert_eq!(pin(&pairs).unwrap_err().field, field, "{pairs:?}");
         }
     }
 

@@ -62,15 +62,20 @@ pub enum TailError {
 }
 
 /// What the caller may see of what it asked for: `None` if it may not tail at all (no
-/// `events:read`, or no tenant), else the requested filter. The tenant is always the caller's,
-/// never the request's. This is the one place a caller's identity narrows a stream: a credential
-/// that pins a filter ANDs its pin in here.
+/// `events:read`, or no tenant, or a request that contradicts a viewer token's pin), else the
+/// requested filter ANDed with the caller's pin. The tenant is always the caller's, never the
+/// request's. This is the one place a caller's identity narrows a stream.
 pub fn visible_filter(caller: &Caller, requested: &EventFilter) -> Option<EventFilter> {
     caller.tenant_id?;
     if !caller.has(Scope::EventsRead) {
         return None;
     }
-    Some(requested.clone())
+    match &caller.pin {
+        None => Some(requested.clone()),
+        // A pin that does not parse shows nothing; a request outside the pin is refused rather
+        // than answered with a stream that can never carry anything.
+        Some(pin) => EventFilter::from_pin(pin).ok()?.and(requested),
+    }
 }
 
 /// A filter from a subscription's `filter` object (string values, `GET /v1/events` names but
@@ -371,7 +376,7 @@ mod tests {
     use crate::chain::hash::Hash;
 
     fn caller(scopes: Vec<Scope>) -> Caller {
-        Caller { key_id: "k".into(), tenant_id: Some(Uuid::from_u128(7)), scopes }
+        Caller::api_key("k".into(), Some(Uuid::from_u128(7)), scopes)
     }
 
     #[test]
@@ -379,8 +384,25 @@ mod tests {
         let wanted = EventFilter { actor_id: Some("ada".into()), ..Default::default() };
         assert_eq!(visible_filter(&caller(vec![Scope::EventsRead]), &wanted), Some(wanted.clone()));
         assert_eq!(visible_filter(&caller(vec![Scope::EventsWrite]), &wanted), None);
-        let platform = Caller { key_id: "p".into(), tenant_id: None, scopes: vec![Scope::Platform, Scope::EventsRead] };
+        let platform = Caller::api_key("p".into(), None, vec![Scope::Platform, Scope::EventsRead]);
         assert_eq!(visible_filter(&platform, &wanted), None);
+    }
+
+    #[test]
+    fn visible_filter_ands_a_viewer_tokens_pin() {
+        let mut viewer = caller(vec![Scope::EventsRead]);
+        viewer.pin = Some([("actor_id".to_owned(), "bob".to_owned())].into_iter().collect());
+        let bob = EventFilter { actor_id: Some("bob".into()), ..Default::default() };
+        // Nothing asked: the pin alone; something else asked: the AND of both.
+        assert_eq!(visible_filter(&viewer, &EventFilter::default()), Some(bob.clone()));
+        let denied = EventFilter { outcome: Some(crate::chain::event::Outcome::Denied), ..Default::default() };
+        assert_eq!(
+            visible_filter(&viewer, &denied),
+            Some(EventFilter { actor_id: Some("bob".into()), outcome: Some(crate::chain::event::Outcome::Denied), ..Default::default() })
+        );
+        // Another actor than the pinned one: refused, never widened.
+        let ada = EventFilter { actor_id: Some("ada".into()), ..Default::default() };
+        assert_eq!(visible_filter(&viewer, &ada), None);
     }
 
     #[test]

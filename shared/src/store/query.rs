@@ -122,6 +122,23 @@ impl Store {
         rows.iter().map(stored_from_row).collect()
     }
 
+    /// Whether the tenant's entry at `seq` matches `filter`, exactly as a listing with that
+    /// filter would decide (the same conditions). An entry whose content is gone matches only a
+    /// filter without conditions on it.
+    pub async fn entry_matches(&mut self, tenant: Uuid, seq: u64, filter: &EventFilter) -> Result<bool, StoreError> {
+        let mut params: Vec<Box<dyn ToSql + Sync + Send>> = vec![Box::new(tenant), Box::new(to_i64(seq)?)];
+        let mut conditions = vec!["e.tenant_id = $1".to_owned(), "e.seq = $2".to_owned()];
+        let with = filter_conditions(filter, &mut params, &mut conditions);
+        let sql = format!("{with} SELECT EXISTS (SELECT 1 FROM events e WHERE {})", conditions.join(" AND "));
+        self.recover().await?;
+        let tx = self.client.build_transaction().read_only(true).start().await?;
+        tx.execute(SET_TENANT, &[&tenant_param(tenant)]).await?;
+        let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p.as_ref() as &(dyn ToSql + Sync)).collect();
+        let row = tx.query_one(&sql, &refs).await?;
+        tx.commit().await?;
+        Ok(row.get(0))
+    }
+
     /// Counts of the tenant's events with `from <= occurred_at < to`.
     pub async fn event_stats(
         &mut self,

@@ -200,7 +200,7 @@ impl Exporter {
         reset_peak_rss()?;
         let started = Instant::now();
         let job = jobs
-            .create(tenant, ExportRequest { format, gzip, filter: Map::new() })
+            .create(tenant, ExportRequest { format, gzip, filter: Map::new() }, None)
             .await
             .context("creating the job")?;
         let mut deliveries = 0;

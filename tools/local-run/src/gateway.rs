@@ -7,7 +7,7 @@
 //! 2. the body is read, at most API Gateway's 10 MB payload limit ([`MAX_GATEWAY_BODY`]);
 //! 3. the Lambda authorizer logic runs on the `Authorization` header (missing: 401
 //!    `{"message":"Unauthorized"}`; denied: 403 `{"message":"Forbidden"}`, API Gateway's own bodies),
-//!    except on the routes declared without it (`shared::api::PUBLIC_ROUTES`, the console's);
+//!    except on a public route (`Route::public`), whose event has no authorizer context;
 //! 4. the request becomes the API Gateway v2 event JSON a function receives in AWS, with the
 //!    authorizer's context, refused past Lambda's 6 MB invocation payload limit, and is parsed
 //!    back by `lambda_http` exactly as in a function;
@@ -178,8 +178,9 @@ impl Gateway {
             Ok(body) => body,
             Err(refusal) => return refusal,
         };
-        let context = if shared::api::is_public(route) {
-            Map::new()
+        // A public route has no authorizer: its event carries no authorizer context at all.
+        let context = if route.public {
+            None
         } else {
             let authorization = parts.headers.get("authorization").and_then(|v| v.to_str().ok()).map(str::to_owned);
             let Some(authorization) = authorization else {
@@ -188,7 +189,7 @@ impl Gateway {
             let Some(caller) = self.authorizer.authorize(Some(&authorization)).await else {
                 return gateway_message(StatusCode::FORBIDDEN, "Forbidden");
             };
-            caller.to_context().into_iter().collect()
+            Some(caller.to_context().into_iter().collect())
         };
         let event = lambda_event(
             route,
@@ -361,7 +362,7 @@ pub fn lambda_event(
     raw_query: &str,
     path_parameters: Map<String, Value>,
     body: &[u8],
-    authorizer_context: Map<String, Value>,
+    authorizer_context: Option<Map<String, Value>>,
 ) -> Value {
     let mut header_map = Map::new();
     for (name, value) in headers {
@@ -404,7 +405,6 @@ pub fn lambda_event(
         "requestContext": {
             "accountId": "000000000000",
             "apiId": "local",
-            "authorizer": { "lambda": authorizer_context.clone() },
             "domainName": "127.0.0.1",
             "domainPrefix": "127",
             "http": {
@@ -422,6 +422,9 @@ pub fn lambda_event(
         },
         "isBase64Encoded": is_base64,
     });
+    if let Some(context) = authorizer_context {
+        event["requestContext"]["authorizer"] = json!({ "lambda": context });
+    }
     if !query.is_empty() {
         event["queryStringParameters"] = Value::Object(query);
     }
@@ -430,12 +433,6 @@ pub fn lambda_event(
     }
     if !body.is_empty() {
         event["body"] = Value::String(body);
-    }
-    if authorizer_context.is_empty() {
-        // A route without an authorizer: API Gateway sends no authorizer member at all.
-        if let Some(context) = event["requestContext"].as_object_mut() {
-            context.remove("authorizer");
-        }
     }
     event
 }
@@ -481,8 +478,8 @@ mod tests {
         assert_eq!((route.path, params["proxy"].as_str()), ("/console/{proxy+}", Some("docs")));
         let (route, _) = found("GET", "/console/");
         assert_eq!(route.path, "/console");
-        assert!(shared::api::is_public(route));
-        assert!(!shared::api::is_public(found("GET", "/v1/events").0));
+        assert!(route.public);
+        assert!(!found("GET", "/v1/events").0.public);
         assert_eq!(match_route("POST", "/console/x"), RouteMatch::MethodNotAllowed(vec!["GET"]));
     }
 

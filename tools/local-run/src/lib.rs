@@ -57,6 +57,9 @@ pub fn function_env(database_url: &str, maintenance_url: &str, resources: &Resou
         ("EXPORTS_TABLE", resources.exports_table.clone()),
         ("EXPORT_QUEUE_URL", resources.export_queue.url.clone()),
         ("EXPORT_BUCKET", resources.export_bucket.clone()),
+        ("CONSOLE_SETTINGS_TABLE", resources.console_settings_table.clone()),
+        // The local run's OIDC issuer (tools/oidc-issuer) serves plain HTTP on loopback.
+        ("OIDC_ALLOW_LOOPBACK_ISSUERS", "true".to_owned()),
         ("EXPORT_URL_SECONDS", "900".to_owned()),
         ("RETENTION_MONTHS", "24".to_owned()),
         ("AUTHORIZER_CACHE_SECONDS", "5".to_owned()),
@@ -189,7 +192,7 @@ pub async fn gateway(env: &HashMap<String, String>, sdk: &SdkConfig) -> Result<G
     let mut functions = HashMap::new();
     for function in Function::ALL {
         if function == Function::Console {
-            let state = shared::runtime::console_state(console::ASSETS, Env::with_lookup(lookup))?;
+            let state = shared::runtime::console_state(console::ASSETS, Env::with_lookup(lookup), sdk)?;
             functions.insert(function, shared::api::console::router(state));
             continue;
         }
@@ -200,9 +203,14 @@ pub async fn gateway(env: &HashMap<String, String>, sdk: &SdkConfig) -> Result<G
     let mut authorizer_env = Env::with_lookup(lookup);
     let keys = shared::config::ApiKeySettings::from_env(&mut authorizer_env);
     let cache_seconds: u64 = authorizer_env.parsed("AUTHORIZER_CACHE_SECONDS", 60);
+    let console = shared::config::ConsoleSettingsTable::from_env(&mut authorizer_env);
+    let oidc = shared::config::OidcSettings::from_env(&mut authorizer_env);
     authorizer_env.finish()?;
+    let registrations = shared::aws::console_settings::ConsoleSettingsStore::new(sdk, &console.table);
     let authorizer =
-        Authorizer::new(ApiKeyStore::new(sdk, &keys.table, &keys.mac_key_id), Duration::from_secs(cache_seconds));
+        Authorizer::new(ApiKeyStore::new(sdk, &keys.table, &keys.mac_key_id), Duration::from_secs(cache_seconds))
+            .with_viewer_tokens(shared::aws::viewer_tokens::ViewerTokenMac::new(sdk, &keys.mac_key_id))
+            .with_oidc(shared::service::oidc::OidcVerifier::new(registrations, oidc)?);
     let tail = tail_service(env, sdk).await?;
     Ok(Gateway::new(authorizer, functions).with_tail(tail))
 }
