@@ -276,7 +276,6 @@ impl PagePolicySource for SettingsPagePolicy {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

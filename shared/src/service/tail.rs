@@ -398,7 +398,11 @@ mod tests {
         let denied = EventFilter { outcome: Some(crate::chain::event::Outcome::Denied), ..Default::default() };
         assert_eq!(
             visible_filter(&viewer, &denied),
-            Some(EventFilter { actor_id: Some("bob".into()), outcome: Some(crate::chain::event::Outcome::Denied), ..Default::default() })
+            Some(EventFilter {
+                actor_id: Some("bob".into()),
+                outcome: Some(crate::chain::event::Outcome::Denied),
+                ..Default::default()
+            })
         );
         // Another actor than the pinned one: refused, never widened.
         let ada = EventFilter { actor_id: Some("ada".into()), ..Default::default() };
