@@ -69,8 +69,12 @@ export async function pkceChallenge(verifier: string): Promise<string> {
   return base64url(new Uint8Array(digest));
 }
 
-export function redirectUri(): string {
-  return `${location.origin}/console/callback`;
+/**
+ * The redirect URI to register at the identity provider: per tenant, so the callback page is
+ * served with that tenant's policy (its `connect-src` admits the issuer's token endpoint).
+ */
+export function redirectUri(tenant: string): string {
+  return `${location.origin}/console/callback?tenant=${encodeURIComponent(tenant)}`;
 }
 
 async function discovery(issuer: string): Promise<{ authorization_endpoint: string; token_endpoint: string }> {
@@ -98,7 +102,7 @@ export async function startOidc(options: SignInOptions): Promise<void> {
   const params = new URLSearchParams({
     response_type: "code",
     client_id,
-    redirect_uri: redirectUri(),
+    redirect_uri: redirectUri(options.tenant_id),
     scope: "openid profile email",
     state: pending.state,
     nonce: pending.nonce,
@@ -131,7 +135,7 @@ export async function completeOidc(): Promise<{ credential: Credential; tenant: 
     body: new URLSearchParams({
       grant_type: "authorization_code",
       code,
-      redirect_uri: redirectUri(),
+      redirect_uri: redirectUri(pending.tenant),
       client_id: pending.client_id,
       code_verifier: pending.verifier,
     }),

@@ -1,8 +1,8 @@
-//! The live tail over the WebSocket API (docs: /work contract "Live tail"): subscribe with the
+//! The live tail over the WebSocket API (docs/TAIL.md): subscribe with the
 //! filter, receive entries in ascending seq, reconnect on close with `after_seq` = the highest
 //! seq held (the server resends everything after it; seqs already held are dropped by the
 //! caller), ping every 5 minutes against the 10-minute idle limit. Browsers cannot set headers on
-//! a WebSocket, so the credential goes in the query string, as the contract says.
+//! a WebSocket, so the credential goes in the query string.
 
 import type { Entry } from "./types";
 import type { Filter } from "./filters";

@@ -58,6 +58,7 @@ fn bootstrap_creates_every_resource_once_and_finds_it_again() -> anyhow::Result<
             names,
             [
                 localstack::bootstrap::API_KEYS_TABLE,
+                localstack::bootstrap::CONSOLE_SETTINGS_TABLE,
                 localstack::bootstrap::EXPORTS_TABLE,
                 localstack::bootstrap::RECEIPT_KEYS_TABLE,
                 localstack::bootstrap::TAIL_CONNECTIONS_TABLE,

@@ -309,9 +309,16 @@ fn router(inner: Arc<Inner>) -> Router {
         .with_state(inner)
 }
 
-async fn discovery(State(inner): State<Arc<Inner>>) -> Json<Value> {
+/// Discovery and the JWKS are public documents that browsers fetch from other origins (a
+/// single-page app reads discovery before it redirects), so they allow any origin, as identity
+/// providers serve them.
+fn public_document(body: Value) -> Response {
+    ([(header::ACCESS_CONTROL_ALLOW_ORIGIN, "*")], Json(body)).into_response()
+}
+
+async fn discovery(State(inner): State<Arc<Inner>>) -> Response {
     let base = &inner.issuer;
-    Json(json!({
+    public_document(json!({
         "issuer": base,
         "authorization_endpoint": format!("{base}/authorize"),
         "token_endpoint": format!("{base}/token"),
@@ -326,10 +333,10 @@ async fn discovery(State(inner): State<Arc<Inner>>) -> Json<Value> {
     }))
 }
 
-async fn jwks(State(inner): State<Arc<Inner>>) -> Json<Value> {
+async fn jwks(State(inner): State<Arc<Inner>>) -> Response {
     inner.jwks_fetches.fetch_add(1, Ordering::SeqCst);
     let keys = inner.keys.lock().unwrap_or_else(|p| p.into_inner());
-    Json(json!({ "keys": [keys.0.rsa_public, keys.0.ec_public] }))
+    public_document(json!({ "keys": [keys.0.rsa_public, keys.0.ec_public] }))
 }
 
 #[derive(Debug, Deserialize)]
