@@ -170,3 +170,30 @@ async fn settings_need_the_admin_scope_and_refuse_bad_fields_by_name() -> Result
     }
     Ok(())
 }
+
+#[tokio::test]
+async fn console_pages_take_the_tenants_frame_ancestors_and_issuer_origin_from_its_settings() -> Result<()> {
+    let stack = Stack::start().await?;
+    let (tenant, admin) = stack.tenant("framed").await?;
+    let (other, _) = stack.tenant("unframed").await?;
+    let issuer = unique_issuer();
+    let put =
+        stack.call(Method::PUT, "/v1/console/settings", Some(&admin), Some(&settings(&issuer, "console"))).await?;
+    assert_eq!(put.status, StatusCode::OK, "{put:?}");
+    let csp = |reply: &support::Reply| {
+        reply.headers.get("content-security-policy").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned()
+    };
+    // The console's pages are public: no key. config.json carries the same policy as its pages.
+    let framed = stack.call(Method::GET, &format!("/console/config.json?tenant={tenant}"), None, None).await?;
+    assert_eq!(framed.status, StatusCode::OK, "{framed:?}");
+    let policy = csp(&framed);
+    assert!(policy.ends_with("frame-ancestors https://app.example.com"), "{policy}");
+    assert!(policy.contains(&format!(" {issuer};")), "the issuer's origin may be connected to: {policy}");
+    for path in ["/console/config.json".to_owned(), format!("/console/config.json?tenant={other}")] {
+        let reply = stack.call(Method::GET, &path, None, None).await?;
+        let policy = csp(&reply);
+        assert!(policy.ends_with("frame-ancestors 'none'"), "{path}: {policy}");
+        assert!(!policy.contains(&issuer), "{path}: {policy}");
+    }
+    Ok(())
+}
