@@ -130,9 +130,11 @@ async function freePort(): Promise<number> {
 test.describe("OIDC sign-in", () => {
   let issuer: ChildProcess | undefined;
   let issuerUrl = "";
+  // One tenant registers the issuer: an (issuer, client_id) pair belongs to one tenant only.
+  let tenant: Tenant;
   const binary = "../target/debug/oidc-issuer";
 
-  test.beforeAll(async () => {
+  test.beforeAll(async ({ request }) => {
     expect(existsSync(binary), `${binary} is built by cargo (scripts/test builds the workspace first)`).toBeTruthy();
     const port = await freePort();
     issuerUrl = `http://127.0.0.1:${port}`;
@@ -144,6 +146,8 @@ test.describe("OIDC sign-in", () => {
         return 0;
       }
     }, { timeout: 20_000 }).toBe(200);
+    tenant = await newTenant(request, "console-oidc");
+    await register(request, tenant);
   });
   test.afterAll(() => {
     issuer?.kill();
@@ -165,9 +169,7 @@ test.describe("OIDC sign-in", () => {
   }
 
   for (const [login, role, admin] of [["ada", "admin", true], ["bob", "auditor", false], ["cy", "viewer", false]] as const) {
-    test(`a ${role} signs in through the identity provider`, async ({ page, request }) => {
-      const tenant = await newTenant(request, `console-oidc-${role}`);
-      await register(request, tenant);
+    test(`a ${role} signs in through the identity provider`, async ({ page }) => {
       await signInAs(page, tenant, login);
       await expect(rows(page).first()).toBeVisible();
       await expect(page.getByTestId("who")).toContainText(role);
@@ -184,9 +186,7 @@ test.describe("OIDC sign-in", () => {
     });
   }
 
-  test("a user whose claim maps to no role is refused", async ({ page, request }) => {
-    const tenant = await newTenant(request, "console-oidc-none");
-    await register(request, tenant);
+  test("a user whose claim maps to no role is refused", async ({ page }) => {
     await signInAs(page, tenant, "dan");
     await expect(page.getByRole("alert")).toBeVisible();
     await expect(rows(page)).toHaveCount(0);
