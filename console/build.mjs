@@ -72,7 +72,7 @@ function copyHashed(source, base, ext) {
 
 // The verifier's WebAssembly module, when its build (console/verifier/build.sh) has produced it.
 const targetDir = process.env.CARGO_TARGET_DIR || join(root, "..", "target");
-const wasmCandidates = [join(targetDir, "wasm32-unknown-unknown", "wasm", "console_verifier.wasm")];
+const wasmCandidates = [join(targetDir, "wasm32-unknown-unknown", "wasm", "console_verifier.opt.wasm")];
 const wasm = wasmCandidates.find((p) => existsSync(p));
 const wasmUrl = wasm && hasVerifier ? copyHashed(wasm, "verifier", "wasm") : "";
 if (hasVerifier && !wasm) console.warn("console: the verifier's .wasm is not built (console/verifier/build.sh); verification is off");

@@ -118,6 +118,30 @@ function jwtPayload(token: string): Record<string, unknown> {
   return JSON.parse(decodeURIComponent(escape(json)));
 }
 
+/**
+ * Why the service refused a credential, in words for the person holding it. For an ID token the
+ * service answers only 403 (the authorizer gives no reason), so this reads the token's own claims
+ * to say who the identity provider signed in and what an administrator can change.
+ */
+export function refusalReason(credential: Credential, message: string): string {
+  if (credential.source !== "oidc") return `Please sign in again: ${message}`;
+  let claims: Record<string, unknown> = {};
+  try {
+    claims = jwtPayload(credential.token);
+  } catch {
+    return `The identity provider's token was not accepted: ${message}`;
+  }
+  if (typeof claims.exp === "number" && claims.exp * 1000 <= Date.now()) {
+    return "Your sign-in at the identity provider has expired. Sign in again.";
+  }
+  const who = [claims.email, claims.preferred_username, claims.sub].find((v) => typeof v === "string" && v !== "") as string | undefined;
+  return (
+    `Your identity provider signed you in${who ? ` as ${who}` : ""}, but this audit log gives that identity no access: ` +
+    "its role claim maps to none of the roles admin, auditor or viewer, or the tenant's identity provider settings " +
+    "(issuer, audience) do not match the token. A tenant admin can change the role mapping in the console settings."
+  );
+}
+
 /** Completes the flow on `/console/callback`: checks state, redeems the code, checks the nonce. */
 export async function completeOidc(): Promise<{ credential: Credential; tenant: string }> {
   const params = new URLSearchParams(location.search);

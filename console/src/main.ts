@@ -5,7 +5,7 @@
 import "./styles.css";
 import { h, replace } from "./dom";
 import { Api, ApiError } from "./api";
-import { completeOidc, saveCredential, savedCredential, signOut, startOidc, takeFragmentToken, type Credential, type SignInOptions } from "./auth";
+import { completeOidc, refusalReason, saveCredential, savedCredential, signOut, startOidc, takeFragmentToken, type Credential, type SignInOptions } from "./auth";
 import { loadConfig, type ConsoleConfig } from "./config";
 import { eventsScreen } from "./events";
 import type { WhoAmI } from "./types";
@@ -55,9 +55,10 @@ async function signedIn(config: ConsoleConfig, credential: Credential): Promise<
   return true;
 }
 
-function signInScreen(config: ConsoleConfig, notice?: string): void {
+/** The sign-in form; `notice` is said in passing, `problem` (why the last sign-in failed) as an alert. */
+function signInScreen(config: ConsoleConfig, notice?: string, problem?: string): void {
   const tenant = new URLSearchParams(location.search).get("tenant") ?? "";
-  const error = h("p", { class: "error", role: "alert", id: "sign-in-error" });
+  const error = h("p", { class: "error", role: "alert", id: "sign-in-error" }, problem ?? "");
   const key = h("input", { id: "api-key", type: "password", autocomplete: "off", spellcheck: "false", required: true, placeholder: "alk_…", "aria-describedby": "key-help" });
   const submit = h("button", { type: "submit", class: "button" }, "Sign in");
   const form = h(
@@ -137,7 +138,7 @@ async function boot(): Promise<void> {
     saveCredential(credential);
   } catch (e) {
     signOut();
-    signInScreen(config, `Please sign in again: ${(e as Error).message}`);
+    signInScreen(config, undefined, refusalReason(credential, (e as Error).message));
   }
 }
 

@@ -188,8 +188,9 @@ test.describe("OIDC sign-in", () => {
 
   test("a user whose claim maps to no role is refused", async ({ page }) => {
     await signInAs(page, tenant, "dan");
-    // Back on the sign-in form with nothing shown (the refusal's reason is not displayed yet).
-    await page.waitForURL(/\/console\/callback/);
+    // Back on the sign-in form, told who the identity provider signed in and why there is no access.
+    await expect(page.getByRole("alert")).toContainText("signed you in as dan");
+    await expect(page.getByRole("alert")).toContainText("maps to none of the roles");
     await expect(page.getByLabel("API key or viewer token")).toBeVisible();
     await expect(rows(page)).toHaveCount(0);
   });

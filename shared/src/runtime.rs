@@ -232,3 +232,18 @@ pub async fn serve_console(assets: &'static [crate::api::console::Asset]) -> Res
     let state = console_state(assets, Env::from_process(), &sdk)?;
     lambda_http::run(crate::api::console::router(state)).await
 }
+
+/// The live tail's service for the `tail` and `tail-fanout` functions: the database, the
+/// connections table and the WebSocket Management API, all from the environment.
+pub async fn tail_service_from_env() -> Result<crate::service::tail::TailService, StartupError> {
+    let mut env = Env::from_process();
+    let database = DatabaseSettings::from_env(&mut env);
+    let tail = crate::config::TailSettings::from_env(&mut env);
+    env.finish()?;
+    let sdk = crate::aws::load_config().await;
+    Ok(crate::api::tail::tail_service(
+        store_pool(&database, &sdk).await?,
+        crate::aws::tail_connections::ConnectionStore::new(&sdk, &tail.connections_table),
+        crate::aws::connections::ConnectionPoster::new(&sdk, &tail.management_url),
+    ))
+}

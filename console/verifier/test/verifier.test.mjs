@@ -11,7 +11,7 @@ import { loadVerifier, VECTOR_FILES, VerifierError } from "../dist/verifier.js";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, "..", "..", "..");
-const wasmPath = process.env.VERIFIER_WASM ?? join(root, "target/wasm32-unknown-unknown/wasm/console_verifier.wasm");
+const wasmPath = process.env.VERIFIER_WASM ?? join(root, "target/wasm32-unknown-unknown/wasm/console_verifier.opt.wasm");
 const vectorsDir = join(root, "test-vectors/v1");
 const vector = (name) => JSON.parse(readFileSync(join(vectorsDir, name), "utf8"));
 

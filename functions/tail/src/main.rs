@@ -4,26 +4,13 @@
 
 use aws_lambda_events::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxyRequest};
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
-use shared::api::tail::{handle_tail_event, tail_service};
-use shared::aws::connections::ConnectionPoster;
-use shared::aws::tail_connections::ConnectionStore;
-use shared::config::{DatabaseSettings, Env, TailSettings};
-use shared::runtime::{init_tracing, store_pool};
+use shared::api::tail::handle_tail_event;
+use shared::runtime::{init_tracing, tail_service_from_env};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     init_tracing();
-    let mut env = Env::from_process();
-    let database = DatabaseSettings::from_env(&mut env);
-    let tail = TailSettings::from_env(&mut env);
-    env.finish()?;
-    let sdk = shared::aws::load_config().await;
-    let service = tail_service(
-        store_pool(&database, &sdk).await?,
-        ConnectionStore::new(&sdk, &tail.connections_table),
-        ConnectionPoster::new(&sdk, &tail.management_url),
-    );
-    let service = &service;
+    let service = &tail_service_from_env().await?;
     run(service_fn(move |event: LambdaEvent<ApiGatewayWebsocketProxyRequest>| async move {
         Ok::<ApiGatewayProxyResponse, Error>(handle_tail_event(service, &event.payload).await)
     }))

@@ -164,7 +164,10 @@ async fn build_functions(target: &Path) -> Result<PathBuf> {
         .await
         .context("building the function binaries took too long")??;
     if !output.status.success() {
-        bail!("building the function binaries failed:\n{}", String::from_utf8_lossy(&output.stderr));
+        // A linker's own message comes last, after its whole command line: keep the end.
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let lines: Vec<&str> = stderr.lines().collect();
+        bail!("building the function binaries failed (the last lines):\n{}", lines[lines.len().saturating_sub(30)..].join("\n"));
     }
     Ok(target.join("debug"))
 }
