@@ -103,6 +103,8 @@ pub async fn bootstrap(config: &SdkConfig) -> Result<Resources> {
     let by_tenant =
         Index { name: "by-tenant", hash: "tenant_id", range: ("created_at", ScalarAttributeType::S), include: &[] };
     ensure_table(&dynamodb, API_KEYS_TABLE, "key_id", None, Some(by_tenant)).await?;
+    // Only viewer token revocations carry `ttl` (the local endpoint never expires them).
+    enable_ttl(&dynamodb, API_KEYS_TABLE, "ttl").await?;
     ensure_table(&dynamodb, RECEIPT_KEYS_TABLE, "pk", None, None).await?;
     ensure_locked_bucket(config, ANCHOR_BUCKET).await?;
     ensure_bucket(config, ARCHIVE_BUCKET).await?;
@@ -141,10 +143,13 @@ pub async fn ensure_tail_connections_table(config: &SdkConfig, name: &str) -> Re
     let by_tenant =
         Index { name: "by-tenant", hash: "tenant_id", range: ("connected_at", ScalarAttributeType::N), include: &[] };
     ensure_table(&dynamodb, name, "connection_id", None, Some(by_tenant)).await?;
-    let ttl = aws_sdk_dynamodb::types::TimeToLiveSpecification::builder()
-        .attribute_name("expires_at")
-        .enabled(true)
-        .build()?;
+    enable_ttl(&dynamodb, name, "expires_at").await
+}
+
+/// Turns on TTL on `attribute` of table `name`, as the template does.
+async fn enable_ttl(dynamodb: &aws_sdk_dynamodb::Client, name: &str, attribute: &str) -> Result<()> {
+    let ttl =
+        aws_sdk_dynamodb::types::TimeToLiveSpecification::builder().attribute_name(attribute).enabled(true).build()?;
     if let Err(e) = dynamodb.update_time_to_live().table_name(name).time_to_live_specification(ttl).send().await {
         // A second call on a table with TTL already enabled is refused; that is the state wanted.
         tracing::debug!(table = name, error = %e, "UpdateTimeToLive refused (TTL already enabled)");

@@ -1,4 +1,5 @@
-//! The console's credential routes: issuing viewer tokens (`POST /v1/viewer-tokens`, admin),
+//! The console's credential routes: issuing and revoking viewer tokens (`POST /v1/viewer-tokens`,
+//! `DELETE /v1/viewer-tokens/{id}`, admin),
 //! `GET /v1/whoami` (any credential), which tells the console who is signed in, with which
 //! scopes and pin, so it offers only the controls that will work, the tenant's console settings
 //! (`GET`/`PUT /v1/console/settings`, admin) and the public `GET /v1/console/sign-in`, which
@@ -11,10 +12,10 @@ use crate::auth::{CredentialKind, Scope};
 use crate::aws::console_settings::ConsoleSettingsError;
 use crate::aws::viewer_tokens::ViewerTokenError;
 use crate::chain::event::ValidationError;
-use crate::service::admin::Actor;
+use crate::service::admin::{self, Actor};
 use crate::service::console_settings::{self, ConsoleError, ConsoleSettings};
 use crate::service::viewer_tokens::{self, IssueError, ViewerTokenRequest};
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
 use chrono::SecondsFormat;
@@ -46,12 +47,32 @@ pub async fn create_viewer_token(
         StatusCode::CREATED,
         Json(json!({
             "token": issued.token,
+            "token_id": issued.payload.token_id,
             "subject": issued.payload.subject,
             "filter": issued.payload.filter,
             "scopes": issued.payload.scopes,
             "expires_at": expires_at,
         })),
     ))
+}
+
+/// `DELETE /v1/viewer-tokens/{id}` (admin): revokes a viewer token by its id, recorded in the
+/// tenant's chain. The authorizer may accept the token for up to its cache TTL afterwards.
+pub async fn revoke_viewer_token(
+    State(state): State<ApiState>,
+    caller: Authenticated,
+    Path(token_id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let tenant = caller.tenant_with(Scope::Admin)?;
+    let keys = state.api_keys()?;
+    let mut store = state.store.get().await?;
+    let actor = Actor { key_id: &caller.0.key_id };
+    let (revoked_at, recorded) = admin::revoke_viewer_token(&mut store, keys, actor, tenant, &token_id).await?;
+    state.notify_appended(&mut store, tenant, &recorded).await;
+    Ok(Json(json!({
+        "token_id": token_id,
+        "revoked_at": revoked_at.to_rfc3339_opts(SecondsFormat::Secs, true),
+    })))
 }
 
 /// `GET /v1/whoami`: the caller as the authorizer saw it.

@@ -8,6 +8,12 @@
 //! `tenant_id` + `created_at`, sparse: platform keys have no `tenant_id`):
 //! `key_id` S, `tenant_id` S, `name` S, `scopes` L of S, `mac` B, `created_at` S (RFC 3339),
 //! `expires_at` S?, `revoked_at` S?.
+//!
+//! The same table holds the revocations of viewer tokens (which are otherwise stateless): one
+//! item per revoked token, `key_id` `viewer#<tenant id>#<token id>`, `revoked_tenant_id` S,
+//! `revoked_at` S and `ttl` N (Unix seconds, a day past the longest a token can live, after which
+//! no token with that id can still be valid). They carry no `tenant_id`, so the tenant index,
+//! and with it the key listing, never sees them.
 
 use crate::auth::{Caller, Scope};
 use aws_config::SdkConfig;
@@ -347,6 +353,50 @@ impl ApiKeyStore {
         }
     }
 
+    /// Revokes viewer token `token_id` of `tenant` and returns when it was first revoked: the id
+    /// is the token's own (any id is accepted, since nothing records the tokens issued).
+    pub async fn revoke_viewer_token(&self, tenant: Uuid, token_id: &str) -> Result<DateTime<Utc>, ApiKeyError> {
+        let now = Utc::now();
+        let forget_at = now.timestamp() + 2 * crate::aws::viewer_tokens::MAX_LIFETIME_SECONDS;
+        let out = self
+            .dynamodb
+            .update_item()
+            .table_name(&self.table)
+            .key("key_id", AttributeValue::S(viewer_revocation_key(tenant, token_id)))
+            .update_expression(
+                "SET revoked_at = if_not_exists(revoked_at, :now), revoked_tenant_id = :t, #ttl = if_not_exists(#ttl, :ttl)",
+            )
+            .expression_attribute_names("#ttl", "ttl")
+            .expression_attribute_values(":now", time(now))
+            .expression_attribute_values(":t", AttributeValue::S(tenant.to_string()))
+            .expression_attribute_values(":ttl", AttributeValue::N(forget_at.to_string()))
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await
+            .map_err(aws("DynamoDB UpdateItem"))?;
+        match out.attributes().and_then(|a| a.get("revoked_at")) {
+            Some(AttributeValue::S(t)) => DateTime::parse_from_rfc3339(t)
+                .map(|t| t.with_timezone(&Utc))
+                .map_err(|_| ApiKeyError::Corrupt("revoked_at".into())),
+            _ => Err(ApiKeyError::Corrupt("revoked_at missing".into())),
+        }
+    }
+
+    /// Whether viewer token `token_id` of `tenant` was revoked.
+    pub async fn viewer_token_revoked(&self, tenant: Uuid, token_id: &str) -> Result<bool, ApiKeyError> {
+        let out = self
+            .dynamodb
+            .get_item()
+            .table_name(&self.table)
+            .key("key_id", AttributeValue::S(viewer_revocation_key(tenant, token_id)))
+            .consistent_read(true)
+            .projection_expression("key_id")
+            .send()
+            .await
+            .map_err(aws("DynamoDB GetItem"))?;
+        Ok(out.item().is_some())
+    }
+
     /// Checks a bearer token: a well-formed key that exists, is neither revoked nor expired, and
     /// whose secret KMS confirms.
     pub async fn authenticate(&self, token: &str) -> Result<Caller, ApiKeyError> {
@@ -391,6 +441,12 @@ impl ApiKeyStore {
         }
         Ok(Caller::api_key(record.key_id, record.tenant_id, record.scopes))
     }
+}
+
+/// The item of a viewer token's revocation; the tenant is part of it, so one tenant's admin can
+/// never revoke (or learn anything of) another's tokens.
+fn viewer_revocation_key(tenant: Uuid, token_id: &str) -> String {
+    format!("viewer#{tenant}#{token_id}")
 }
 
 #[cfg(test)]

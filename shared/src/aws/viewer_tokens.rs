@@ -6,9 +6,11 @@
 //! payload bytes. The domain prefix keeps these MACs apart from API key MACs (which cover a
 //! secret of 64 hex digits, which never starts with it), so neither can stand in for the other.
 //!
-//! Nothing is stored: the token carries everything, and its lifetime (at most
+//! Nothing is stored when a token is issued: the token carries everything, and its lifetime (at most
 //! [`MAX_LIFETIME_SECONDS`]) is checked here on every use, whatever the payload claims. Only a
-//! holder of the KMS key's `GenerateMac` permission can make one.
+//! holder of the KMS key's `GenerateMac` permission can make one. A token revoked before it
+//! expires (`DELETE /v1/viewer-tokens/{id}`) is listed in the API keys table, which the
+//! authorizer reads (`ApiKeyStore::viewer_token_revoked`) once a token's MAC holds.
 
 use crate::auth::{Caller, CredentialKind, Pin, Scope, PIN_FIELDS};
 use aws_config::SdkConfig;
@@ -30,6 +32,8 @@ pub const MAC_DOMAIN: &[u8] = b"audit-log viewer token v1\n";
 pub const MAX_LIFETIME_SECONDS: i64 = 86_400;
 /// How far in the future an issue time may be (clock skew between instances).
 const ISSUED_AT_SKEW_SECONDS: i64 = 60;
+/// What the caller's key id of a viewer token starts with, before the token id.
+pub const CALLER_KEY_PREFIX: &str = "viewer:";
 /// Longer tokens are refused before any KMS call.
 const MAX_TOKEN_CHARS: usize = 16 * 1024;
 
@@ -197,7 +201,7 @@ impl ViewerTokenMac {
         let payload = parse_payload(&payload_bytes)?;
         check_lifetime(&payload, now)?;
         Ok(Caller {
-            key_id: format!("viewer:{}", payload.token_id),
+            key_id: format!("{CALLER_KEY_PREFIX}{}", payload.token_id),
             tenant_id: Some(payload.tenant_id),
             scopes: payload.api_scopes(),
             kind: CredentialKind::ViewerToken,

@@ -322,6 +322,10 @@ pub struct Manifest {
     pub completed_at: String,
     /// The query parameters the export was asked for, as given.
     pub filter: Map<String, Value>,
+    /// The pinned filter of the viewer token that asked for the export, if one did: the rows are
+    /// those of `filter` ANDed with it. Absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pin: Option<Map<String, Value>>,
     pub data_format: DataFormat,
     pub gzip: bool,
     pub rows: u64,
@@ -1209,6 +1213,7 @@ pub fn build_bundle(input: &BundleInput<'_>) -> Result<Bundle, ExportError> {
         created_at: input.created_at.clone(),
         completed_at: input.completed_at.clone(),
         filter: input.filter.clone(),
+        pin: None,
         data_format: input.data_format,
         gzip: input.gzip,
         rows: input.rows.len() as u64,

@@ -272,6 +272,30 @@ pub async fn revoke_key(
     Ok((revoked, committed.recorded))
 }
 
+/// Revokes viewer token `token_id` of `tenant` (the id `POST /v1/viewer-tokens` answered with):
+/// like a key, it takes effect first and is recorded second, once, as
+/// `audit_log.viewer_token.revoked`. Nothing lists the tokens issued, so any well-formed id is
+/// accepted; the authorizer refuses a revoked token once its cached decision lapses.
+pub async fn revoke_viewer_token(
+    store: &mut Store,
+    keys: &ApiKeyStore,
+    actor: Actor<'_>,
+    tenant: Uuid,
+    token_id: &str,
+) -> Result<(DateTime<Utc>, AppendResult), AdminError> {
+    if token_id.len() != 32 || !token_id.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+        return Err(ValidationError::new("token_id", "must be a viewer token id (32 lowercase hex digits)").into());
+    }
+    let revoked_at = keys.revoke_viewer_token(tenant, token_id).await?;
+    let idem_key = revocation_key("viewer_token", token_id);
+    let hash = request_hash("DELETE /v1/viewer-tokens/{id}", &json!({ "token_id": token_id }));
+    let records = [record(actor, "audit_log.viewer_token.revoked", ("viewer_token", token_id), None)];
+    let committed = store
+        .commit_change(tenant, AdminChange::RecordOnly, idempotency(Some(&idem_key), hash).as_ref(), |_| seal(&records))
+        .await?;
+    Ok((revoked_at, committed.recorded))
+}
+
 /// Registers a publisher signing key, recorded in the same transaction.
 pub async fn register_signing_key(
     store: &mut Store,

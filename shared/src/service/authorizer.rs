@@ -1,6 +1,6 @@
 //! The authorizer's decision: a bearer token in, a caller or nothing out. The token's form picks
 //! the check: `alk_...` API keys (DynamoDB + KMS `VerifyMac`), `alv_...` viewer tokens (KMS
-//! `VerifyMac` alone; stateless), and JWTs (OIDC ID tokens of an issuer a tenant registered,
+//! `VerifyMac`, then one DynamoDB read for a revocation), and JWTs (OIDC ID tokens of an issuer a tenant registered,
 //! `service::oidc`). Decisions are cached in-process for a short TTL, keyed by the token's
 //! SHA-256 (the token itself is never kept), so a warm authorizer answers repeated requests
 //! without DynamoDB or KMS calls. A revoked key is therefore refused within the TTL, the same
@@ -8,7 +8,7 @@
 
 use crate::auth::Caller;
 use crate::aws::api_keys::{ApiKeyError, ApiKeyStore};
-use crate::aws::viewer_tokens::{ViewerTokenError, ViewerTokenMac, TOKEN_PREFIX as VIEWER_PREFIX};
+use crate::aws::viewer_tokens::{ViewerTokenError, ViewerTokenMac, CALLER_KEY_PREFIX, TOKEN_PREFIX as VIEWER_PREFIX};
 use crate::chain::hash::sha256;
 use chrono::Utc;
 use std::collections::HashMap;
@@ -96,15 +96,28 @@ impl Authorizer {
             tracing::info!("viewer token refused: this authorizer does not accept them");
             return Some(None);
         };
-        match mac.verify(token, Utc::now()).await {
-            Ok(caller) => Some(Some(caller)),
+        let caller = match mac.verify(token, Utc::now()).await {
+            Ok(caller) => caller,
             Err(e @ ViewerTokenError::Aws { .. }) => {
                 tracing::error!(error = %e, "viewer token check failed");
-                None
+                return None;
             }
             Err(e) => {
                 tracing::info!(reason = %e, "viewer token refused");
+                return Some(None);
+            }
+        };
+        let token_id = caller.key_id.strip_prefix(CALLER_KEY_PREFIX).unwrap_or_default();
+        let Some(tenant) = caller.tenant_id else { return Some(None) };
+        match self.keys.viewer_token_revoked(tenant, token_id).await {
+            Ok(false) => Some(Some(caller)),
+            Ok(true) => {
+                tracing::info!(%tenant, token_id, "viewer token refused: revoked");
                 Some(None)
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "viewer token revocation check failed");
+                None
             }
         }
     }

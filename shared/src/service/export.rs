@@ -696,6 +696,7 @@ impl ExportWorker {
             created_at: job.created_at.clone(),
             completed_at: format_timestamp(&Utc::now()),
             filter: job.filter.clone(),
+            pin: job.pin.as_ref().map(|pin| pin.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect()),
             data_format: job.format,
             gzip: job.gzip,
             rows: job.rows,

@@ -72,6 +72,7 @@ const CASES: &[(&str, Expect)] = &[
     ("admin/get-settings.json", Expect::Status(200)),
     ("admin/update-settings.json", Expect::Status(200)),
     ("admin/create-viewer-token.json", Expect::Status(201)),
+    ("admin/revoke-viewer-token.json", Expect::Status(200)),
     ("admin/get-console-settings.json", Expect::Status(200)),
     ("admin/put-console-settings.json", Expect::Status(200)),
     // Public: no authorizer context; the tenant just registered its issuer above.
@@ -167,7 +168,10 @@ async fn build_functions(target: &Path) -> Result<PathBuf> {
         // A linker's own message comes last, after its whole command line: keep the end.
         let stderr = String::from_utf8_lossy(&output.stderr);
         let lines: Vec<&str> = stderr.lines().collect();
-        bail!("building the function binaries failed (the last lines):\n{}", lines[lines.len().saturating_sub(30)..].join("\n"));
+        bail!(
+            "building the function binaries failed (the last lines):\n{}",
+            lines[lines.len().saturating_sub(30)..].join("\n")
+        );
     }
     Ok(target.join("debug"))
 }

@@ -274,6 +274,11 @@ async fn exported_actors(job: &Value) -> Result<Vec<String>> {
         .collect()
 }
 
+async fn manifest(job: &Value) -> Result<Value> {
+    let url = job["download"]["manifest"]["url"].as_str().context("manifest URL")?;
+    Ok(reqwest::Client::new().get(url).send().await?.json().await?)
+}
+
 #[tokio::test]
 async fn a_pinned_export_holds_only_the_pins_rows_and_stays_private_to_the_pin() -> Result<()> {
     let node = localstack::opensearch::OpenSearch::shared()?.url();
@@ -291,6 +296,8 @@ async fn a_pinned_export_holds_only_the_pins_rows_and_stays_private_to_the_pin()
     let job = export(&stack, &pipes, token, json!({ "format": "jsonl" })).await?;
     assert_eq!(job["status"], "done", "{job}");
     assert_eq!(exported_actors(&job).await?, ["bob", "bob"]);
+    // The manifest says the rows were narrowed by the token's pin; the admin's has no pin.
+    assert_eq!(manifest(&job).await?["pin"], json!({ "actor_id": "bob" }));
     // The export's own filter is ANDed with the pin; a contradiction exports nothing.
     let none = export(&stack, &pipes, token, json!({ "format": "jsonl", "filter": { "actor_id": "alice" } })).await?;
     assert_eq!((none["status"].as_str(), none["rows"].as_u64()), (Some("done"), Some(0)), "{none}");
@@ -298,6 +305,7 @@ async fn a_pinned_export_holds_only_the_pins_rows_and_stays_private_to_the_pin()
     // The admin's unpinned export is not the token's to see.
     let admins = export(&stack, &pipes, &admin, json!({ "format": "jsonl" })).await?;
     let admin_id = admins["id"].as_str().context("id")?;
+    assert!(manifest(&admins).await?.get("pin").is_none(), "an unpinned export's manifest has no pin");
     let hidden = stack.call(Method::GET, &format!("/v1/exports/{admin_id}"), Some(token), None).await?;
     assert_eq!(hidden.status, StatusCode::NOT_FOUND, "{hidden:?}");
     let listed = stack.call(Method::GET, "/v1/exports", Some(token), None).await?;
@@ -305,5 +313,57 @@ async fn a_pinned_export_holds_only_the_pins_rows_and_stays_private_to_the_pin()
         listed.body["exports"].as_array().context("exports")?.iter().filter_map(|j| j["id"].as_str()).collect();
     assert_eq!(ids.len(), 2, "{listed:?}");
     assert!(!ids.contains(&admin_id));
+    Ok(())
+}
+
+/// The status of listing events with `token`.
+async fn reads(stack: &Stack, token: &str) -> Result<StatusCode> {
+    Ok(stack.call(Method::GET, "/v1/events", Some(token), None).await?.status)
+}
+
+#[tokio::test]
+async fn a_revoked_token_is_refused_others_still_work_and_the_revocation_is_recorded_once() -> Result<()> {
+    let stack = Stack::start().await?;
+    let (_, admin) = stack.tenant("acme").await?;
+    let (_, admin_other) = stack.tenant("other").await?;
+    append(&stack, &admin, "user.login", "bob").await?;
+    let first = issue(&stack, &admin, json!({ "subject": "first" })).await?;
+    let second = issue(&stack, &admin, json!({ "subject": "second" })).await?;
+    let (token, token_id) = (first["token"].as_str().context("token")?, first["token_id"].as_str().context("id")?);
+    let kept = second["token"].as_str().context("token")?;
+    assert!(token_id.len() == 32 && token_id.bytes().all(|b| b.is_ascii_hexdigit()), "{token_id}");
+    assert_ne!(Some(token_id), second["token_id"].as_str());
+    let path = format!("/v1/viewer-tokens/{token_id}");
+    assert_eq!(reads(&stack, token).await?, StatusCode::OK);
+
+    // Another tenant's admin naming the same id revokes only its own tenant's token of that id.
+    let elsewhere = stack.call(Method::DELETE, &path, Some(&admin_other), None).await?;
+    assert_eq!(elsewhere.status, StatusCode::OK, "{elsewhere:?}");
+    assert_eq!(reads(&stack, token).await?, StatusCode::OK, "another tenant cannot revoke this tenant's token");
+
+    // Neither the token itself nor a malformed id gets a revocation through.
+    let by_itself = stack.call(Method::DELETE, &path, Some(token), None).await?;
+    assert_eq!(by_itself.status, StatusCode::FORBIDDEN, "{by_itself:?}");
+    let malformed = stack.call(Method::DELETE, "/v1/viewer-tokens/not-a-token-id", Some(&admin), None).await?;
+    assert_eq!(malformed.status, StatusCode::BAD_REQUEST, "{malformed:?}");
+    assert!(malformed.body["error"]["code"].is_string(), "{malformed:?}");
+
+    let revoked = stack.call(Method::DELETE, &path, Some(&admin), None).await?;
+    assert_eq!(revoked.status, StatusCode::OK, "{revoked:?}");
+    assert_eq!(revoked.body["token_id"], json!(token_id));
+    let again = stack.call(Method::DELETE, &path, Some(&admin), None).await?;
+    assert_eq!(again.status, StatusCode::OK, "{again:?}");
+    assert_eq!(again.body["revoked_at"], revoked.body["revoked_at"], "the first revocation's time stays");
+
+    assert_eq!(reads(&stack, token).await?, StatusCode::FORBIDDEN, "the revoked token");
+    assert_eq!(reads(&stack, kept).await?, StatusCode::OK, "a token not revoked");
+
+    // Recorded once in the tenant's chain, however often it was asked for.
+    let records =
+        stack.call(Method::GET, "/v1/events?action=audit_log.viewer_token.revoked", Some(&admin), None).await?;
+    let records = records.body["events"].as_array().context("events")?.clone();
+    assert_eq!(records.len(), 1, "{records:?}");
+    assert_eq!(records[0]["event"]["resource"]["id"], json!(token_id));
+    assert_eq!(records[0]["event"]["resource"]["type"], json!("viewer_token"));
     Ok(())
 }
