@@ -59,7 +59,7 @@ pub async fn create_tenant(
     let mut store = state.store.get().await?;
     let created =
         admin::create_tenant(&mut store, keys, actor(&caller), &body.name, idempotency_key.as_deref()).await?;
-    state.notify_appended(&mut store, created.tenant, &created.recorded).await;
+    state.notify_appended(store, created.tenant, &created.recorded).await;
     Ok((
         StatusCode::CREATED,
         Json(json!({
@@ -133,7 +133,7 @@ async fn issue_key(
     let mut store = state.store.get().await?;
     let (key, recorded) =
         admin::issue_key(&mut store, keys, actor(caller), tenant, &request, route, idempotency_key).await?;
-    state.notify_appended(&mut store, tenant, &recorded).await;
+    state.notify_appended(store, tenant, &recorded).await;
     Ok((StatusCode::CREATED, Json(json!({ "secret": key.secret, "key": key.record }))))
 }
 
@@ -155,7 +155,7 @@ pub async fn revoke_key(
     let keys = state.api_keys()?;
     let mut store = state.store.get().await?;
     let (revoked, recorded) = admin::revoke_key(&mut store, keys, actor(&caller), tenant, &key_id).await?;
-    state.notify_appended(&mut store, tenant, &recorded).await;
+    state.notify_appended(store, tenant, &recorded).await;
     Ok(Json(json!({ "key": revoked })))
 }
 
@@ -185,7 +185,7 @@ pub async fn register_signing_key(
     let mut store = state.store.get().await?;
     let (registered, recorded) =
         admin::register_signing_key(&mut store, actor(&caller), tenant, &key, idempotency_key.as_deref()).await?;
-    state.notify_appended(&mut store, tenant, &recorded).await;
+    state.notify_appended(store, tenant, &recorded).await;
     Ok((StatusCode::CREATED, Json(registered)))
 }
 
@@ -211,7 +211,7 @@ pub async fn revoke_signing_key(
             AdminError::Store(e) => super::events::not_found_as(e, "signing key"),
             e => e.into(),
         })?;
-    state.notify_appended(&mut store, tenant, &recorded).await;
+    state.notify_appended(store, tenant, &recorded).await;
     Ok(Json(key))
 }
 
@@ -236,6 +236,6 @@ pub async fn update_settings(
     let mut store = state.store.get().await?;
     let (updated, recorded) =
         admin::update_settings(&mut store, actor(&caller), tenant, settings, idempotency_key.as_deref()).await?;
-    state.notify_appended(&mut store, tenant, &recorded).await;
+    state.notify_appended(store, tenant, &recorded).await;
     Ok(Json(updated))
 }

@@ -68,7 +68,7 @@ pub async fn revoke_viewer_token(
     let mut store = state.store.get().await?;
     let actor = Actor { key_id: &caller.0.key_id };
     let (revoked_at, recorded) = admin::revoke_viewer_token(&mut store, keys, actor, tenant, &token_id).await?;
-    state.notify_appended(&mut store, tenant, &recorded).await;
+    state.notify_appended(store, tenant, &recorded).await;
     Ok(Json(json!({
         "token_id": token_id,
         "revoked_at": revoked_at.to_rfc3339_opts(SecondsFormat::Secs, true),
@@ -139,8 +139,9 @@ pub async fn put_settings(
     let mut store = state.store.get().await?;
     let actor = Actor { key_id: &caller.0.key_id };
     let (now, recorded) = console_settings::put_settings(&mut store, settings, actor, tenant, body).await?;
+    drop(store);
     for appended in &recorded {
-        state.notify_appended(&mut store, tenant, appended).await;
+        state.send_outbox(tenant, appended).await;
     }
     Ok(Json(now))
 }

@@ -78,8 +78,7 @@ pub async fn erase(
     )?;
     drop(maintenance);
     // The erasure record's index message removes the erased content from the search index.
-    let mut store = state.store.get().await?;
-    state.notify_appended(&mut store, tenant, &done.recorded).await;
+    state.send_outbox(tenant, &done.recorded).await;
     tracing::info!(%tenant, erased = done.erased, "content erased");
     let recorded = acknowledge(signer, tenant, &done.recorded).pop();
     Ok(Json(json!({ "erased": done.erased, "recorded": recorded })))

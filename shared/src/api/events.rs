@@ -46,7 +46,7 @@ pub async fn append_one(
     let result = {
         let mut store = state.store.get().await?;
         let result = ingest(&mut store, tenant, Request::One(&event), key.as_deref()).await?;
-        state.notify_appended(&mut store, tenant, &result).await;
+        state.notify_appended(store, tenant, &result).await;
         result
     };
     record_append(&result, started);
@@ -70,7 +70,7 @@ pub async fn append_batch(
     let result = {
         let mut store = state.store.get().await?;
         let result = ingest(&mut store, tenant, Request::Batch(&body.events), key.as_deref()).await?;
-        state.notify_appended(&mut store, tenant, &result).await;
+        state.notify_appended(store, tenant, &result).await;
         result
     };
     record_append(&result, started);

@@ -12,8 +12,7 @@ use crate::search::OpenSearch;
 use crate::service::indexing::OutboxQueues;
 use crate::signer::CheckpointSigner;
 use crate::store::append::AppendResult;
-use crate::store::pool::StorePool;
-use crate::store::Store;
+use crate::store::pool::{PooledStore, StorePool};
 use aws_config::SdkConfig;
 use std::sync::Arc;
 use tokio::sync::OnceCell;
@@ -88,10 +87,19 @@ impl ApiState {
     }
 
     /// Sends the append's outbox row to the index queue (see `service::indexing`). Never fails
-    /// the request: the append is committed, and the relay sends what this could not.
-    pub async fn notify_appended(&self, store: &mut Store, tenant: uuid::Uuid, result: &AppendResult) {
+    /// the request: the append is committed, and the relay sends what this could not. It takes
+    /// the request's connection and gives it back to the pool first: a slow queue must not hold
+    /// a database connection that other appends wait for (the row is marked sent on whichever
+    /// connection is free once the queue has answered).
+    pub async fn notify_appended(&self, store: PooledStore, tenant: uuid::Uuid, result: &AppendResult) {
+        drop(store);
+        self.send_outbox(tenant, result).await;
+    }
+
+    /// [`ApiState::notify_appended`] for a caller that holds no connection.
+    pub async fn send_outbox(&self, tenant: uuid::Uuid, result: &AppendResult) {
         match &self.index_queue {
-            Some(queues) => crate::service::indexing::notify_appended(queues, store, tenant, result).await,
+            Some(queues) => crate::service::indexing::notify_appended(queues, &self.store, tenant, result).await,
             None => tracing::error!("no index queue configured; the relay will send this append's outbox row"),
         }
     }

@@ -28,7 +28,7 @@ use crate::store::append::AppendResult;
 use crate::store::outbox::OutboxRow;
 use crate::store::pool::StorePool;
 use crate::store::read::StoredEntry;
-use crate::store::{Store, StoreError};
+use crate::store::StoreError;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
@@ -92,7 +92,7 @@ impl OutboxQueues {
 /// Sends the outbox row of a committed append to the queues, concurrently, and marks it sent
 /// when both accepted it. A failure of either is logged and left to the relay, which sends the
 /// row to both again: the append is committed and acknowledged either way.
-pub async fn notify_appended(queues: &OutboxQueues, store: &mut Store, tenant: Uuid, result: &AppendResult) {
+pub async fn notify_appended(queues: &OutboxQueues, pool: &StorePool, tenant: Uuid, result: &AppendResult) {
     let (Some(id), Some(first)) = (result.outbox_id, result.entries.first()) else {
         return;
     };
@@ -109,7 +109,10 @@ pub async fn notify_appended(queues: &OutboxQueues, store: &mut Store, tenant: U
         index.and(tail)
     };
     let sent = match tokio::time::timeout(SEND_TIMEOUT, sends).await {
-        Ok(Ok(())) => store.outbox_mark_sent(&[id]).await.map(|_| ()).map_err(|e| e.to_string()),
+        Ok(Ok(())) => match pool.get().await {
+            Ok(mut store) => store.outbox_mark_sent(&[id]).await.map(|_| ()).map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        },
         Ok(Err(e)) => Err(e.to_string()),
         Err(_) => Err(format!("no answer within {SEND_TIMEOUT:?}")),
     };
