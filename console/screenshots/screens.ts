@@ -28,9 +28,13 @@ test("screens", async ({ page, request }) => {
 
   const owner = process.env.AUDIT_LOG_OWNER_DATABASE_URL;
   if (manifest.verifier && owner) {
-    execFileSync("psql", [owner, "-q", "-c", `SET session_replication_role = replica; UPDATE events SET content = replace(content, 'retention', 'by mistake') WHERE tenant_id = '${tenant.id}' AND seq = ${ADMIN_RECORDS + 2};`]);
+    execFileSync("psql", [owner, "-v", "ON_ERROR_STOP=1", "-q", "-c", `SET session_replication_role = replica; UPDATE events SET content = replace(content, 'retention', 'by mistake') WHERE tenant_id = '${tenant.id}' AND seq = ${ADMIN_RECORDS + 2};`]);
+    // The page verifies the entries it holds: load them again to see the changed row.
+    await page.reload();
+    await expect(rows(page).first()).toBeVisible();
     await page.getByRole("button", { name: "Verify all shown" }).click();
     await expect(page.locator('[data-verdict="bad"]')).toHaveCount(1);
+    await page.locator('[data-verdict="bad"]').scrollIntoViewIfNeeded();
     await page.screenshot({ path: out("tampered") });
   }
 
