@@ -404,3 +404,96 @@ async fn an_erasure_removes_a_subject_keeps_the_chain_verifiable_and_is_acknowle
     assert_eq!(kept.body["event"]["actor"]["id"], "bob");
     Ok(())
 }
+
+/// Holds every SQS `SendMessage` (by `X-Amz-Target`) unanswered, in the SDK's HTTP client, so
+/// the send after commit waits out its limit; every other call goes through.
+#[derive(Debug, Clone)]
+struct HeldSends(aws_smithy_runtime_api::client::http::SharedHttpClient);
+
+impl aws_smithy_runtime_api::client::http::HttpClient for HeldSends {
+    fn http_connector(
+        &self,
+        settings: &aws_smithy_runtime_api::client::http::HttpConnectorSettings,
+        components: &aws_smithy_runtime_api::client::runtime_components::RuntimeComponents,
+    ) -> aws_smithy_runtime_api::client::http::SharedHttpConnector {
+        aws_smithy_runtime_api::client::http::SharedHttpConnector::new(HeldSendConnector(
+            self.0.http_connector(settings, components),
+        ))
+    }
+}
+
+#[derive(Debug)]
+struct HeldSendConnector(aws_smithy_runtime_api::client::http::SharedHttpConnector);
+
+impl aws_smithy_runtime_api::client::http::HttpConnector for HeldSendConnector {
+    fn call(
+        &self,
+        request: aws_smithy_runtime_api::client::orchestrator::HttpRequest,
+    ) -> aws_smithy_runtime_api::client::http::HttpConnectorFuture {
+        if request.headers().get("x-amz-target") == Some("AmazonSQS.SendMessage") {
+            return aws_smithy_runtime_api::client::http::HttpConnectorFuture::new(std::future::pending());
+        }
+        self.0.call(request)
+    }
+}
+
+/// Waits until an event with `action` of the stack's database is committed.
+async fn committed(su: &tokio_postgres::Client, action: &str) -> anyhow::Result<()> {
+    for _ in 0..500 {
+        let n: i64 = su.query_one("SELECT count(*) FROM events WHERE action = $1", &[&action]).await?.get(0);
+        if n > 0 {
+            return Ok(());
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    anyhow::bail!("{action} was never committed")
+}
+
+#[tokio::test]
+async fn an_append_waiting_on_a_slow_queue_does_not_hold_the_connection_the_next_append_needs() -> anyhow::Result<()> {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let client = HeldSends(
+        aws_smithy_http_client::Builder::new()
+            .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
+                aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
+            ))
+            .build_https(),
+    );
+    // One connection per function, as in Lambda: an append that kept it through its send after
+    // commit would make the next append wait for the send's limit.
+    let stack = Stack::start_with_env(0, &[("DATABASE_POOL_SIZE", "1")], move |sdk| {
+        sdk.to_builder().http_client(client).build()
+    })
+    .await?;
+    let (_, admin) = stack.tenant("held").await?;
+    let su = stack.db.superuser().await?;
+    let first_done = AtomicBool::new(false);
+    let first = async {
+        let reply = stack.call(Method::POST, "/v1/events", Some(&admin), Some(&event("held.first", "a"))).await;
+        first_done.store(true, Ordering::SeqCst);
+        reply
+    };
+    let second = async {
+        committed(&su, "held.first").await?;
+        let body = event("held.second", "b");
+        let call = stack.call(Method::POST, "/v1/events", Some(&admin), Some(&body));
+        let watch = async {
+            committed(&su, "held.second").await?;
+            Ok::<bool, anyhow::Error>(first_done.load(Ordering::SeqCst))
+        };
+        let (reply, first_was_done) = tokio::join!(call, watch);
+        Ok::<_, anyhow::Error>((reply?, first_was_done?))
+    };
+    let (first, second) = tokio::join!(first, second);
+    let (first, (second, first_was_done)) = (first?, second?);
+    assert_eq!(first.status, StatusCode::CREATED, "{first:?}");
+    assert_eq!(second.status, StatusCode::CREATED, "{second:?}");
+    assert!(!first_was_done, "the second append committed only once the first had answered");
+    // Neither row was sent: both wait for the relay.
+    let unsent: i64 = su
+        .query_one("SELECT count(*) FROM outbox o JOIN events e ON e.tenant_id = o.tenant_id AND e.seq = o.first_seq WHERE o.sent_at IS NULL AND e.action LIKE 'held.%'", &[])
+        .await?
+        .get(0);
+    assert_eq!(unsent, 2);
+    Ok(())
+}

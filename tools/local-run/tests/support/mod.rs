@@ -31,9 +31,19 @@ impl Stack {
     /// Starts a stack whose functions reach AWS through `wrap(sdk)` (a test's fault injection);
     /// the stack's own set-up uses the plain configuration.
     pub async fn start_with(cache_seconds: u64, wrap: impl FnOnce(SdkConfig) -> SdkConfig) -> Result<Stack> {
+        Self::start_with_env(cache_seconds, &[], wrap).await
+    }
+
+    /// [`Stack::start_with`], with some of the functions' environment replaced.
+    pub async fn start_with_env(
+        cache_seconds: u64,
+        overrides: &[(&str, &str)],
+        wrap: impl FnOnce(SdkConfig) -> SdkConfig,
+    ) -> Result<Stack> {
         let db = db::TestDb::new().await?;
         let (sdk, resources) = db::aws().await?;
         let mut env = local_run::function_env(&db.app_url(), &db.maintenance_url(), resources);
+        env.extend(overrides.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
         env.insert("AUTHORIZER_CACHE_SECONDS".into(), cache_seconds.to_string());
         env.insert("PUBLISHER_POLICY_CACHE_SECONDS".into(), cache_seconds.to_string());
         // Each stack anchors its own global log, so it gets its own anchor bucket.
