@@ -6,9 +6,9 @@
 //! payload bytes. The domain prefix keeps these MACs apart from API key MACs (which cover a
 //! secret of 64 hex digits, which never starts with it), so neither can stand in for the other.
 //!
-//! Nothing is stored when a token is issued: the token carries everything, and its lifetime (at most
-//! [`MAX_LIFETIME_SECONDS`]) is checked here on every use, whatever the payload claims. Only a
-//! holder of the KMS key's `GenerateMac` permission can make one. A token revoked before it
+//! Nothing is stored when a token is issued: the token carries everything, and its lifetime
+//! (at most [`MAX_LIFETIME_SECONDS`]) is checked here on every use, whatever the payload claims.
+//! Only a holder of the KMS key's `GenerateMac` permission can make one. A token revoked before it
 //! expires (`DELETE /v1/viewer-tokens/{id}`) is listed in the API keys table, which the
 //! authorizer reads (`ApiKeyStore::viewer_token_revoked`) once a token's MAC holds.
 

@@ -1,10 +1,10 @@
 //! The authorizer's decision: a bearer token in, a caller or nothing out. The token's form picks
 //! the check: `alk_...` API keys (DynamoDB + KMS `VerifyMac`), `alv_...` viewer tokens (KMS
-//! `VerifyMac`, then one DynamoDB read for a revocation), and JWTs (OIDC ID tokens of an issuer a tenant registered,
-//! `service::oidc`). Decisions are cached in-process for a short TTL, keyed by the token's
-//! SHA-256 (the token itself is never kept), so a warm authorizer answers repeated requests
-//! without DynamoDB or KMS calls. A revoked key is therefore refused within the TTL, the same
-//! bound API Gateway's own authorizer cache sets; a cached token is refused once it expires.
+//! `VerifyMac`, then one DynamoDB read for a revocation), and JWTs (OIDC ID tokens of an issuer a
+//! tenant registered, `service::oidc`). Decisions are cached in-process for a short TTL, keyed by
+//! the token's SHA-256 (the token itself is never kept), so a warm authorizer answers repeated
+//! requests without DynamoDB or KMS calls. A revoked key is therefore refused within the TTL, the
+//! same bound API Gateway's own authorizer cache sets; a cached token is refused once it expires.
 
 use crate::auth::Caller;
 use crate::aws::api_keys::{ApiKeyError, ApiKeyStore};
