@@ -319,11 +319,6 @@ impl SearchSettings {
         SearchSettings { url: env.optional("OPENSEARCH_URL"), index: Self::index(env) }
     }
 
-    /// For the indexer, which has nothing to do without a cluster: `OPENSEARCH_URL` required.
-    pub fn required_from_env<F: Fn(&str) -> Option<String>>(env: &mut Env<F>) -> Self {
-        SearchSettings { url: Some(env.required("OPENSEARCH_URL")), index: Self::index(env) }
-    }
-
     fn index<F: Fn(&str) -> Option<String>>(env: &mut Env<F>) -> String {
         env.optional("OPENSEARCH_INDEX").unwrap_or_else(|| "audit-events".to_owned())
     }

@@ -4,7 +4,7 @@
 
 use crate::search::OpenSearch;
 use crate::service::export::{ExportWorker, RunOutcome};
-use crate::service::indexing::{index_messages, IndexMessage, QueuedMessage};
+use crate::service::indexing::{index_messages, index_messages_in_postgres, IndexMessage, QueuedMessage};
 use crate::service::tail::TailService;
 use crate::store::pool::StorePool;
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
@@ -23,8 +23,9 @@ fn failures(ids: impl IntoIterator<Item = String>) -> SqsBatchResponse {
     response
 }
 
-/// The indexer: every record of the batch, in one pass; the failed ones are retried.
-pub async fn handle_index_event(pool: &StorePool, search: &OpenSearch, event: &SqsEvent) -> SqsBatchResponse {
+/// The indexer: every record of the batch, in one pass, into OpenSearch or (`None`) PostgreSQL's
+/// own full text; the failed ones are retried.
+pub async fn handle_index_event(pool: &StorePool, search: Option<&OpenSearch>, event: &SqsEvent) -> SqsBatchResponse {
     let messages: Vec<QueuedMessage> = event
         .records
         .iter()
@@ -33,7 +34,11 @@ pub async fn handle_index_event(pool: &StorePool, search: &OpenSearch, event: &S
             body: r.body.clone().unwrap_or_default(),
         })
         .collect();
-    failures(index_messages(pool, search, &messages).await.failed)
+    let run = match search {
+        Some(search) => index_messages(pool, search, &messages).await,
+        None => index_messages_in_postgres(pool, &messages).await,
+    };
+    failures(run.failed)
 }
 
 /// The export function: each record in turn (the mapping's batch size is 1, so there is one).

@@ -100,12 +100,23 @@ async fn an_old_partition_is_archived_then_dropped_and_everything_still_verifies
     let signer = LocalSigner::random("audit.example.com").expect("signer");
     run_checkpointer(&mut store, &signer, "audit.example.com", 10).await.expect("checkpoint");
 
+    assert_eq!(support::index_text(&mut store, t).await.expect("words"), 5);
+
     let cutoff = Utc.with_ymd_and_hms(2024, 2, 1, 0, 0, 0).unwrap();
     let run = prune(&mut maintenance, &archives, cutoff).await.expect("prune");
     assert_eq!((run.dropped, run.held, run.archived), (1, 0, 3), "{run:?}");
     let su = db.superuser().await.expect("su");
     let gone: bool = su.query_one("SELECT to_regclass('events_2024_01') IS NULL", &[]).await.expect("q").get(0);
     assert!(gone, "the partition was dropped");
+    // Its words went with it: only the two entries still stored are searchable.
+    let words: Vec<i64> = su
+        .query("SELECT seq FROM event_text WHERE tenant_id = $1 ORDER BY seq", &[&t])
+        .await
+        .expect("words")
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(words, [3, 4]);
     let recorded: Value = su
         .query_one("SELECT archives FROM pruned_partitions WHERE name = 'events_2024_01'", &[])
         .await

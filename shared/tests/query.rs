@@ -10,7 +10,7 @@ use shared::store::connect::DbConfig;
 use shared::store::pool::StorePool;
 use shared::store::Store;
 use std::collections::BTreeSet;
-use support::{event, TestDb};
+use support::{event, index_text, TestDb};
 use uuid::Uuid;
 
 async fn append(store: &mut Store, tenant: Uuid, events: &[serde_json::Value]) {
@@ -66,6 +66,9 @@ async fn each_filter_selects_exactly_its_events() -> anyhow::Result<()> {
         actions(&mut store, tenant, &with(&[("from", "2026-02-01T00:00:00Z"), ("to", "2026-04-01T00:00:00Z")])).await,
         ["user.logout", "user_login"]
     );
+    // Full text is written after commit, by the indexer.
+    assert!(actions(&mut store, tenant, &with(&[("q", "invoice")])).await.is_empty(), "searchable before indexing");
+    index_text(&mut store, tenant).await?;
     assert_eq!(actions(&mut store, tenant, &with(&[("q", "invoice")])).await, ["doc.read"]);
     assert_eq!(actions(&mut store, tenant, &with(&[("q", "ada")])).await, ["user.login", "user.logout"]);
     assert_eq!(

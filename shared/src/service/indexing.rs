@@ -1,4 +1,7 @@
-//! Indexing committed entries into OpenSearch: outbox -> index queue -> indexer.
+//! Indexing committed entries for full-text search: outbox -> index queue -> indexer, which
+//! writes OpenSearch where it is configured ([`index_messages`]) and PostgreSQL's own full text
+//! otherwise ([`index_messages_in_postgres`]). Either way the words are written after commit, so
+//! an append never pays for them, and an event is searchable once the indexer has run.
 //!
 //! Every append writes an outbox row in its transaction. After commit the ingest function sends
 //! it to the index queue and marks it sent ([`notify_appended`]); if the instance stops between
@@ -215,7 +218,7 @@ pub struct QueuedMessage {
 /// What one indexer invocation did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct IndexRun {
-    /// Content documents written.
+    /// Content documents written (in PostgreSQL: rows of words written).
     pub indexed: u64,
     /// Tombstones of erased entries written.
     pub erased: u64,
@@ -233,8 +236,59 @@ pub struct IndexRun {
 /// when it is malformed or one of its entries was not read or written; all of a tenant's
 /// messages fail when PostgreSQL or OpenSearch is unavailable.
 pub async fn index_messages(pool: &StorePool, search: &OpenSearch, messages: &[QueuedMessage]) -> IndexRun {
+    let (mut run, by_tenant) = by_tenant(messages);
+    for (tenant, batch) in by_tenant {
+        match index_tenant(pool, search, tenant, &batch).await {
+            Ok(outcome) => run.add(outcome),
+            Err(error) => {
+                tracing::warn!(%tenant, %error, "indexing failed; the messages are retried");
+                run.failed.extend(batch.iter().map(|(m, _)| m.id.clone()));
+            }
+        }
+    }
+    emit_index_metrics(&run);
+    run
+}
+
+/// The indexer where no OpenSearch is configured: writes the words of the entries the messages
+/// name into PostgreSQL's own full text ([`crate::store::text`]), off the append path. A message
+/// is acknowledged when every entry it names exists (an entry without content has no words);
+/// all of a tenant's messages fail when PostgreSQL is unavailable.
+pub async fn index_messages_in_postgres(pool: &StorePool, messages: &[QueuedMessage]) -> IndexRun {
+    let (mut run, by_tenant) = by_tenant(messages);
+    for (tenant, batch) in by_tenant {
+        let ranges: Vec<(u64, u64)> = batch.iter().map(|(_, m)| message_range(m)).collect();
+        let written = match pool.get().await {
+            Ok(mut store) => store.index_text(tenant, &ranges).await,
+            Err(error) => Err(error),
+        };
+        match written {
+            Ok(text) => {
+                run.indexed += text.written;
+                for ((m, parsed), present) in batch.iter().zip(&text.present) {
+                    if *present != u64::from(parsed.count) {
+                        tracing::warn!(%tenant, message_id = %m.id, first = parsed.first_seq, count = parsed.count, present,
+                            "entries of the message do not exist; it is retried");
+                        run.failed.push(m.id.clone());
+                    }
+                }
+            }
+            Err(error) => {
+                tracing::warn!(%tenant, %error, "indexing failed; the messages are retried");
+                run.failed.extend(batch.iter().map(|(m, _)| m.id.clone()));
+            }
+        }
+    }
+    emit_index_metrics(&run);
+    run
+}
+
+type TenantBatches<'a> = BTreeMap<Uuid, Vec<(&'a QueuedMessage, IndexMessage)>>;
+
+/// The well-formed messages by tenant; the malformed ones are failed in the returned run.
+fn by_tenant(messages: &[QueuedMessage]) -> (IndexRun, TenantBatches<'_>) {
     let mut run = IndexRun::default();
-    let mut by_tenant: BTreeMap<Uuid, Vec<(&QueuedMessage, IndexMessage)>> = BTreeMap::new();
+    let mut by_tenant: TenantBatches<'_> = BTreeMap::new();
     for m in messages {
         match IndexMessage::parse(&m.body) {
             Ok(parsed) => by_tenant.entry(parsed.tenant_id).or_default().push((m, parsed)),
@@ -244,25 +298,28 @@ pub async fn index_messages(pool: &StorePool, search: &OpenSearch, messages: &[Q
             }
         }
     }
-    for (tenant, batch) in by_tenant {
-        match index_tenant(pool, search, tenant, &batch).await {
-            Ok(outcome) => {
-                run.indexed += outcome.indexed;
-                run.erased += outcome.erased;
-                run.superseded += outcome.superseded;
-                run.failed.extend(outcome.failed);
-            }
-            Err(error) => {
-                tracing::warn!(%tenant, %error, "indexing failed; the messages are retried");
-                run.failed.extend(batch.iter().map(|(m, _)| m.id.clone()));
-            }
-        }
-    }
+    (run, by_tenant)
+}
+
+fn emit_index_metrics(run: &IndexRun) {
     metrics::emit(
         &[("EventsIndexed", run.indexed as f64, Unit::Count), ("IndexFailures", run.failed.len() as f64, Unit::Count)],
         &[("Function", "indexer")],
     );
-    run
+}
+
+/// The seqs a message names, `[first, end)`.
+fn message_range(m: &IndexMessage) -> (u64, u64) {
+    (m.first_seq, m.first_seq + u64::from(m.count))
+}
+
+impl IndexRun {
+    fn add(&mut self, other: IndexRun) {
+        self.indexed += other.indexed;
+        self.erased += other.erased;
+        self.superseded += other.superseded;
+        self.failed.extend(other.failed);
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -279,8 +336,7 @@ async fn index_tenant(
     tenant: Uuid,
     batch: &[(&QueuedMessage, IndexMessage)],
 ) -> Result<IndexRun, IndexError> {
-    let range = |m: &IndexMessage| (m.first_seq, m.first_seq + u64::from(m.count));
-    let ranges: Vec<(u64, u64)> = batch.iter().map(|(_, m)| range(m)).collect();
+    let ranges: Vec<(u64, u64)> = batch.iter().map(|(_, m)| message_range(m)).collect();
     let entries = {
         let mut store = pool.get().await?;
         store.entries_in_ranges(tenant, &ranges).await?
@@ -293,7 +349,7 @@ async fn index_tenant(
         failed: Vec::new(),
     };
     for (m, parsed) in batch {
-        let (first, end) = range(parsed);
+        let (first, end) = message_range(parsed);
         // Entries come back in seq order, one per seq: the message's are a contiguous run, and
         // every seq it names must be there. A seq that was not read was not written, whatever
         // the reason (a message naming entries that do not exist, a read that came back short).

@@ -20,6 +20,18 @@ pub async fn migrate(client: &mut Client) -> Result<Vec<String>, StoreError> {
     Ok(report.applied_migrations().iter().map(|m| m.to_string()).collect())
 }
 
+/// Applies pending migrations up to and including `version` only, and the partitions: a schema as
+/// an earlier release left it, for upgrade tests and for staging an upgrade step by step.
+pub async fn migrate_to(client: &mut Client, version: u32) -> Result<Vec<String>, StoreError> {
+    let report = embedded::migrations::runner()
+        .set_target(refinery::Target::Version(version))
+        .run_async(client)
+        .await
+        .map_err(|e| StoreError::Migration(e.to_string()))?;
+    ensure_partitions(client).await?;
+    Ok(report.applied_migrations().iter().map(|m| m.to_string()).collect())
+}
+
 /// Creates any missing monthly partitions from this month to [`PARTITION_MONTHS_AHEAD`] ahead.
 /// The owner and the service role may both call it (see migration V5).
 pub async fn ensure_partitions(client: &Client) -> Result<i32, StoreError> {

@@ -19,6 +19,7 @@ pub mod migrate;
 pub mod outbox;
 pub mod read;
 pub mod tenants;
+pub mod text;
 pub mod tree;
 pub mod verification;
 

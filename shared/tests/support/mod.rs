@@ -95,6 +95,15 @@ impl TestDb {
     }
 }
 
+/// Writes PostgreSQL's full text for every entry of the tenant, as the index queue's consumer does
+/// after commit where no OpenSearch is configured; returns the rows written.
+pub async fn index_text(store: &mut Store, tenant: uuid::Uuid) -> Result<u64> {
+    let size = store.tree_head(tenant).await?.size;
+    let run = store.index_text(tenant, &[(0, size)]).await?;
+    anyhow::ensure!(run.present == [size], "entries missing: {run:?}");
+    Ok(run.written)
+}
+
 /// A minimal valid event.
 pub fn event(action: &str, actor: &str) -> serde_json::Value {
     serde_json::json!({ "action": action, "actor": { "id": actor }, "metadata": { "n": 1 } })

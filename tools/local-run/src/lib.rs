@@ -309,14 +309,18 @@ pub async fn run_checkpointer_schedule(env: HashMap<String, String>, sdk: SdkCon
     }
 }
 
-/// The indexer's clients (pool and OpenSearch), configured from `env` as the function is.
-pub async fn indexer_clients(env: &HashMap<String, String>, sdk: &SdkConfig) -> Result<(StorePool, OpenSearch)> {
+/// The indexer's clients (pool, and OpenSearch where `OPENSEARCH_URL` is set), configured from
+/// `env` as the function is.
+pub async fn indexer_clients(
+    env: &HashMap<String, String>,
+    sdk: &SdkConfig,
+) -> Result<(StorePool, Option<OpenSearch>)> {
     let mut e = Env::with_lookup(|name: &str| env.get(name).cloned());
     let database = shared::config::DatabaseSettings::from_env(&mut e);
-    let search = shared::config::SearchSettings::required_from_env(&mut e);
+    let search = shared::config::SearchSettings::from_env(&mut e);
     e.finish()?;
     let pool = store_pool(&database, sdk).await?;
-    let search = OpenSearch::new(sdk, search.url.as_deref().unwrap_or_default(), &search.index)?;
+    let search = search.url.as_deref().map(|url| OpenSearch::new(sdk, url, &search.index)).transpose()?;
     Ok((pool, search))
 }
 
@@ -340,8 +344,8 @@ pub async fn export_worker(env: &HashMap<String, String>, sdk: &SdkConfig) -> Re
 /// timeout does in AWS.
 pub const EXPORT_RUN_LIMIT: Duration = Duration::from_secs(15 * 60);
 
-/// The index queue's consumer: the indexer behind an event source mapping (batch size 10), until
-/// the task is aborted.
+/// The index queue's consumer: the indexer behind an event source mapping (batch size 10), into
+/// OpenSearch or, without one, PostgreSQL's own full text, until the task is aborted.
 pub async fn run_indexer(env: HashMap<String, String>, sdk: SdkConfig) -> Result<()> {
     let (pool, search) = indexer_clients(&env, &sdk).await?;
     let queue = env.get("INDEX_QUEUE_URL").context("INDEX_QUEUE_URL is not set")?;
@@ -349,7 +353,7 @@ pub async fn run_indexer(env: HashMap<String, String>, sdk: SdkConfig) -> Result
     mapping
         .run(move |event| {
             let (pool, search) = (pool.clone(), search.clone());
-            async move { shared::sqs::handle_index_event(&pool, &search, &event).await }
+            async move { shared::sqs::handle_index_event(&pool, search.as_ref(), &event).await }
         })
         .await
 }

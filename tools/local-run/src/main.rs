@@ -142,7 +142,7 @@ async fn main() -> Result<()> {
     let relay = tokio::spawn(run_relay_schedule(env.clone(), sdk.clone(), RELAY_PERIOD));
     let exporter = tokio::spawn(run_exporter(env.clone(), sdk.clone(), EXPORT_RUN_LIMIT));
     let tail_fanout = tokio::spawn(run_tail_fanout(env.clone(), sdk.clone()));
-    let indexer = opensearch.as_ref().map(|_| tokio::spawn(run_indexer(env.clone(), sdk.clone())));
+    let indexer = tokio::spawn(run_indexer(env.clone(), sdk.clone()));
 
     println!();
     println!("The local stack is up. Ctrl-C stops everything.");
@@ -208,9 +208,7 @@ async fn main() -> Result<()> {
     relay.abort();
     exporter.abort();
     tail_fanout.abort();
-    if let Some(indexer) = indexer {
-        indexer.abort();
-    }
+    indexer.abort();
     if let Some((mut node, _)) = opensearch {
         node.stop()?;
     }

@@ -29,9 +29,10 @@ fn big_event(i: usize) -> Value {
 }
 
 /// A tenant with 100 big events (matching `q=needle`) and 20 small ones between them (not
-/// matching); returns the admin key and the seqs of the big events.
+/// matching), indexed for PostgreSQL's full text; returns the admin key and the seqs of the big
+/// events.
 async fn tenant_with_big_events(stack: &Stack) -> anyhow::Result<(String, Vec<u64>)> {
-    let (_, key) = stack.tenant("acme").await?;
+    let (tenant, key) = stack.tenant("acme").await?;
     let mut big = Vec::new();
     for batch in 0..5 {
         let mut events = Vec::new();
@@ -48,6 +49,7 @@ async fn tenant_with_big_events(stack: &Stack) -> anyhow::Result<(String, Vec<u6
         }
     }
     assert_eq!(big.len(), 100);
+    stack.index_text(&tenant, &key).await?;
     Ok((key, big))
 }
 

@@ -137,7 +137,7 @@ async fn an_opensearch_outage_is_retried_and_indexed_when_it_returns() -> Result
     let indexer = move |event| {
         let (pool, search, counted) = (pool.clone(), search.clone(), counted.clone());
         async move {
-            let response = shared::sqs::handle_index_event(&pool, &search, &event).await;
+            let response = shared::sqs::handle_index_event(&pool, Some(&search), &event).await;
             *counted.lock().unwrap() += response.batch_item_failures.len();
             response
         }
@@ -574,7 +574,7 @@ async fn a_message_whose_documents_partly_fail_is_retried_until_all_are_indexed(
     let indexer = move |event| {
         let (pool, search, counted) = (pool.clone(), search.clone(), counted.clone());
         async move {
-            let response = shared::sqs::handle_index_event(&pool, &search, &event).await;
+            let response = shared::sqs::handle_index_event(&pool, Some(&search), &event).await;
             *counted.lock().unwrap() += response.batch_item_failures.len();
             response
         }
@@ -636,6 +636,11 @@ async fn a_message_naming_entries_that_were_not_read_is_not_acknowledged() -> Re
     // All there; partly beyond the head; wholly beyond it.
     let messages = [message("whole", 0, size as u32), message("overlaps", size - 1, 2), message("beyond", size, 5)];
     let run = shared::service::indexing::index_messages(&pipes.pool, &pipes.search, &messages).await;
+    let mut failed = run.failed.clone();
+    failed.sort();
+    assert_eq!(failed, ["beyond", "overlaps"], "{run:?}");
+    // The same for PostgreSQL's own full text.
+    let run = shared::service::indexing::index_messages_in_postgres(&pipes.pool, &messages).await;
     let mut failed = run.failed.clone();
     failed.sort();
     assert_eq!(failed, ["beyond", "overlaps"], "{run:?}");

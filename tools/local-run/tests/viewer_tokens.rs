@@ -53,10 +53,11 @@ fn payload(tenant: &str, issued_at: i64, expires_at: i64) -> Result<ViewerTokenP
 #[tokio::test]
 async fn a_token_pinned_to_an_actor_reads_only_that_actors_events() -> Result<()> {
     let stack = Stack::start().await?;
-    let (_, admin) = stack.tenant("acme").await?;
+    let (tenant, admin) = stack.tenant("acme").await?;
     let bob_login = append(&stack, &admin, "user.login", "bob").await?;
     append(&stack, &admin, "doc.read", "bob").await?;
     let alice_login = append(&stack, &admin, "user.login", "alice").await?;
+    stack.index_text(&tenant, &admin).await?;
 
     let issued =
         issue(&stack, &admin, json!({ "subject": "customer-42", "filter": { "actor_id": "bob" }, "expires_in": 600 }))

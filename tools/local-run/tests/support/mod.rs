@@ -198,6 +198,25 @@ impl Stack {
         Ok(reply.body["secret"].as_str().context("secret")?.to_owned())
     }
 
+    /// Writes PostgreSQL's full text for every entry of the tenant (`tenant_id`, with one of its
+    /// keys), through the indexer as the index queue would deliver it; plain stacks run no queue
+    /// consumer, and `q` without OpenSearch finds an event only once it is indexed.
+    pub async fn index_text(&self, tenant_id: &str, key: &str) -> Result<()> {
+        use shared::service::indexing::{index_messages_in_postgres, IndexMessage, QueuedMessage};
+        let size = self.tree_size(key).await?;
+        let message = IndexMessage {
+            v: 1,
+            outbox_id: 0,
+            tenant_id: tenant_id.parse()?,
+            first_seq: 0,
+            count: u32::try_from(size)?,
+        };
+        let (pool, _) = local_run::indexer_clients(&self.env, &self.sdk).await?;
+        let run = index_messages_in_postgres(&pool, &[QueuedMessage { id: "all".into(), body: message.body() }]).await;
+        anyhow::ensure!(run.failed.is_empty(), "indexing failed: {run:?}");
+        Ok(())
+    }
+
     /// The tenant's current tree size, from a consistency proof of size 0 (which returns the size).
     pub async fn tree_size(&self, key: &str) -> Result<u64> {
         let reply = self.call(Method::GET, "/v1/proofs/consistency?from=0", Some(key), None).await?;
@@ -221,12 +240,23 @@ pub struct Pipelines {
 impl Pipelines {
     /// Delivers the index queue's messages to the indexer until two polls in a row find none
     /// (messages being retried come back after the queue's 1 s visibility timeout); then makes
-    /// what was indexed searchable.
+    /// what was indexed searchable. Each delivery goes to both indexers, OpenSearch's and
+    /// PostgreSQL's (the function without `OPENSEARCH_URL`), so both backends can be compared;
+    /// a message fails if either fails it.
     pub async fn drain_index(&self) -> Result<()> {
         let (pool, search) = (self.pool.clone(), self.search.clone());
         let indexer = move |event| {
             let (pool, search) = (pool.clone(), search.clone());
-            async move { shared::sqs::handle_index_event(&pool, &search, &event).await }
+            async move {
+                let mut response = shared::sqs::handle_index_event(&pool, Some(&search), &event).await;
+                let postgres = shared::sqs::handle_index_event(&pool, None, &event).await;
+                for failure in postgres.batch_item_failures {
+                    if !response.batch_item_failures.iter().any(|f| f.item_identifier == failure.item_identifier) {
+                        response.batch_item_failures.push(failure);
+                    }
+                }
+                response
+            }
         };
         drain(&self.index, &indexer).await?;
         self.search.refresh().await?;
