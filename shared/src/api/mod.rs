@@ -21,6 +21,7 @@ pub mod authorizer;
 pub mod console;
 pub mod credentials;
 pub mod tail;
+pub mod tiles;
 
 use axum::routing::{delete, get, patch, post, put, MethodRouter};
 use axum::Router;
@@ -93,6 +94,8 @@ pub const ROUTES: &[Route] = &[
     route("GET", "/v1/checkpoints/{tree_size}", Function::Query),
     route("GET", "/v1/checkpoints/{tree_size}/global-proof", Function::Query),
     route("GET", "/v1/receipts/public-key", Function::Query),
+    route("GET", "/v1/log/checkpoint", Function::Query),
+    route("GET", "/v1/log/tile/{proxy+}", Function::Query),
     route("GET", "/v1/stats", Function::Query),
     route("POST", "/v1/verify", Function::Verify),
     route("POST", "/v1/tenants", Function::Admin),
@@ -134,6 +137,8 @@ fn handler(route: &Route) -> MethodRouter<ApiState> {
         ("GET", "/v1/checkpoints/{tree_size}") => get(proofs::checkpoint_at),
         ("GET", "/v1/checkpoints/{tree_size}/global-proof") => get(proofs::global_proof),
         ("GET", "/v1/receipts/public-key") => get(proofs::receipt_public_keys),
+        ("GET", "/v1/log/checkpoint") => get(tiles::checkpoint),
+        ("GET", "/v1/log/tile/{proxy+}") => get(tiles::tile),
         ("GET", "/v1/stats") => get(events::stats),
         ("POST", "/v1/verify") => post(verify::verify),
         ("POST", "/v1/tenants") => post(admin::create_tenant),
@@ -188,7 +193,8 @@ pub fn router(state: ApiState, functions: &[Function]) -> Router {
     let mut router = Router::new();
     // The console's routes have a router of their own (`console::router`), state and all.
     for route in ROUTES.iter().filter(|r| functions.contains(&r.function) && r.function != Function::Console) {
-        router = router.route(route.path, handler(route));
+        // API Gateway's greedy `{proxy+}` is axum's `{*proxy}`.
+        router = router.route(&route.path.replace("{proxy+}", "{*proxy}"), handler(route));
     }
     router
         .fallback(|| async { ApiError::new(axum::http::StatusCode::NOT_FOUND, "not_found", "no such route") })

@@ -8,6 +8,7 @@ pub mod strict_json;
 pub mod entry;
 pub mod publisher;
 pub mod merkle;
+pub mod tiles;
 pub mod checkpoint;
 pub mod receipt;
 pub mod verify;

@@ -2,8 +2,10 @@
 //! subtrees a proof needs (O(log n) of them); one query fetches them all.
 
 use super::{hash_col, seq_col, tenant_param, to_i64, Store, StoreError, SET_TENANT};
+use crate::chain::entry::Entry;
 use crate::chain::hash::Hash;
 use crate::chain::merkle::{self, NodeId};
+use crate::chain::tiles::{entry_bundle, Tile, TileKind};
 use std::collections::HashMap;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{GenericClient, Statement};
@@ -15,6 +17,20 @@ const FETCH_NODES: &str = "SELECT 0::smallint, seq, leaf_hash FROM chain_entries
        JOIN unnest($3::smallint[], $4::bigint[]) AS w(level, idx) ON n.level = w.level AND n.idx = w.idx
       WHERE n.tenant_id = $1";
 const TREE_SIZE: &str = "SELECT size FROM chain_heads WHERE tenant_id = $1";
+const TILE_LEAVES: &str =
+    "SELECT leaf_hash FROM chain_entries WHERE tenant_id = $1 AND seq >= $2 AND seq < $3 ORDER BY seq";
+const TILE_NODES: &str =
+    "SELECT hash FROM merkle_nodes WHERE tenant_id = $1 AND level = $2 AND idx >= $3 AND idx < $4 ORDER BY idx";
+const TILE_ENTRIES: &str = "SELECT tenant_id, seq, event_id, received_at, content_digest FROM chain_entries
+      WHERE tenant_id = $1 AND seq >= $2 AND seq < $3 ORDER BY seq";
+
+/// A tile the tree holds has every one of its rows; fewer means stored nodes are missing.
+fn check_tile_rows(tile: &Tile, rows: usize) -> Result<(), StoreError> {
+    if rows != usize::from(tile.width) {
+        return Err(StoreError::Corrupt(format!("{tile} has {rows} of its {} rows", tile.width)));
+    }
+    Ok(())
+}
 
 /// Fetches the hashes of `ids` (level 0 from the skeleton, higher levels from `merkle_nodes`).
 /// Ids that are not stored are simply absent from the map.
@@ -64,6 +80,50 @@ impl Store {
         let (_, head) = futures::try_join!(tx.execute(SET_TENANT, &set_params), tx.query_opt(TREE_SIZE, &size_params))?;
         let size = seq_col(head.ok_or(StoreError::UnknownTenant)?.get(0))?;
         Ok((tx, fetch, size))
+    }
+
+    /// A tlog-tiles tile or entry bundle of the tenant's tree as it stands (`chain::tiles`), or
+    /// `None` if the tree does not yet hold all of it. Tiles only ever fill up: what one names
+    /// never changes once it is served.
+    pub async fn tile(&mut self, tenant: Uuid, tile: &Tile) -> Result<Option<Vec<u8>>, StoreError> {
+        let (tx, _, size) = self.begin_tree(tenant).await?;
+        let Some((first, end)) = tile.node_range().filter(|_| tile.within(size)) else {
+            tx.commit().await?;
+            return Ok(None);
+        };
+        let (first, end) = (to_i64(first)?, to_i64(end)?);
+        let body = match tile.kind {
+            TileKind::Entries => {
+                let rows = tx.query(TILE_ENTRIES, &[&tenant, &first, &end]).await?;
+                let entries = rows
+                    .iter()
+                    .map(|r| {
+                        Ok(Entry {
+                            tenant_id: r.get(0),
+                            seq: seq_col(r.get(1))?,
+                            id: r.get(2),
+                            received_at: r.get(3),
+                            content_digest: hash_col(r.get::<_, &[u8]>(4))?,
+                        }
+                        .canonical_bytes())
+                    })
+                    .collect::<Result<Vec<Vec<u8>>, StoreError>>()?;
+                check_tile_rows(tile, entries.len())?;
+                entry_bundle(entries.iter().map(Vec::as_slice))
+                    .ok_or_else(|| StoreError::Corrupt("an entry longer than a bundle allows".into()))?
+            }
+            TileKind::Hashes { .. } => {
+                let rows = if tile.tree_level() == 0 {
+                    tx.query(TILE_LEAVES, &[&tenant, &first, &end]).await?
+                } else {
+                    tx.query(TILE_NODES, &[&tenant, &i16::from(tile.tree_level()), &first, &end]).await?
+                };
+                check_tile_rows(tile, rows.len())?;
+                rows.iter().flat_map(|r| r.get::<_, &[u8]>(0).to_vec()).collect()
+            }
+        };
+        tx.commit().await?;
+        Ok(Some(body))
     }
 
     /// The tenant's current tree size and root.

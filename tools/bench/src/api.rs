@@ -38,6 +38,8 @@ impl Shape {
 pub struct ApiBench {
     pub events: usize,
     pub fill: Duration,
+    /// Writing PostgreSQL's full text for the filled tenant, as the indexer does after commit.
+    pub text: Duration,
     pub shapes: Vec<Shape>,
     pub baseline: Shape,
 }
@@ -101,6 +103,8 @@ pub async fn run(db: &BenchDb, pool: &Pool, events: usize, requests: usize) -> R
     let app = local_run::gateway(&env, &sdk).await?.into_router();
     tokio::spawn(async move { axum::serve(listener, app).await });
     let platform = local_run::create_platform_key(&sdk, &resources).await?;
+    // The index queue's consumer, without OpenSearch: PostgreSQL's full text, as the local run.
+    let indexer = tokio::spawn(local_run::run_indexer(env.clone(), sdk.clone()));
 
     let http = reqwest::Client::new();
     let created: Value = http
@@ -129,6 +133,14 @@ pub async fn run(db: &BenchDb, pool: &Pool, events: usize, requests: usize) -> R
         }
     }
     let fill = started.elapsed();
+    // The fill bypassed the queue; write its words as the indexer would, 100,000 seqs a call.
+    eprintln!("  writing the full text of {events} events");
+    let started = Instant::now();
+    let size = store.tree_head(tenant).await?.size;
+    for first in (0..size).step_by(100_000) {
+        store.index_text(tenant, &[(first, (first + 100_000).min(size))]).await?;
+    }
+    let text = started.elapsed();
     db.superuser().batch_execute("VACUUM ANALYZE").await?;
 
     let sample = client.get("/v1/events?limit=1&action=document.update").await?;
@@ -175,9 +187,13 @@ pub async fn run(db: &BenchDb, pool: &Pool, events: usize, requests: usize) -> R
     eprintln!("  timing POST /v1/events from 8 clients");
     shapes.push(post_concurrently(&client, pool, 8, requests * 4).await?);
 
+    eprintln!("  timing POST /v1/events until q finds it");
+    shapes.push(time_until_searchable(&client, requests / 10).await?);
+    indexer.abort();
+
     eprintln!("  timing the baseline");
     let baseline = baseline(db, tenant, requests).await?;
-    Ok(ApiBench { events, fill, shapes, baseline })
+    Ok(ApiBench { events, fill, text, shapes, baseline })
 }
 
 /// `total` single-event POSTs spread over `clients` concurrent clients.
@@ -197,6 +213,42 @@ async fn post_concurrently(client: &Client, pool: &Pool, clients: usize, total: 
     Ok(Shape {
         label: format!("POST /v1/events, {clients} concurrent clients"),
         requests: latencies.len(),
+        elapsed: started.elapsed(),
+        latencies,
+    })
+}
+
+/// `samples` single events, one at a time, each with a word of its own: the time from sending
+/// the POST until `GET /v1/events?q=<word>` finds it (polled every 5 ms), through the send after
+/// commit, the index queue and the indexer writing PostgreSQL's full text.
+async fn time_until_searchable(client: &Client, samples: usize) -> Result<Shape> {
+    let run = Uuid::new_v4().simple().to_string();
+    let mut latencies = Vec::with_capacity(samples);
+    let started = Instant::now();
+    for i in 0..samples {
+        let word = format!("needle{run}n{i}");
+        let t = Instant::now();
+        client
+            .post(
+                "/v1/events",
+                &json!({ "action": "bench.search", "actor": { "id": "bench" }, "metadata": { "note": word } }),
+            )
+            .await?;
+        loop {
+            let page = client.get(&format!("/v1/events?limit=1&q={word}")).await?;
+            if page["events"].as_array().is_some_and(|a| a.len() == 1) {
+                break;
+            }
+            if t.elapsed() > Duration::from_secs(60) {
+                bail!("event {i} was not searchable after a minute");
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        latencies.push(t.elapsed());
+    }
+    Ok(Shape {
+        label: "POST /v1/events, then until q finds it (queue + indexer)".to_owned(),
+        requests: samples,
         elapsed: started.elapsed(),
         latencies,
     })
@@ -237,9 +289,11 @@ async fn baseline(db: &BenchDb, tenant: Uuid, requests: usize) -> Result<Shape> 
 pub fn print(bench: &ApiBench) {
     println!();
     println!(
-        "API through the local gateway, one tenant of {} events (filled in {:.0} s):",
+        "API through the local gateway, one tenant of {} events (filled in {:.0} s, full text written after in {:.0} s, {:.0} events/s):",
         bench.events,
-        bench.fill.as_secs_f64()
+        bench.fill.as_secs_f64(),
+        bench.text.as_secs_f64(),
+        bench.events as f64 / bench.text.as_secs_f64()
     );
     println!("| request | req/s | p50 ms | p99 ms | p99 / baseline p99 |");
     println!("|---|---|---|---|---|");

@@ -56,6 +56,8 @@ const CASES: &[(&str, Expect)] = &[
     ("verifier/schedule.json", Expect::Field("entries")),
     ("partitions/schedule.json", Expect::Field("created")),
     ("query/checkpoint-at.json", Expect::Status(200)),
+    ("query/log-checkpoint.json", Expect::Status(200)),
+    ("query/log-tile.json", Expect::Status(200)),
     ("query/global-proof.json", Expect::Status(200)),
     // Against the checkpoint signed above: the sample's ids are no events, so each is listed as
     // not found in a 200 answer.
