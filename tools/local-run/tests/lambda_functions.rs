@@ -11,6 +11,7 @@
 mod support;
 
 use anyhow::{bail, Context, Result};
+use base64::Engine as _;
 use localstack::moto::Moto;
 use localstack::process::{free_port, wait_for_port, workspace_root};
 use serde_json::Value;
@@ -278,7 +279,9 @@ async fn every_function_answers_its_sample_events_through_the_lambda_runtime_api
         match expect {
             Expect::Status(status) => {
                 assert_eq!(response["statusCode"], *status, "{file}: {response}");
-                // The console's pages are HTML (and may be compressed); everything else is JSON.
+                // The console's pages are HTML (and may be compressed), the log's checkpoint a
+                // signed note and its tiles binary (base64 in the Lambda response, as API Gateway
+                // expects); everything else is JSON.
                 let content_type = response["headers"]["content-type"].as_str().unwrap_or("application/json");
                 if content_type.starts_with("application/json") {
                     let body: Value = serde_json::from_str(response["body"].as_str().unwrap_or("null"))
@@ -286,6 +289,15 @@ async fn every_function_answers_its_sample_events_through_the_lambda_runtime_api
                     if *status >= 400 {
                         assert!(body["error"]["code"].is_string(), "{file}: {body}");
                     }
+                } else if content_type == "application/octet-stream" {
+                    assert_eq!(response["isBase64Encoded"], true, "{file}: {response}");
+                    let body = base64::engine::general_purpose::STANDARD
+                        .decode(response["body"].as_str().unwrap_or_default())
+                        .with_context(|| format!("{file}: body is not base64"))?;
+                    assert_eq!(body.len(), 32, "{file}: a tile of one hash");
+                } else if content_type.starts_with("text/plain") {
+                    let note = response["body"].as_str().unwrap_or_default();
+                    assert!(note.contains("\n\n\u{2014} "), "{file}: not a signed note: {note}");
                 } else {
                     assert!(content_type.starts_with("text/html"), "{file}: {content_type}");
                     assert!(*status < 400, "{file}: an error answered as {content_type}");
