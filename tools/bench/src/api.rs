@@ -97,6 +97,9 @@ pub async fn run(db: &BenchDb, pool: &Pool, events: usize, requests: usize) -> R
     let resources = localstack::bootstrap::bootstrap(&sdk).await?;
     let mut env = local_run::function_env(db.app_url(), db.maintenance_url(), &resources);
     env.insert("AUTHORIZER_CACHE_SECONDS".into(), "300".into());
+    // No live tail here (nothing would consume its queue): the send after commit is the index
+    // queue's alone.
+    env.remove("TAIL_QUEUE_URL");
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
     let base = format!("http://{}", listener.local_addr()?);
     let env = local_run::with_gateway_url(env, &base);
@@ -187,6 +190,13 @@ pub async fn run(db: &BenchDb, pool: &Pool, events: usize, requests: usize) -> R
     eprintln!("  timing POST /v1/events from 8 clients");
     shapes.push(post_concurrently(&client, pool, 8, requests * 4).await?);
 
+    // The send after commit alone: the same SendMessage to a queue of its own on the same
+    // endpoint, from as many concurrent clients.
+    eprintln!("  timing SQS SendMessage from 8 clients");
+    let scratch = localstack::bootstrap::ensure_queue_pair(&sdk, "bench-send", 30, 5).await?;
+    let queue = shared::aws::queues::Queue::new(&sdk, scratch.url.clone());
+    shapes.push(send_concurrently(&queue, 8, requests * 4).await?);
+
     eprintln!("  timing POST /v1/events until q finds it");
     shapes.push(time_until_searchable(&client, requests / 10).await?);
     indexer.abort();
@@ -212,6 +222,33 @@ async fn post_concurrently(client: &Client, pool: &Pool, clients: usize, total: 
     let latencies: Vec<Duration> = futures::future::try_join_all(runs).await?.into_iter().flatten().collect();
     Ok(Shape {
         label: format!("POST /v1/events, {clients} concurrent clients"),
+        requests: latencies.len(),
+        elapsed: started.elapsed(),
+        latencies,
+    })
+}
+
+/// `total` SQS `SendMessage` calls of an index message's size spread over `clients` concurrent
+/// clients: what the send after commit costs a single-event append by itself.
+async fn send_concurrently(queue: &shared::aws::queues::Queue, clients: usize, total: usize) -> Result<Shape> {
+    let per_client = total / clients;
+    let body = json!({ "v": 1, "outbox_id": 1, "tenant_id": Uuid::nil(), "first_seq": 0, "count": 1 }).to_string();
+    let started = Instant::now();
+    let runs = (0..clients).map(|_| {
+        let body = body.clone();
+        async move {
+            let mut latencies = Vec::with_capacity(per_client);
+            for _ in 0..per_client {
+                let t = Instant::now();
+                queue.send(&body, 0).await?;
+                latencies.push(t.elapsed());
+            }
+            anyhow::Ok(latencies)
+        }
+    });
+    let latencies: Vec<Duration> = futures::future::try_join_all(runs).await?.into_iter().flatten().collect();
+    Ok(Shape {
+        label: format!("SQS SendMessage alone, {clients} concurrent clients"),
         requests: latencies.len(),
         elapsed: started.elapsed(),
         latencies,
