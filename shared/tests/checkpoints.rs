@@ -89,20 +89,17 @@ async fn refuses_to_sign_a_tree_whose_signed_history_was_rewritten() {
     checkpoint_tenant(&mut store, &signer, PREFIX, t).await.expect("first checkpoint");
     append(&mut store, t, 2).await;
 
-    // Someone with database access replaces the stored subtree that covers the 8 signed leaves
-    // (level 3, index 0): every node is present and proofs can be built, but the tree is no
-    // longer the one that was signed.
+    // Someone with database access replaces a stored hash under the 8 signed leaves (the leaf
+    // hash of seq 3, from which the subtree at level 3, index 0 is derived): every node is
+    // present and proofs can be built, but the tree is no longer the one that was signed.
     let su = db.superuser().await.expect("su");
     let changed = su
-        .execute(
-            "UPDATE merkle_nodes SET hash = sha256('forged') WHERE tenant_id = $1 AND level = 3 AND idx = 0",
-            &[&t],
-        )
+        .execute("UPDATE chain_entries SET leaf_hash = sha256('forged') WHERE tenant_id = $1 AND seq = 3", &[&t])
         .await;
     assert!(changed.is_err(), "the append-only trigger refuses even the owner");
     su.batch_execute(&format!(
         "SET session_replication_role = replica;
-         UPDATE merkle_nodes SET hash = sha256('forged') WHERE tenant_id = '{t}' AND level = 3 AND idx = 0;"
+         UPDATE chain_entries SET leaf_hash = sha256('forged') WHERE tenant_id = '{t}' AND seq = 3;"
     ))
     .await
     .expect("rewrite");

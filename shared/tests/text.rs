@@ -142,7 +142,7 @@ async fn an_upgrade_from_the_schema_before_v11_moves_the_words_of_stored_events(
     let proof = store.inclusion_proof(t, appended[0].0, head.size).await?;
 
     let applied = shared::store::migrate::migrate(&mut owner).await?;
-    assert_eq!(applied.len(), 1, "{applied:?}");
+    assert!(applied.first().is_some_and(|m| m.contains("V11")), "{applied:?}");
     let gone: bool = owner.query_one("SELECT to_regclass('events_text') IS NULL", &[]).await?.get(0);
     assert!(gone, "the expression index is still there");
     // Searchable without any indexer run, and the tree is untouched.

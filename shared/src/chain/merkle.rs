@@ -1,8 +1,9 @@
 //! The RFC 9162 Merkle tree over a log's leaf hashes: roots, inclusion and consistency proofs,
 //! their verification, and the append step that produces the nodes to store.
 //!
-//! The store keeps every leaf hash and every *perfect* subtree hash (2^L leaves starting at a
-//! multiple of 2^L) once that subtree is complete. The ragged right edge of the tree is never
+//! The store keeps every leaf hash and the *perfect* subtree hashes (2^L leaves starting at a
+//! multiple of 2^L) of every eighth level once that subtree is complete; the others are derived
+//! from those ([`derive_nodes`]). The ragged right edge of the tree is never
 //! stored, because it changes with every append. Every hash the RFC asks for (a root, an
 //! audit-path sibling, a consistency-proof node) is the Merkle tree hash of a leaf range
 //! `[start, end)` that the RFC's recursive split produces, and such a range is a run of perfect
@@ -32,6 +33,55 @@ impl NodeId {
     pub const fn leaf(index: u64) -> Self {
         NodeId { level: 0, index }
     }
+}
+
+/// The store keeps the leaves and the perfect subtrees whose level is a multiple of this (the
+/// levels of C2SP tlog-tiles' tiles, `chain::tiles`): about one row per 256 leaves instead of one
+/// per leaf. Any other perfect subtree is derived from at most 128 stored nodes below it
+/// ([`stored_sources`], [`derive_nodes`]).
+pub const STORED_LEVEL_STEP: u8 = 8;
+
+/// Whether nodes of `level` are stored (leaves, and every [`STORED_LEVEL_STEP`]th level).
+pub const fn is_stored_level(level: u8) -> bool {
+    level % STORED_LEVEL_STEP == 0
+}
+
+/// The stored nodes `ids` are derived from: each id itself if its level is stored, else the
+/// `2^(level % 8)` nodes of the stored level below it. Sorted, without repeats.
+pub fn stored_sources(ids: &[NodeId]) -> Vec<NodeId> {
+    let mut out = std::collections::BTreeSet::new();
+    for id in ids {
+        let k = id.level % STORED_LEVEL_STEP;
+        let base = id.level - k;
+        let first = id.index << k;
+        for index in first..first + (1u64 << k) {
+            out.insert(NodeId { level: base, index });
+        }
+    }
+    out.into_iter().collect()
+}
+
+/// The hashes of `ids` from the stored nodes in `stored` (as [`stored_sources`] named them); an
+/// id whose sources are not all there is left out, so a builder reports it missing.
+pub fn derive_nodes(ids: &[NodeId], stored: &impl NodeLookup) -> HashMap<NodeId, Hash> {
+    let mut out = HashMap::with_capacity(ids.len());
+    'ids: for id in ids {
+        let k = id.level % STORED_LEVEL_STEP;
+        let base = id.level - k;
+        let first = id.index << k;
+        let mut row = Vec::with_capacity(1 << k);
+        for index in first..first + (1u64 << k) {
+            match stored.node(NodeId { level: base, index }) {
+                Some(h) => row.push(h),
+                None => continue 'ids,
+            }
+        }
+        while row.len() > 1 {
+            row = row.chunks(2).map(|pair| node_hash(&pair[0], &pair[1])).collect();
+        }
+        out.insert(*id, row[0]);
+    }
+    out
 }
 
 /// Where the builders get stored node hashes from.
@@ -607,6 +657,29 @@ mod tests {
     use proptest::prelude::*;
     use std::collections::BTreeSet;
     use std::sync::OnceLock;
+
+    #[test]
+    fn every_perfect_subtree_derives_from_the_stored_levels_alone() {
+        let leaves: Vec<Hash> = (0u32..1000).map(|i| leaf_hash(&i.to_be_bytes())).collect();
+        let mut tree = MemoryTree::new();
+        tree.append(&leaves).unwrap();
+        let stored = |id: NodeId| if is_stored_level(id.level) { tree.node(id) } else { None };
+        let mut checked = 0;
+        for level in 0u8..10 {
+            for index in 0..(1000u64 >> level) {
+                let id = NodeId { level, index };
+                let sources = stored_sources(&[id]);
+                assert!(sources.iter().all(|s| is_stored_level(s.level)), "{id:?}");
+                assert_eq!(sources.len(), 1 << (level % STORED_LEVEL_STEP), "{id:?}");
+                assert_eq!(derive_nodes(&[id], &stored).get(&id).copied(), tree.node(id), "{id:?}");
+                checked += 1;
+            }
+        }
+        assert!(checked > 1900);
+        // A missing source leaves the node out rather than giving a wrong hash.
+        let holed = |id: NodeId| if id == NodeId::leaf(5) { None } else { stored(id) };
+        assert!(derive_nodes(&[NodeId { level: 3, index: 0 }], &holed).is_empty());
+    }
 
     // ---- The RFC 9162 definitions, written as directly as possible, for cross-checks. ----
 

@@ -13,8 +13,9 @@
 //!   zero-padded groups of three digits, all but the last prefixed with `x`: 1234067 is
 //!   `x001/x234/067`.
 //!
-//! The hashes are the ones the log already stores (every perfect subtree's root); this module
-//! only names and lays them out.
+//! The hashes are the ones the log stores: since migration V12 it keeps exactly the tiles'
+//! levels (`merkle::STORED_LEVEL_STEP`), so a tile is one range of stored rows; this module only
+//! names and lays them out.
 
 use std::fmt;
 

@@ -11,6 +11,7 @@ use crate::chain::verify::{ChainVerifier, EntryRecord, Fault, FaultKind};
 use crate::metrics::{self, Unit};
 use crate::service::global_log::{check_tenant_against_global_log, GLOBAL_LOG};
 use crate::store::pool::StorePool;
+use crate::store::tree::TreeHead;
 use crate::store::{Store, StoreError};
 use uuid::Uuid;
 
@@ -62,6 +63,14 @@ impl<'a> CheckpointKey<'a> {
     }
 }
 
+/// The tenant's size and stored root; the root is all zeros when the stored tree cannot give it
+/// (a hash deleted from under it), which verification then reports as a fault.
+async fn current_head(store: &mut Store, tenant: Uuid) -> Result<TreeHead, StoreError> {
+    let size = store.tree_size(tenant).await?;
+    let root = store.root_if_complete(tenant, size).await?.unwrap_or_default();
+    Ok(TreeHead { size, root })
+}
+
 /// Verifies entries `from <= seq < to` (`to` defaults to the current tree size). From seq 0, the
 /// latest checkpoint is checked too: its note against `key` when given (else its stored root is
 /// taken as is), and its root against the one rebuilt from the entries.
@@ -72,7 +81,8 @@ pub async fn verify_range(
     to: Option<u64>,
     key: Option<CheckpointKey<'_>>,
 ) -> Result<VerifyReport, StoreError> {
-    let head = store.tree_head(tenant).await?;
+    // A stored tree with a hash deleted from under it has no root; the scan below says where.
+    let head = current_head(store, tenant).await?;
     let to = to.unwrap_or(head.size);
     if from > to || to > head.size {
         return Err(StoreError::InvalidRange(format!(
@@ -120,9 +130,14 @@ pub async fn verify_range(
         })
         .await?;
     let verified_before_fault = verifier.count();
-    // A range from seq 0 rebuilds the Merkle root, which must match the stored nodes' root.
-    let expected_root = if from == 0 { Some(store.root_at(tenant, to).await?) } else { None };
-    let result = scanned.and_then(|()| verifier.finish(Some(to), expected_root.as_ref()));
+    // A range from seq 0 rebuilds the Merkle root, which must match the stored nodes' root (a
+    // stored tree that cannot give one does not match).
+    let expected_root = if from == 0 { Some(store.root_if_complete(tenant, to).await?) } else { None };
+    let result = scanned.and_then(|()| match expected_root {
+        Some(None) => Err(Fault { seq: to, kind: FaultKind::RootMismatch }),
+        Some(Some(root)) => verifier.finish(Some(to), Some(&root)),
+        None => verifier.finish(Some(to), None),
+    });
     Ok(match result {
         // Up to the current head, the tree must also give every head the service-wide log
         // recorded for the tenant: a tail deleted with its checkpoints is still found there.
@@ -221,7 +236,7 @@ pub async fn verify_incrementally(
 ) -> Result<VerifyReport, StoreError> {
     let position = store.verified_position(tenant).await?;
     let (from, recorded) = position.map_or((0, GENESIS), |p| (p.verified_size, p.chain_hash));
-    let head = store.tree_head(tenant).await?;
+    let head = current_head(store, tenant).await?;
     let mut prefix_fault = if head.size < from {
         Some(Fault { seq: head.size, kind: FaultKind::Truncated { expected_size: from } })
     } else if store.chain_hash_before(tenant, from).await? != recorded {
@@ -238,7 +253,7 @@ pub async fn verify_incrementally(
             Err(fault) => prefix_fault = Some(fault),
             Ok(Some((size, root))) if size <= head.size => {
                 checkpoint_size = Some(size);
-                if store.root_at(tenant, size).await? != root {
+                if store.root_if_complete(tenant, size).await? != Some(root) {
                     prefix_fault =
                         Some(Fault { seq: size, kind: FaultKind::CheckpointMismatch { checkpoint_size: size } });
                 }

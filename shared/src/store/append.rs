@@ -277,9 +277,12 @@ pub(super) async fn write_and_commit(
         })
         .collect::<Result<_, _>>()?;
     let salts: Vec<&[u8]> = events.iter().map(|e| e.salt.as_slice()).collect();
-    let node_levels: Vec<i16> = grown.nodes.iter().map(|(id, _)| i16::from(id.level)).collect();
-    let node_idx: Vec<i64> = grown.nodes.iter().map(|(id, _)| to_i64(id.index)).collect::<Result<_, _>>()?;
-    let node_hashes: Vec<&[u8]> = grown.nodes.iter().map(|(_, h)| h.0.as_slice()).collect();
+    // Only every eighth level of the tree is stored (the rest is derived when read): about one
+    // row per 256 leaves.
+    let stored_nodes: Vec<_> = grown.nodes.iter().filter(|(id, _)| merkle::is_stored_level(id.level)).collect();
+    let node_levels: Vec<i16> = stored_nodes.iter().map(|(id, _)| i16::from(id.level)).collect();
+    let node_idx: Vec<i64> = stored_nodes.iter().map(|(id, _)| to_i64(id.index)).collect::<Result<_, _>>()?;
+    let node_hashes: Vec<&[u8]> = stored_nodes.iter().map(|(_, h)| h.0.as_slice()).collect();
     let new_frontier: Vec<u8> = grown.frontier.iter().flat_map(|h| h.0).collect();
     let first_seq = seqs.first().copied().ok_or_else(|| StoreError::InvalidRange("an empty batch".into()))?;
     let count = i32::try_from(events.len()).map_err(|_| StoreError::InvalidRange("batch too large".into()))?;

@@ -96,25 +96,23 @@ impl ExportScan<'_> {
         if nodes.is_empty() {
             return Ok(Vec::new());
         }
-        let (leaves, inner): (Vec<&NodeId>, Vec<&NodeId>) = nodes.iter().partition(|n| n.level == 0);
+        // Only every eighth level is stored; the others are derived from the level below.
+        let sources = crate::chain::merkle::stored_sources(nodes);
+        let (leaves, inner): (Vec<&NodeId>, Vec<&NodeId>) = sources.iter().partition(|n| n.level == 0);
         let levels: Vec<i16> = inner.iter().map(|n| i16::from(n.level)).collect();
         let indexes: Vec<i64> = inner.iter().map(|n| to_i64(n.index)).collect::<Result<_, _>>()?;
         let seqs: Vec<i64> = leaves.iter().map(|n| to_i64(n.index)).collect::<Result<_, _>>()?;
         let rows = self.tx.query(NODE_HASHES, &[&self.tenant, &levels, &indexes, &seqs]).await?;
-        let mut found = HashMap::with_capacity(rows.len());
+        let mut stored = HashMap::with_capacity(rows.len());
         for row in &rows {
-            let level: i16 = row.get(0);
-            let index: i64 = row.get(1);
-            found.insert((level, index), hash_col(row.get::<_, &[u8]>(2))?);
+            let level = u8::try_from(row.get::<_, i16>(0)).map_err(|_| StoreError::Corrupt("bad node level".into()))?;
+            let index = super::seq_col(row.get(1))?;
+            stored.insert(NodeId { level, index }, hash_col(row.get::<_, &[u8]>(2))?);
         }
+        let found = crate::chain::merkle::derive_nodes(nodes, &stored);
         nodes
             .iter()
-            .map(|n| {
-                found
-                    .get(&(i16::from(n.level), n.index as i64))
-                    .copied()
-                    .ok_or_else(|| StoreError::Corrupt(format!("Merkle node {n:?} is missing")))
-            })
+            .map(|n| found.get(n).copied().ok_or_else(|| StoreError::Corrupt(format!("Merkle node {n:?} is missing"))))
             .collect()
     }
 

@@ -32,7 +32,8 @@ fn check_tile_rows(tile: &Tile, rows: usize) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// Fetches the hashes of `ids` (level 0 from the skeleton, higher levels from `merkle_nodes`).
+/// Fetches the hashes of `ids` (level 0 from the skeleton, higher levels from `merkle_nodes`, or
+/// derived from the stored level below them).
 /// Ids that are not stored are simply absent from the map.
 async fn fetch_nodes(
     client: &impl GenericClient,
@@ -43,6 +44,18 @@ async fn fetch_nodes(
     if ids.is_empty() {
         return Ok(HashMap::new());
     }
+    // Only every eighth level is stored (`merkle::STORED_LEVEL_STEP`); the rest is derived.
+    let stored = fetch_stored(client, statement, tenant, &merkle::stored_sources(ids)).await?;
+    Ok(merkle::derive_nodes(ids, &stored))
+}
+
+/// Fetches stored nodes as they are (`ids` at stored levels only).
+async fn fetch_stored(
+    client: &impl GenericClient,
+    statement: &Statement,
+    tenant: Uuid,
+    ids: &[NodeId],
+) -> Result<HashMap<NodeId, Hash>, StoreError> {
     let leaves: Vec<i64> = ids.iter().filter(|i| i.level == 0).map(|i| to_i64(i.index)).collect::<Result<_, _>>()?;
     let inner: Vec<&NodeId> = ids.iter().filter(|i| i.level > 0).collect();
     let levels: Vec<i16> = inner.iter().map(|i| i16::from(i.level)).collect();
@@ -133,6 +146,23 @@ impl Store {
         let head = TreeHead { size, root: merkle::root(size, &nodes)? };
         tx.commit().await?;
         Ok(head)
+    }
+
+    /// The tenant's current tree size alone.
+    pub async fn tree_size(&mut self, tenant: Uuid) -> Result<u64, StoreError> {
+        let (tx, _, size) = self.begin_tree(tenant).await?;
+        tx.commit().await?;
+        Ok(size)
+    }
+
+    /// The root at `size`, or `None` when a stored hash it derives from is missing (a row deleted
+    /// behind the service): for verification, which reports that instead of failing.
+    pub async fn root_if_complete(&mut self, tenant: Uuid, size: u64) -> Result<Option<Hash>, StoreError> {
+        match self.root_at(tenant, size).await {
+            Ok(root) => Ok(Some(root)),
+            Err(StoreError::Merkle(merkle::MerkleError::MissingNode(_))) => Ok(None),
+            Err(e) => Err(e),
+        }
     }
 
     /// The root at an earlier (or the current) tree size.

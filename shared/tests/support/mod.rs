@@ -190,7 +190,7 @@ async fn recompute_history(
     }
     let grown = shared::chain::merkle::append(&[], 0, &leaves).expect("tree");
     su.execute("DELETE FROM merkle_nodes WHERE tenant_id = $1", &[&tenant]).await.expect("nodes");
-    for (id, hash) in &grown.nodes {
+    for (id, hash) in grown.nodes.iter().filter(|(id, _)| shared::chain::merkle::is_stored_level(id.level)) {
         su.execute(
             "INSERT INTO merkle_nodes (tenant_id, level, idx, hash) VALUES ($1, $2, $3, $4)",
             &[&tenant, &i16::from(id.level), &(id.index as i64), &hash.0.as_slice()],
